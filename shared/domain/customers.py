@@ -1,0 +1,48 @@
+"""Customers and contracts as downbeat stores them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.providers import ContractProviderOverride, ProviderConfiguration
+from shared.domain.types import CustomFields, DecimalString, Identifier, Timestamp
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Identifier
+    name: str
+    custom_fields: CustomFields = Field(default_factory=dict)
+    billing_provider_configurations: list[ProviderConfiguration] = Field(default_factory=list)
+    # Σ of FINALIZED invoice totals per currency; maintained by the store with each invoice write.
+    lifetime_billings: dict[str, DecimalString] = Field(default_factory=dict)
+    created_at: Timestamp
+
+    def configuration_for(self, provider: str) -> ProviderConfiguration | None:
+        for configuration in self.billing_provider_configurations:
+            if configuration.billing_provider == provider:
+                return configuration
+        return None
+
+    def lifetime_total(self, currency: str) -> Decimal:
+        return self.lifetime_billings.get(currency, Decimal(0))
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Identifier
+    customer_id: Identifier
+    name: str
+    starting_at: Timestamp
+    ending_before: Timestamp | None = None
+    custom_fields: CustomFields = Field(default_factory=dict)
+    billing_provider_configuration: ContractProviderOverride | None = None
+    created_at: Timestamp
+
+    def is_active_at(self, moment: datetime) -> bool:
+        return self.starting_at <= moment and (self.ending_before is None or moment < self.ending_before)

@@ -1,0 +1,152 @@
+"""The invoice as upstream rating sends it (DESIGN §2), validated.
+
+Amounts arrive as decimal strings in major units and are held as `Decimal`; timestamps are
+RFC 3339 with an offset and are held as aware UTC datetimes; the service period's end is
+exclusive. Unknown keys are ignored so the upstream producer can add fields without breaking us.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+from shared.domain.money import is_at_currency_precision, is_supported_currency, round_to_currency
+from shared.domain.timestamps import last_service_date
+from shared.domain.types import CustomFields, DecimalString, Identifier, Timestamp
+from shared.domain.validation import invalid_field
+
+InvoiceStatus = Literal["DRAFT", "FINALIZED", "VOID"]
+InvoiceType = Literal["USAGE", "SCHEDULED"]
+DetailType = Literal["invoice.finalized", "invoice.updated", "invoice.voided"]
+
+STATUS_FOR_DETAIL_TYPE: dict[str, InvoiceStatus] = {
+    "invoice.finalized": "FINALIZED",
+    "invoice.updated": "DRAFT",
+    "invoice.voided": "VOID",
+}
+EVENT_SOURCE = "downbeat.billing"
+MAX_LINE_ITEMS = 10_000
+
+
+class _EventModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class UsageBucket(_EventModel):
+    starting_at: Timestamp
+    ending_before: Timestamp
+    quantity: DecimalString
+    total: DecimalString
+
+    @model_validator(mode="after")
+    def _window_is_forward(self) -> UsageBucket:
+        if self.ending_before <= self.starting_at:
+            raise invalid_field("ending_before", "must be after starting_at")
+        return self
+
+
+class LineItem(_EventModel):
+    id: Identifier
+    name: Annotated[str, Field(min_length=1, max_length=500)]
+    product_id: Identifier | None = None
+    quantity: DecimalString
+    unit_price: DecimalString | None = None
+    total: DecimalString
+    custom_fields: CustomFields = Field(default_factory=dict)
+    buckets: list[UsageBucket] = Field(default_factory=list)
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity_not_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+
+class AppliedCredit(_EventModel):
+    id: Identifier
+    type: Annotated[str, Field(min_length=1, max_length=64)]
+    amount: DecimalString
+    name: str | None = None
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_not_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("must not be negative (an applied credit reduces the total)")
+        return value
+
+
+class Invoice(_EventModel):
+    id: Identifier
+    customer_id: Identifier
+    contract_id: Identifier | None
+    type: InvoiceType
+    status: InvoiceStatus
+    currency: str
+    start_timestamp: Timestamp
+    end_timestamp: Timestamp
+    issued_at: Timestamp
+    subtotal: DecimalString
+    total: DecimalString
+    line_items: Annotated[list[LineItem], Field(max_length=MAX_LINE_ITEMS)]
+    applied_credits: list[AppliedCredit] = Field(default_factory=list)
+    custom_fields: CustomFields = Field(default_factory=dict)
+    version: Annotated[StrictInt, Field(ge=0)]
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if not is_supported_currency(value):
+            raise ValueError(f"unsupported currency {value!r}: use an ISO 4217 code such as USD")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Invoice:
+        if self.end_timestamp <= self.start_timestamp:
+            raise invalid_field("end_timestamp", "must be after start_timestamp (the end is exclusive)")
+        if not is_at_currency_precision(self.total, self.currency):
+            raise invalid_field("total", f"{self.total} has more digits than {self.currency} allows")
+        if self.total < 0:
+            raise invalid_field("total", "must not be negative")
+        seen: set[str] = set()
+        for index, line in enumerate(self.line_items):
+            if line.id in seen:
+                raise invalid_field(f"line_items.{index}.id", f"duplicate line item id {line.id!r}")
+            seen.add(line.id)
+        return self
+
+    @property
+    def last_service_date(self) -> date:
+        return last_service_date(self.end_timestamp)
+
+    @property
+    def expected_total(self) -> Decimal:
+        """`subtotal` at the currency's precision minus the applied credits."""
+        credits = sum((credit.amount for credit in self.applied_credits), Decimal(0))
+        return round_to_currency(self.subtotal, self.currency) - credits
+
+
+class InvoiceEvent(_EventModel):
+    """The parts of the EventBridge envelope downbeat reads, with the invoice as `detail`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    id: str | None = None
+    source: Literal["downbeat.billing"]
+    detail_type: DetailType = Field(alias="detail-type")
+    time: str | None = None
+    detail: Invoice
+
+    @model_validator(mode="after")
+    def _status_matches_detail_type(self) -> InvoiceEvent:
+        expected = STATUS_FOR_DETAIL_TYPE[self.detail_type]
+        if self.detail.status != expected:
+            raise invalid_field(
+                "detail.status",
+                f"{self.detail.status} does not match detail-type {self.detail_type} ({expected})",
+            )
+        return self

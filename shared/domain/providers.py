@@ -1,0 +1,159 @@
+"""Billing provider configurations (DESIGN §3) and provider resolution.
+
+A customer carries any number of configurations, at most one per provider and at most one
+marked `default`; a contract may override which provider its invoices go to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+
+from shared.domain.validation import FieldError, invalid_field
+
+BillingProvider = Literal["stripe", "aws_marketplace", "azure_marketplace"]
+DeliveryMethod = Literal["direct_to_billing_provider"]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
+PROVIDERS: tuple[BillingProvider, ...] = ("stripe", "aws_marketplace", "azure_marketplace")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StripeConfiguration(_Strict):
+    stripe_customer_id: NonEmpty
+    stripe_collection_method: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
+    invoice_date: Literal["service_period_end", "finalization"] = "service_period_end"
+    invoice_date_timezone: NonEmpty = "UTC"
+    leave_as_draft: StrictBool = False
+    days_until_due: Annotated[StrictInt, Field(ge=0)] = 30
+    automatic_tax: StrictBool = False
+    skip_below_minimum: StrictBool = False
+
+    @field_validator("invoice_date_timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/New_York)") from None
+        return value
+
+
+class AwsMarketplaceConfiguration(_Strict):
+    aws_product_code: NonEmpty
+    aws_region: NonEmpty
+    aws_customer_id: NonEmpty | None = None
+    aws_customer_account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    aws_license_arn: NonEmpty | None = None
+    aws_is_subscription_product: StrictBool = False
+
+    @model_validator(mode="after")
+    def _identifies_the_buyer(self) -> AwsMarketplaceConfiguration:
+        if self.aws_customer_account_id is not None and self.aws_license_arn is None:
+            raise invalid_field("aws_license_arn", "is required with aws_customer_account_id")
+        if self.aws_customer_id is None and self.aws_customer_account_id is None:
+            raise invalid_field("aws_customer_id", "is required (or aws_customer_account_id with aws_license_arn)")
+        return self
+
+
+class AzureMarketplaceConfiguration(_Strict):
+    azure_subscription_id: NonEmpty
+    azure_plan_id: NonEmpty
+
+
+class StripeProviderConfiguration(_Strict):
+    billing_provider: Literal["stripe"]
+    delivery_method: DeliveryMethod = "direct_to_billing_provider"
+    default: StrictBool = False
+    configuration: StripeConfiguration
+
+
+class AwsMarketplaceProviderConfiguration(_Strict):
+    billing_provider: Literal["aws_marketplace"]
+    delivery_method: DeliveryMethod = "direct_to_billing_provider"
+    default: StrictBool = False
+    configuration: AwsMarketplaceConfiguration
+
+
+class AzureMarketplaceProviderConfiguration(_Strict):
+    billing_provider: Literal["azure_marketplace"]
+    delivery_method: DeliveryMethod = "direct_to_billing_provider"
+    default: StrictBool = False
+    configuration: AzureMarketplaceConfiguration
+
+
+ProviderConfiguration = Annotated[
+    StripeProviderConfiguration | AwsMarketplaceProviderConfiguration | AzureMarketplaceProviderConfiguration,
+    Field(discriminator="billing_provider"),
+]
+
+
+class ContractProviderOverride(_Strict):
+    """A contract's `billing_provider_configuration`: which of the customer's providers to use."""
+
+    billing_provider: BillingProvider
+    delivery_method: DeliveryMethod = "direct_to_billing_provider"
+
+
+def check_configuration_set(
+    configurations: Sequence[ProviderConfiguration], field: str = "billing_provider_configurations"
+) -> None:
+    """At most one configuration per provider and at most one default; raises FieldError."""
+    seen: set[str] = set()
+    default_seen = False
+    for index, configuration in enumerate(configurations):
+        if configuration.billing_provider in seen:
+            raise FieldError(
+                f"{field}.{index}.billing_provider",
+                f"a {configuration.billing_provider} configuration already exists for this customer",
+            )
+        seen.add(configuration.billing_provider)
+        if configuration.default:
+            if default_seen:
+                raise FieldError(f"{field}.{index}.default", "another configuration is already the default")
+            default_seen = True
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Which configuration an invoice goes to; `configuration` is None when none applies."""
+
+    configuration: ProviderConfiguration | None
+    reason: str
+
+    @property
+    def provider(self) -> BillingProvider | None:
+        return self.configuration.billing_provider if self.configuration else None
+
+
+class UnresolvableProvider(Exception):
+    """The contract names a provider the customer has no configuration for."""
+
+
+def resolve_provider(
+    configurations: Sequence[ProviderConfiguration], override: ContractProviderOverride | None
+) -> Resolution:
+    """Contract override → the customer's default (marked, or the only one) → none."""
+    if override is not None:
+        for configuration in configurations:
+            if configuration.billing_provider == override.billing_provider:
+                return Resolution(configuration, f"contract names {override.billing_provider}")
+        raise UnresolvableProvider(
+            f"the contract names billing provider {override.billing_provider!r}, but the customer has no"
+            f" {override.billing_provider} configuration"
+        )
+    marked = [configuration for configuration in configurations if configuration.default]
+    if marked:
+        return Resolution(marked[0], f"customer default ({marked[0].billing_provider})")
+    if len(configurations) == 1:
+        return Resolution(configurations[0], f"customer's only configuration ({configurations[0].billing_provider})")
+    if not configurations:
+        return Resolution(None, "the customer has no billing provider configuration")
+    names = ", ".join(configuration.billing_provider for configuration in configurations)
+    return Resolution(None, f"the customer has several billing provider configurations ({names}) and no default")
