@@ -1,0 +1,35 @@
+"""invoice_router: EventBridge `downbeat.billing` invoice events → store → provider queue/outbox."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shared import bootstrap
+from shared.observability import count, logger, metrics, tracer
+from shared.services.route_invoice import RouterDependencies, route_invoice_event
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, deps: RouterDependencies | None = None
+) -> dict[str, Any]:
+    detail = event.get("detail")
+    if isinstance(detail, dict):
+        logger.append_keys(invoice_id=detail.get("id"), customer_id=detail.get("customer_id"))
+    result = route_invoice_event(event, deps or bootstrap.invoice_router())
+    count("InvoiceEventsReceived")
+    if result.outcome == "rejected":
+        count("InvalidInvoiceEvents")
+        logger.warning("invoice event rejected to the router DLQ", extra={"reason": result.reason})
+    elif result.outcome in {"duplicate", "stale"}:
+        count("IgnoredInvoiceEvents", dimension=("outcome", result.outcome))
+        logger.info("invoice event ignored", extra={"outcome": result.outcome, "reason": result.reason})
+    else:
+        count("InvoicesRouted", dimension=("provider", result.provider or "none"))
+        logger.info("invoice event routed", extra={"outcome": result.outcome, "provider": result.provider})
+    return asdict(result)

@@ -1,0 +1,38 @@
+"""Environment, parsed once per cold start into a typed settings model.
+
+A missing or empty variable fails at start-up with the variable's name, not deep in a request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+SettingsT = TypeVar("SettingsT", bound="Settings")
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def from_env(cls: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+        source = os.environ if environ is None else environ
+        values = {name: source[name.upper()] for name in cls.model_fields if source.get(name.upper())}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            names = ", ".join(str(detail["loc"][0]).upper() for detail in error.errors())
+            raise ConfigurationError(f"{cls.__name__}: missing or invalid environment variable(s): {names}") from None
+
+
+class RouterSettings(Settings):
+    table_name: str = Field(min_length=1)
+    stripe_sync_queue_url: str = Field(min_length=1)
+    router_dlq_url: str = Field(min_length=1)

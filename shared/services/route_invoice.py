@@ -1,0 +1,189 @@
+"""Use case: route one invoice event (DESIGN §2, §3).
+
+validate → check the customer and contract → store (highest version wins) → resolve the provider
+→ hand the invoice to its provider's queue or outbox → record the sync status.
+
+An event that cannot be accepted is written, with its reason, to the router DLQ and the call
+returns normally: EventBridge invokes the router asynchronously, so raising would only make it
+retry an event that can never succeed. Infrastructure errors do raise (and are retried, then land
+in the same DLQ through the function's on-failure destination).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from shared.domain.customers import Contract, Customer
+from shared.domain.invoice import Invoice, InvoiceEvent
+from shared.domain.money import round_to_currency
+from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider, resolve_provider
+from shared.domain.sync import SyncAttempt, SyncStatus
+from shared.domain.validation import FieldError, first_field_error
+from shared.ports import InvoiceWriteOutcome, MessageQueue, MeterOutboxEntry, Store
+
+Outcome = Literal["queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale", "rejected"]
+MARKETPLACES: frozenset[str] = frozenset({"aws_marketplace", "azure_marketplace"})
+MARKETPLACE_CURRENCY = "USD"
+
+
+@dataclass
+class RouterDependencies:
+    store: Store
+    stripe_queue: MessageQueue
+    dead_letters: MessageQueue
+    clock: Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    outcome: Outcome
+    invoice_id: str | None
+    customer_id: str | None = None
+    provider: BillingProvider | None = None
+    reason: str | None = None
+    field: str | None = None
+
+
+def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
+    try:
+        invoice = _accept(event, deps.store)
+    except FieldError as rejection:
+        return _dead_letter(event, rejection, deps)
+
+    write = deps.store.save_invoice(invoice, deps.clock())
+    if write.outcome is InvoiceWriteOutcome.STALE:
+        return RouteResult("stale", invoice.id, invoice.customer_id, reason=f"version {write.stored_version} is stored")
+    if write.outcome is InvoiceWriteOutcome.DUPLICATE and write.dispatched_version == invoice.version:
+        return RouteResult("duplicate", invoice.id, invoice.customer_id)
+    # CREATED / UPDATED, or a duplicate of an event whose routing did not finish: (re)dispatch.
+    return _dispatch(invoice, event, deps)
+
+
+def _accept(event: Mapping[str, Any], store: Store) -> Invoice:
+    """The event's invoice, or a FieldError naming what makes it unacceptable."""
+    try:
+        invoice = InvoiceEvent.model_validate(event).detail
+    except ValidationError as error:
+        raise first_field_error(error, event) from None
+    if store.get_customer(invoice.customer_id) is None:
+        raise FieldError("detail.customer_id", f"unknown customer {invoice.customer_id!r}")
+    if invoice.contract_id is not None and store.get_contract(invoice.customer_id, invoice.contract_id) is None:
+        raise FieldError(
+            "detail.contract_id",
+            f"contract {invoice.contract_id!r} is unknown or does not belong to customer {invoice.customer_id!r}",
+        )
+    return invoice
+
+
+def _dispatch(invoice: Invoice, event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
+    customer = deps.store.get_customer(invoice.customer_id)
+    contract = deps.store.get_contract(invoice.customer_id, invoice.contract_id) if invoice.contract_id else None
+    assert customer is not None  # checked by _accept; customers are never deleted
+    try:
+        resolution = _resolve(customer, contract)
+    except UnresolvableProvider as error:
+        # Stored but not dispatched: once the configuration is fixed, redriving the event routes it.
+        field_error = FieldError("detail.contract_id", f"{error} (contract {invoice.contract_id})")
+        _record(deps, invoice, None, "failed", str(field_error), "rejected")
+        return _dead_letter(event, field_error, deps, invoice)
+
+    provider = resolution.provider
+    if provider is None:
+        result = _finish(deps, invoice, None, "skipped", resolution.reason, "skipped")
+    elif provider == "stripe":
+        result = _to_stripe(invoice, resolution, deps)
+    else:
+        result = _to_marketplace(invoice, provider, resolution, deps)
+    deps.store.mark_dispatched(invoice.id, invoice.version)
+    return result
+
+
+def _resolve(customer: Customer, contract: Contract | None) -> Resolution:
+    override = contract.billing_provider_configuration if contract is not None else None
+    return resolve_provider(customer.billing_provider_configurations, override)
+
+
+def _to_stripe(invoice: Invoice, resolution: Resolution, deps: RouterDependencies) -> RouteResult:
+    if invoice.status == "DRAFT":
+        reason = "the invoice is still DRAFT; it goes to Stripe when finalized"
+        return _finish(deps, invoice, "stripe", "pending", reason, "stored")
+    action = "sync" if invoice.status == "FINALIZED" else "void"
+    deps.stripe_queue.send(
+        {"invoice_id": invoice.id, "version": invoice.version, "action": action},
+        attributes={"invoice_id": invoice.id, "customer_id": invoice.customer_id},
+    )
+    reason = f"queued for Stripe ({action}); {resolution.reason}"
+    return _finish(deps, invoice, "stripe", "pending", reason, "queued")
+
+
+def _to_marketplace(
+    invoice: Invoice, provider: BillingProvider, resolution: Resolution, deps: RouterDependencies
+) -> RouteResult:
+    if invoice.currency != MARKETPLACE_CURRENCY:
+        reason = f"{provider} meters in USD only; invoice currency is {invoice.currency}"
+        return _finish(deps, invoice, provider, "failed", reason, "failed")
+    deps.store.upsert_meter_outbox(
+        MeterOutboxEntry(
+            invoice_id=invoice.id,
+            provider=provider,
+            customer_id=invoice.customer_id,
+            currency=invoice.currency,
+            invoice_version=invoice.version,
+            invoice_status=invoice.status,
+            target_amount=round_to_currency(invoice.total, invoice.currency),
+        )
+    )
+    if invoice.status == "VOID":
+        reason = "the invoice was voided; nothing more is metered (usage already sent stays sent)"
+        return _finish(deps, invoice, provider, "voided", reason, "outboxed")
+    reason = f"in the {provider} metering outbox; {resolution.reason}"
+    return _finish(deps, invoice, provider, "pending", reason, "outboxed")
+
+
+def _finish(
+    deps: RouterDependencies,
+    invoice: Invoice,
+    provider: BillingProvider | None,
+    status: SyncStatus,
+    reason: str,
+    outcome: Outcome,
+) -> RouteResult:
+    _record(deps, invoice, provider, status, reason, f"routed:{outcome}")
+    return RouteResult(outcome, invoice.id, invoice.customer_id, provider, reason)
+
+
+def _record(
+    deps: RouterDependencies,
+    invoice: Invoice,
+    provider: BillingProvider | None,
+    status: SyncStatus,
+    reason: str,
+    outcome: str,
+) -> None:
+    attempt = SyncAttempt(at=deps.clock(), outcome=outcome, detail=f"version {invoice.version}: {reason}")
+    deps.store.record_sync(invoice.id, provider=provider, status=status, reason=reason, attempt=attempt)
+
+
+def _dead_letter(
+    event: Mapping[str, Any], rejection: FieldError, deps: RouterDependencies, invoice: Invoice | None = None
+) -> RouteResult:
+    invoice_id = invoice.id if invoice else _invoice_id_of(event)
+    reason = f"invoice {invoice_id or '(no id)'} rejected: {rejection}"
+    deps.dead_letters.send(
+        {"source": "invoice_router", "reason": reason, "field": rejection.field, "event": dict(event)},
+        attributes={"reason": reason, "field": rejection.field or ""},
+    )
+    customer_id = invoice.customer_id if invoice else None
+    return RouteResult("rejected", invoice_id, customer_id, reason=reason, field=rejection.field)
+
+
+def _invoice_id_of(event: Mapping[str, Any]) -> str | None:
+    detail = event.get("detail")
+    if isinstance(detail, Mapping) and isinstance(detail.get("id"), str):
+        return str(detail["id"])
+    return None

@@ -1,0 +1,134 @@
+"""An in-memory Store: the same port as DynamoDBStore, for fast use-case tests.
+
+tests/integration/test_store_contract.py runs one suite against both, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.domain.customers import Contract, Customer
+from shared.domain.invoice import Invoice
+from shared.domain.providers import BillingProvider
+from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
+from shared.ports import AlreadyExists, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
+
+
+class InMemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.customers: dict[str, Customer] = {}
+        self.contracts: dict[tuple[str, str], Contract] = {}
+        self.invoices: dict[str, Invoice] = {}
+        self.dispatched: dict[str, int] = {}
+        self.syncs: dict[str, SyncRecord] = {}
+        self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def create_customer(self, customer: Customer) -> None:
+        with self._lock:
+            if customer.id in self.customers:
+                raise AlreadyExists(customer.id)
+            self.customers[customer.id] = customer
+
+    def get_customer(self, customer_id: str) -> Customer | None:
+        return self.customers.get(customer_id)
+
+    def create_contract(self, contract: Contract) -> None:
+        with self._lock:
+            key = (contract.customer_id, contract.id)
+            if key in self.contracts:
+                raise AlreadyExists(contract.id)
+            self.contracts[key] = contract
+
+    def get_contract(self, customer_id: str, contract_id: str) -> Contract | None:
+        return self.contracts.get((customer_id, contract_id))
+
+    def save_invoice(self, invoice: Invoice, received_at: datetime) -> InvoiceWrite:
+        with self._lock:
+            previous = self.invoices.get(invoice.id)
+            dispatched = self.dispatched.get(invoice.id)
+            if previous is not None and invoice.version <= previous.version:
+                same = invoice.version == previous.version
+                outcome = InvoiceWriteOutcome.DUPLICATE if same else InvoiceWriteOutcome.STALE
+                return InvoiceWrite(outcome, previous.version, dispatched)
+            self.invoices[invoice.id] = invoice
+            self._adjust_lifetime(previous, -1)
+            self._adjust_lifetime(invoice, 1)
+            outcome = InvoiceWriteOutcome.CREATED if previous is None else InvoiceWriteOutcome.UPDATED
+            return InvoiceWrite(outcome, invoice.version, dispatched)
+
+    def _adjust_lifetime(self, invoice: Invoice | None, sign: int) -> None:
+        if invoice is None or invoice.status != "FINALIZED":
+            return
+        customer = self.customers[invoice.customer_id]
+        billings = dict(customer.lifetime_billings)
+        billings[invoice.currency] = billings.get(invoice.currency, Decimal(0)) + sign * invoice.total
+        self.customers[customer.id] = customer.model_copy(update={"lifetime_billings": billings})
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        return self.invoices.get(invoice_id)
+
+    def mark_dispatched(self, invoice_id: str, version: int) -> None:
+        with self._lock:
+            if invoice_id in self.invoices and self.dispatched.get(invoice_id, -1) < version:
+                self.dispatched[invoice_id] = version
+
+    def record_sync(
+        self,
+        invoice_id: str,
+        *,
+        provider: BillingProvider | None,
+        status: SyncStatus,
+        reason: str | None,
+        attempt: SyncAttempt,
+        provider_ids: Mapping[str, Any] | None = None,
+    ) -> None:
+        with self._lock:
+            current = self.syncs.get(invoice_id)
+            kept_ids = current.provider_ids if current else {}
+            self.syncs[invoice_id] = SyncRecord(
+                invoice_id=invoice_id,
+                provider=provider,
+                status=status,
+                reason=reason,
+                provider_ids=dict(provider_ids) if provider_ids is not None else kept_ids,
+                attempts=[*(current.attempts if current else []), attempt],
+                updated_at=attempt.at,
+            )
+
+    def get_sync(self, invoice_id: str) -> SyncRecord | None:
+        return self.syncs.get(invoice_id)
+
+    def upsert_meter_outbox(self, entry: MeterOutboxEntry) -> None:
+        with self._lock:
+            key = (entry.invoice_id, entry.provider)
+            current = self.outbox.get(key)
+            if current is not None and current["invoice_version"] >= entry.invoice_version:
+                return
+            self.outbox[key] = {
+                "customer_id": entry.customer_id,
+                "currency": entry.currency,
+                "invoice_version": entry.invoice_version,
+                "invoice_status": entry.invoice_status,
+                "target_amount": entry.target_amount,
+                "metered_amount": current["metered_amount"] if current else Decimal(0),
+            }
+
+
+class RecordingQueue:
+    """A MessageQueue that keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[dict[str, Any], dict[str, str]]] = []
+
+    def send(self, body: Mapping[str, Any], attributes: Mapping[str, str] | None = None) -> str:
+        self.messages.append((dict(body), dict(attributes or {})))
+        return f"msg-{len(self.messages)}"
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [body for body, _ in self.messages]

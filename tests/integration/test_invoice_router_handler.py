@@ -1,0 +1,98 @@
+"""The router handler with its real adapters (bootstrap) on moto DynamoDB and SQS."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from functions.invoice_router.handler import lambda_handler
+from local.lambda_context import LocalLambdaContext
+from shared import bootstrap
+from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.observability import logger
+from tests.builders import AWS, STRIPE, configuration, contract, customer, invoice_event
+from tests.conftest import TABLE_NAME
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_sqs.client import SQSClient
+
+EVENTS = Path(__file__).resolve().parents[2] / "events" / "invoice_router"
+
+
+@pytest.fixture
+def queues(dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    sqs = boto3.client("sqs")
+    urls = {name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("stripe-sync", "router-dlq")}
+    monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv("STRIPE_SYNC_QUEUE_URL", urls["stripe-sync"])
+    monkeypatch.setenv("ROUTER_DLQ_URL", urls["router-dlq"])
+    store = DynamoDBStore(dynamodb, TABLE_NAME)
+    store.create_customer(customer("cust_acme", configuration(STRIPE, default=True), configuration(AWS)))
+    store.create_contract(contract("con_acme_2025", "cust_acme"))
+    bootstrap.reset()
+    yield urls
+    bootstrap.reset()
+
+
+def drain(url: str) -> list[dict[str, Any]]:
+    sqs: SQSClient = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = lambda_handler(event, LocalLambdaContext("InvoiceRouterFunction"))
+    return result
+
+
+def test_sample_event_is_routed_to_the_stripe_queue(queues: dict[str, str]) -> None:
+    event = json.loads((EVENTS / "finalized.json").read_text())
+    result = invoke(event)
+    assert (result["outcome"], result["provider"]) == ("queued", "stripe")
+    assert drain(queues["stripe-sync"]) == [{"action": "sync", "invoice_id": "inv_demo_stripe", "version": 7}]
+
+
+def test_invalid_event_is_in_the_dlq_and_the_handler_succeeds(queues: dict[str, str]) -> None:
+    result = invoke(invoice_event(total="12.345"))
+    assert result["outcome"] == "rejected"
+    [body] = drain(queues["router-dlq"])
+    assert body["field"] == "detail.total"
+    assert "detail.total" in body["reason"]
+
+
+def test_missing_environment_fails_at_start_with_the_variable_name(
+    queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ROUTER_DLQ_URL")
+    bootstrap.reset()
+    with pytest.raises(RuntimeError, match="ROUTER_DLQ_URL"):
+        invoke(invoice_event())
+
+
+def test_metrics_and_logs_carry_invoice_and_customer(
+    queues: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", log_stream)
+    invoke(invoice_event())
+    logs = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    routed_log = next(line for line in logs if line.get("message") == "invoice event routed")
+    assert (routed_log["invoice_id"], routed_log["customer_id"]) == ("inv_1", "cust_acme")
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert any("InvoicesRouted" in line and line.get("provider") == "stripe" for line in emf)
+
+
+def test_secrets_never_reach_the_logs(queues: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_API_KEY", "sk_test_never_logged")
+    log_stream = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", log_stream)
+    invoke(invoice_event(total="oops"))
+    invoke(invoice_event())
+    assert "sk_test_never_logged" not in log_stream.getvalue()

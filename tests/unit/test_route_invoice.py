@@ -1,0 +1,194 @@
+"""The router use case on in-memory fakes: resolution, dispatch, rejection, version ordering."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from shared.services.route_invoice import RouterDependencies, route_invoice_event
+from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
+from tests.fakes.memory_store import InMemoryStore, RecordingQueue
+
+NOW = datetime(2025, 3, 1, 0, 5, tzinfo=UTC)
+
+
+@pytest.fixture
+def deps() -> RouterDependencies:
+    store = InMemoryStore()
+    store.create_customer(customer("cust_acme", configuration(STRIPE, default=True), configuration(AWS)))
+    store.create_customer(customer("cust_azure", configuration(AZURE)))
+    store.create_customer(customer("cust_none"))
+    store.create_customer(customer("cust_two", configuration(STRIPE), configuration(AWS)))
+    store.create_contract(contract("con_default", "cust_acme"))
+    store.create_contract(contract("con_aws", "cust_acme", override="aws_marketplace"))
+    store.create_contract(contract("con_azure", "cust_acme", override="azure_marketplace"))
+    return RouterDependencies(
+        store=store, stripe_queue=RecordingQueue(), dead_letters=RecordingQueue(), clock=lambda: NOW
+    )
+
+
+def store_of(deps: RouterDependencies) -> InMemoryStore:
+    assert isinstance(deps.store, InMemoryStore)
+    return deps.store
+
+
+def queue_of(queue: Any) -> RecordingQueue:
+    assert isinstance(queue, RecordingQueue)
+    return queue
+
+
+def test_finalized_invoice_goes_to_the_stripe_queue(deps: RouterDependencies) -> None:
+    result = route_invoice_event(invoice_event(contract_id="con_default"), deps)
+    assert (result.outcome, result.provider) == ("queued", "stripe")
+    assert queue_of(deps.stripe_queue).bodies == [{"invoice_id": "inv_1", "version": 7, "action": "sync"}]
+    sync = deps.store.get_sync("inv_1")
+    assert sync is not None
+    assert (sync.status, sync.provider) == ("pending", "stripe")
+
+
+def test_contract_override_sends_to_aws_outbox_although_customer_default_is_stripe(deps: RouterDependencies) -> None:
+    result = route_invoice_event(invoice_event(contract_id="con_aws"), deps)
+    assert (result.outcome, result.provider) == ("outboxed", "aws_marketplace")
+    assert queue_of(deps.stripe_queue).bodies == []
+    entry = store_of(deps).outbox[("inv_1", "aws_marketplace")]
+    assert entry["target_amount"] == Decimal("1234.56")
+
+
+def test_only_configuration_routes_to_azure(deps: RouterDependencies) -> None:
+    result = route_invoice_event(invoice_event(customer_id="cust_azure"), deps)
+    assert (result.outcome, result.provider) == ("outboxed", "azure_marketplace")
+
+
+@pytest.mark.parametrize("customer_id", ["cust_none", "cust_two"])
+def test_no_resolvable_default_is_stored_and_skipped(deps: RouterDependencies, customer_id: str) -> None:
+    result = route_invoice_event(invoice_event(customer_id=customer_id), deps)
+    assert result.outcome == "skipped"
+    sync = deps.store.get_sync("inv_1")
+    assert sync is not None
+    assert sync.status == "skipped"
+    assert sync.reason
+    assert deps.store.get_invoice("inv_1") is not None
+
+
+def test_contract_naming_a_provider_the_customer_lacks_goes_to_dlq(deps: RouterDependencies) -> None:
+    result = route_invoice_event(invoice_event(contract_id="con_azure"), deps)
+    assert result.outcome == "rejected"
+    assert result.field == "detail.contract_id"
+    [body] = queue_of(deps.dead_letters).bodies
+    assert "azure_marketplace" in body["reason"]
+    assert body["event"]["detail"]["id"] == "inv_1"
+    sync = deps.store.get_sync("inv_1")
+    assert sync is not None
+    assert sync.status == "failed"
+
+
+def test_redriven_event_routes_once_the_configuration_is_fixed(deps: RouterDependencies) -> None:
+    store = store_of(deps)
+    event = invoice_event(contract_id="con_azure")
+    assert route_invoice_event(event, deps).outcome == "rejected"
+    store.customers["cust_acme"] = customer(
+        "cust_acme", configuration(STRIPE, default=True), configuration(AWS), configuration(AZURE)
+    )
+    assert route_invoice_event(event, deps).outcome == "outboxed"
+
+
+def test_unknown_customer_is_rejected_naming_customer_id(deps: RouterDependencies) -> None:
+    result = route_invoice_event(invoice_event(customer_id="cust_ghost"), deps)
+    assert (result.outcome, result.field) == ("rejected", "detail.customer_id")
+    assert deps.store.get_invoice("inv_1") is None
+
+
+@pytest.mark.parametrize("contract_id", ["con_ghost", "con_other"])
+def test_unknown_or_foreign_contract_is_rejected(deps: RouterDependencies, contract_id: str) -> None:
+    store_of(deps).create_contract(contract("con_other", "cust_azure"))
+    result = route_invoice_event(invoice_event(contract_id=contract_id), deps)
+    assert (result.outcome, result.field) == ("rejected", "detail.contract_id")
+
+
+def test_invalid_event_lands_in_dlq_with_field_and_original_event(deps: RouterDependencies) -> None:
+    event = invoice_event(currency="XYZ")
+    result = route_invoice_event(event, deps)
+    assert result.outcome == "rejected"
+    [(body, attributes)] = queue_of(deps.dead_letters).messages
+    assert body["field"] == "detail.currency"
+    assert "detail.currency" in body["reason"]
+    assert "inv_1" in body["reason"]
+    assert body["event"] == event
+    assert attributes["field"] == "detail.currency"
+
+
+def test_duplicate_event_is_a_no_op(deps: RouterDependencies) -> None:
+    event = invoice_event()
+    route_invoice_event(event, deps)
+    assert route_invoice_event(event, deps).outcome == "duplicate"
+    assert len(queue_of(deps.stripe_queue).messages) == 1
+
+
+def test_older_version_after_newer_is_ignored(deps: RouterDependencies) -> None:
+    route_invoice_event(invoice_event(version=8, total="10.00"), deps)
+    result = route_invoice_event(invoice_event(version=7, total="20.00"), deps)
+    assert result.outcome == "stale"
+    stored = deps.store.get_invoice("inv_1")
+    assert stored is not None
+    assert (stored.version, stored.total) == (8, Decimal("10.00"))
+    assert len(queue_of(deps.stripe_queue).messages) == 1
+
+
+def test_newer_version_replaces_and_is_dispatched_again(deps: RouterDependencies) -> None:
+    route_invoice_event(invoice_event(version=7), deps)
+    assert route_invoice_event(invoice_event(version=9, total="99.00"), deps).outcome == "queued"
+    assert [body["version"] for body in queue_of(deps.stripe_queue).bodies] == [7, 9]
+
+
+def test_duplicate_of_an_event_whose_dispatch_crashed_is_dispatched(deps: RouterDependencies) -> None:
+    class Crashing(RecordingQueue):
+        def send(self, body: Any, attributes: Any = None) -> str:
+            raise ConnectionError("SQS unreachable")
+
+    good_queue = deps.stripe_queue
+    deps.stripe_queue = Crashing()
+    with pytest.raises(ConnectionError):
+        route_invoice_event(invoice_event(), deps)
+    deps.stripe_queue = good_queue
+    assert route_invoice_event(invoice_event(), deps).outcome == "queued"
+    assert route_invoice_event(invoice_event(), deps).outcome == "duplicate"
+
+
+def test_draft_for_stripe_is_stored_pending(deps: RouterDependencies) -> None:
+    result = route_invoice_event(invoice_event(status="DRAFT"), deps)
+    assert result.outcome == "stored"
+    sync = deps.store.get_sync("inv_1")
+    assert sync is not None
+    assert sync.status == "pending"
+    assert "DRAFT" in (sync.reason or "")
+    assert queue_of(deps.stripe_queue).bodies == []
+
+
+def test_void_for_stripe_is_queued_as_void(deps: RouterDependencies) -> None:
+    route_invoice_event(invoice_event(version=7), deps)
+    route_invoice_event(invoice_event(version=8, status="VOID"), deps)
+    assert queue_of(deps.stripe_queue).bodies[-1] == {"invoice_id": "inv_1", "version": 8, "action": "void"}
+
+
+def test_marketplace_non_usd_fails_permanently_without_dlq(deps: RouterDependencies) -> None:
+    result = route_invoice_event(invoice_event(customer_id="cust_azure", currency="EUR"), deps)
+    assert result.outcome == "failed"
+    sync = deps.store.get_sync("inv_1")
+    assert sync is not None
+    assert sync.status == "failed"
+    assert "USD" in (sync.reason or "")
+    assert queue_of(deps.dead_letters).bodies == []
+
+
+def test_lifetime_billings_follow_finalized_versions_and_voids(deps: RouterDependencies) -> None:
+    store = store_of(deps)
+    route_invoice_event(invoice_event(id="a", version=1, status="DRAFT", total="5.00"), deps)
+    route_invoice_event(invoice_event(id="b", version=1, total="10.00"), deps)
+    route_invoice_event(invoice_event(id="c", version=1, total="7.00", currency="EUR"), deps)
+    assert store.customers["cust_acme"].lifetime_billings == {"USD": Decimal("10.00"), "EUR": Decimal("7.00")}
+    route_invoice_event(invoice_event(id="b", version=2, total="12.50"), deps)
+    route_invoice_event(invoice_event(id="c", version=2, total="7.00", currency="EUR", status="VOID"), deps)
+    assert store.customers["cust_acme"].lifetime_billings == {"USD": Decimal("12.50"), "EUR": Decimal("0.00")}
