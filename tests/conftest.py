@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+from hypothesis import settings
 from moto import mock_aws
 
 from local.template import create_table
@@ -15,6 +17,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 TABLE_NAME = "downbeat-test"
+
+# No per-example deadline: CI is a busy 2-core machine, and timing is for `make bench`, not tests.
+# In CI the examples are derandomized so main stays reproducibly green; locally they vary.
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 @pytest.fixture(autouse=True)
