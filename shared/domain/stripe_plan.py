@@ -1,0 +1,571 @@
+"""The Stripe invoice plan: from a downbeat invoice and its Stripe configuration, the exact calls.
+
+Pure code (no SDK, no I/O, no clock). The executor (`shared/services/stripe_sync.py`) performs a
+plan against Stripe and records receipts; `downbeat sync --dry-run` prints one. The rules are in
+docs/stripe.md; in short:
+
+- amounts are Stripe minor units from the one currency table (`shared.domain.money`), rounded
+  half-up once; three-decimal currencies in steps of 10 (Stripe requires a trailing 0); ISK and
+  UGX, zero-decimal for us, are two-decimal on Stripe's wire (amount x 100);
+- every line is one amount (never quantity x price); its quantity and unit price go in the
+  description, so Stripe's arithmetic can never differ from ours;
+- applied credits are negative items named after them, so Σ items = the invoice `total`; with
+  automatic tax (which refuses negative items) they are taken off the largest lines instead;
+- the rounding residue (total - Σ rounded items) goes onto the largest positive item; a residue
+  above one step per item is a permanent failure naming both totals;
+- more items than Stripe allows on one invoice (250) are collapsed per product;
+- `effective_at` is 12:00 in `invoice_date_timezone` on the last service date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from shared.domain.invoice import AppliedCredit, Invoice, LineItem
+from shared.domain.money import THREE_DECIMAL_CURRENCIES, minor_units
+from shared.domain.providers import StripeConfiguration
+from shared.domain.timestamps import last_service_date
+
+# "You can no longer add more than 250 invoice items to an invoice"
+# (https://docs.stripe.com/changelog/2016-02-22/no-more-than-250-invoice-items).
+MAX_ITEMS_PER_INVOICE = 250
+# POST /v1/invoices/{id}/add_lines (https://docs.stripe.com/api/invoice-line-item/bulk) documents no
+# per-call maximum of its own (nor does `InvoiceAddLinesParams.lines` in the SDK, generated from
+# Stripe's OpenAPI spec): the invoice's 250-item limit is the bound, so one call can carry them all.
+# Kept a parameter of `chunks()` so a lower cap, should Stripe publish one, is a one-line change.
+ADD_LINES_MAX_PER_CALL = MAX_ITEMS_PER_INVOICE
+
+# Stripe's minimum charge per currency, in Stripe minor units
+# (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts). Other currencies:
+# "the equivalent of 0.50 USD", which needs an exchange rate we do not have; for them only a zero
+# total is below the minimum.
+STRIPE_MINIMUM_CHARGE: dict[str, int] = {
+    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500,
+    "DKK": 250, "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50, "MXN": 1000,
+    "MYR": 200, "NOK": 300, "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300, "SGD": 50,
+}  # fmt: skip
+
+# Zero-decimal currencies that Stripe's API nevertheless takes as two-decimal amounts whose
+# decimal part is 00 (https://docs.stripe.com/currencies#special-cases).
+STRIPE_TWO_DECIMAL_ON_THE_WIRE = frozenset({"ISK", "UGX"})
+
+METADATA_INVOICE_ID = "downbeat_invoice_id"
+METADATA_INVOICE_VERSION = "downbeat_invoice_version"
+METADATA_ITEM_KEY = "downbeat_item"
+SERVICE_DAY_HOUR = time(12, 0)
+MAX_DESCRIPTION = 500
+_IDEMPOTENCY_KEY_MAX = 255
+
+
+class PlanOutcome(StrEnum):
+    PUSH = "push"  # create (or complete) the Stripe invoice
+    SKIP = "skip"  # nothing goes to Stripe (skip_below_minimum)
+    FAIL = "fail"  # nothing goes to Stripe: our own numbers do not reconcile
+
+
+# ---- amounts ----------------------------------------------------------------------------------
+
+
+def stripe_step(currency: str) -> int:
+    """The granularity of a Stripe amount in minor units: 10 for three-decimal currencies, else 1."""
+    if currency in THREE_DECIMAL_CURRENCIES:
+        return 10
+    if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE:
+        return 100
+    return 1
+
+
+def stripe_amount(amount: Decimal, currency: str) -> int:
+    """Major units → Stripe's integer amount, rounded half-up once, at Stripe's granularity.
+
+    1530.0045 USD → 153000; 1234 JPY → 1234; 1.2345 KWD → 1230 (multiple of 10); 5 ISK → 500.
+    """
+    digits = minor_units(currency)
+    if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE:
+        digits = 2
+    significant = digits - 1 if currency in THREE_DECIMAL_CURRENCIES else digits
+    rounded = amount.quantize(Decimal(1).scaleb(-significant), rounding=ROUND_HALF_UP)
+    return int(rounded.scaleb(digits))
+
+
+def stripe_amount_to_major(amount: int, currency: str) -> Decimal:
+    digits = 2 if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE else minor_units(currency)
+    return Decimal(amount).scaleb(-digits)
+
+
+def format_stripe_amount(amount: int, currency: str) -> str:
+    """A human amount for reasons and descriptions: 123456 USD → "1234.56 USD"."""
+    digits = 2 if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE else minor_units(currency)
+    return f"{stripe_amount_to_major(amount, currency):.{digits}f} {currency}"
+
+
+def minimum_charge(currency: str) -> int | None:
+    """Stripe's published minimum charge in Stripe units, or None when Stripe publishes none."""
+    return STRIPE_MINIMUM_CHARGE.get(currency)
+
+
+# ---- effective_at -----------------------------------------------------------------------------
+
+
+def service_period_effective_at(end_timestamp: datetime, timezone: str) -> datetime:
+    """12:00 in `timezone` on the last service date (the UTC date of the exclusive end - 1 ms)."""
+    day: date = last_service_date(end_timestamp)
+    return datetime.combine(day, SERVICE_DAY_HOUR, tzinfo=ZoneInfo(timezone))
+
+
+def effective_at(invoice: Invoice, configuration: StripeConfiguration) -> tuple[int | None, str]:
+    """The draft's `effective_at` (Unix seconds) or None, and a sentence saying how it was chosen."""
+    if configuration.automatic_tax:
+        return None, (
+            "effective_at left unset: automatic tax is on and Stripe Tax cannot take a custom "
+            "effective_at, so Stripe uses the finalization date"
+        )
+    if configuration.invoice_date == "finalization":
+        return None, "effective_at left unset: invoice_date is finalization, so Stripe uses the finalization date"
+    moment = service_period_effective_at(invoice.end_timestamp, configuration.invoice_date_timezone)
+    return int(moment.timestamp()), (
+        f"effective_at {moment.isoformat()} (12:00 {configuration.invoice_date_timezone} on the last "
+        f"service date {moment.date().isoformat()})"
+    )
+
+
+# ---- the plan ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """One invoice item on the Stripe invoice."""
+
+    key: str  # stable within the invoice: a line id, "credit:<id>", "product:<id>", "other"
+    amount: int  # Stripe minor units; negative for a credit
+    description: str
+    line_ids: tuple[str, ...] = ()
+    kind: Literal["line", "collapsed", "credit", "credits", "other"] = "line"
+
+    def with_amount(self, amount: int, note: str | None = None) -> PlannedItem:
+        description = self.description if note is None else _clip(f"{self.description} ({note})")
+        return replace(self, amount=amount, description=description)
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One Stripe call as the dry run prints it; `{stripe_invoice_id}` stands for the draft's id."""
+
+    step: str
+    method: Literal["GET", "POST", "DELETE"]
+    path: str
+    params: dict[str, Any]
+    idempotency_key: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StripePlan:
+    invoice_id: str
+    version: int
+    customer: str
+    currency: str  # ISO code as downbeat holds it (upper case); Stripe takes it lower case
+    outcome: PlanOutcome
+    reason: str
+    total: int  # our invoice total in Stripe units
+    items: tuple[PlannedItem, ...] = ()
+    draft_params: dict[str, Any] = field(default_factory=dict)
+    effective_at: int | None = None
+    effective_at_note: str = ""
+    finalize: bool = True
+    total_field: Literal["total", "total_excluding_tax"] = "total"
+    residue: int = 0
+    residue_item: str | None = None
+    collapsed_from: int | None = None  # the item count before collapsing, when collapsed
+    period: tuple[int, int] = (0, 0)
+
+    @property
+    def items_by_key(self) -> dict[str, PlannedItem]:
+        return {item.key: item for item in self.items}
+
+    def line_params(self, item: PlannedItem) -> dict[str, Any]:
+        """An `add_lines` line (also the body of an `invoiceitems` create, with `invoice`)."""
+        return {
+            "amount": item.amount,
+            "description": item.description,
+            "period": {"start": self.period[0], "end": self.period[1]},
+            "metadata": {
+                METADATA_INVOICE_ID: self.invoice_id,
+                METADATA_INVOICE_VERSION: str(self.version),
+                METADATA_ITEM_KEY: item.key,
+            },
+        }
+
+    def calls(
+        self,
+        attempt: int = 1,
+        *,
+        stripe_invoice_id: str = "{stripe_invoice_id}",
+        look_up_first: bool = False,
+        add_lines_cap: int = ADD_LINES_MAX_PER_CALL,
+    ) -> list[PlannedCall]:
+        """The calls of a fresh sync, in order (what the dry run prints)."""
+        if self.outcome is not PlanOutcome.PUSH:
+            return []
+        calls: list[PlannedCall] = []
+        if look_up_first:
+            calls.append(
+                PlannedCall(
+                    "find_existing",
+                    "GET",
+                    "/v1/invoices",
+                    {"customer": self.customer, "limit": 100},
+                    None,
+                    f"keep the one whose metadata {METADATA_INVOICE_ID} is {self.invoice_id}",
+                )
+            )
+        calls.append(
+            PlannedCall(
+                "create_draft",
+                "POST",
+                "/v1/invoices",
+                self.draft_params,
+                idempotency_key(self.invoice_id, self.version, "create_draft", attempt),
+                self.effective_at_note,
+            )
+        )
+        for index, chunk in enumerate(chunks(self.items, add_lines_cap), start=1):
+            step = f"add_lines_{index}"
+            calls.append(
+                PlannedCall(
+                    step,
+                    "POST",
+                    f"/v1/invoices/{stripe_invoice_id}/add_lines",
+                    {"lines": [self.line_params(item) for item in chunk]},
+                    idempotency_key(self.invoice_id, self.version, step, attempt),
+                )
+            )
+        check = f"Stripe's {self.total_field} must be {self.total} ({format_stripe_amount(self.total, self.currency)})"
+        if self.finalize:
+            calls.append(
+                PlannedCall(
+                    "finalize",
+                    "POST",
+                    f"/v1/invoices/{stripe_invoice_id}/finalize",
+                    {"auto_advance": True},
+                    idempotency_key(self.invoice_id, self.version, "finalize", attempt),
+                    check + " first",
+                )
+            )
+        else:
+            calls.append(
+                PlannedCall("check_total", "GET", "(no call: from the last reply)", {}, None, check + "; left as draft")
+            )
+        return calls
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary (the dry run's output)."""
+        return {
+            "invoice_id": self.invoice_id,
+            "version": self.version,
+            "customer": self.customer,
+            "currency": self.currency,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "total": self.total,
+            "total_display": format_stripe_amount(self.total, self.currency),
+            "effective_at": self.effective_at,
+            "effective_at_note": self.effective_at_note,
+            "residue": self.residue,
+            "residue_item": self.residue_item,
+            "collapsed_from": self.collapsed_from,
+            "items": [
+                {"key": item.key, "amount": item.amount, "description": item.description, "kind": item.kind}
+                for item in self.items
+            ],
+            "calls": [
+                {
+                    "step": call.step,
+                    "method": call.method,
+                    "path": call.path,
+                    "idempotency_key": call.idempotency_key,
+                    "params": call.params,
+                    "note": call.note,
+                }
+                for call in self.calls()
+            ],
+        }
+
+
+def idempotency_key(invoice_id: str, version: int, step: str, attempt: int) -> str:
+    """`downbeat:<invoice>:v<version>:<step>:a<attempt>`; a new attempt number means a new key."""
+    key = f"downbeat:{invoice_id}:v{version}:{step}:a{attempt}"
+    if len(key) <= _IDEMPOTENCY_KEY_MAX:
+        return key
+    digest = hashlib.sha256(invoice_id.encode()).hexdigest()[:32]
+    return f"downbeat:{digest}:v{version}:{step}:a{attempt}"
+
+
+def chunks(items: Sequence[PlannedItem], cap: int = ADD_LINES_MAX_PER_CALL) -> list[tuple[PlannedItem, ...]]:
+    if cap < 1:
+        raise ValueError("cap must be at least 1")
+    return [tuple(items[start : start + cap]) for start in range(0, len(items), cap)]
+
+
+def plan_stripe_invoice(invoice: Invoice, configuration: StripeConfiguration) -> StripePlan:
+    """The plan for a FINALIZED invoice (see the module docstring and docs/stripe.md)."""
+    currency = invoice.currency
+    step = stripe_step(currency)
+    total = stripe_amount(invoice.total, currency)
+    stamp, stamp_note = effective_at(invoice, configuration)
+    base = StripePlan(
+        invoice_id=invoice.id,
+        version=invoice.version,
+        customer=configuration.stripe_customer_id,
+        currency=currency,
+        outcome=PlanOutcome.PUSH,
+        reason="",
+        total=total,
+        effective_at=stamp,
+        effective_at_note=stamp_note,
+        finalize=not configuration.leave_as_draft,
+        total_field="total_excluding_tax" if configuration.automatic_tax else "total",
+        period=(int(invoice.start_timestamp.timestamp()), int(invoice.end_timestamp.timestamp())),
+    )
+    if configuration.skip_below_minimum:
+        minimum = minimum_charge(currency)
+        if total <= 0 or (minimum is not None and total < minimum):
+            shown = "zero" if minimum is None else f"Stripe's minimum charge {format_stripe_amount(minimum, currency)}"
+            reason = (
+                f"invoice {invoice.id}: total {format_stripe_amount(total, currency)} is below {shown}; "
+                "skip_below_minimum is on, so nothing was sent to Stripe"
+            )
+            return replace(base, outcome=PlanOutcome.SKIP, reason=reason)
+
+    credits_as_items = not configuration.automatic_tax
+    items, collapsed_from = _items(invoice.line_items, invoice.applied_credits, currency, credits_as_items)
+    netted_later = 0 if credits_as_items else sum(stripe_amount(c.amount, currency) for c in invoice.applied_credits)
+    residue = total - (sum(item.amount for item in items) - netted_later)
+    bound = step * max(1, len(invoice.line_items) + len(invoice.applied_credits))
+    if abs(residue) > bound:
+        reason = (
+            f"invoice {invoice.id}: total {format_stripe_amount(total, currency)} differs from its lines and "
+            f"credits, {format_stripe_amount(total - residue, currency)}, by more than rounding allows "
+            f"({format_stripe_amount(bound, currency)}); nothing was sent to Stripe"
+        )
+        return replace(base, outcome=PlanOutcome.FAIL, reason=reason, residue=residue)
+    residue_item = None
+    if residue:
+        items, residue_item = _absorb_residue(items, residue, currency)
+    if not credits_as_items:
+        items = _net_credits(items, invoice.applied_credits, currency)
+    if any(item.amount < 0 for item in items) and not credits_as_items:
+        reason = (
+            f"invoice {invoice.id}: automatic tax needs non-negative items, but the credits exceed the lines "
+            "they could be taken off; nothing was sent to Stripe"
+        )
+        return replace(base, outcome=PlanOutcome.FAIL, reason=reason)
+
+    draft = _draft_params(invoice, configuration, stamp)
+    ending = "left as a draft (leave_as_draft)" if configuration.leave_as_draft else "finalized"
+    reason = f"{len(items)} items totalling {format_stripe_amount(total, currency)}, then {ending}"
+    return replace(
+        base,
+        reason=reason,
+        items=tuple(items),
+        draft_params=draft,
+        residue=residue,
+        residue_item=residue_item,
+        collapsed_from=collapsed_from,
+    )
+
+
+def _draft_params(invoice: Invoice, configuration: StripeConfiguration, stamp: int | None) -> dict[str, Any]:
+    start = invoice.start_timestamp.astimezone(UTC).date().isoformat()
+    last = last_service_date(invoice.end_timestamp).isoformat()
+    params: dict[str, Any] = {
+        "customer": configuration.stripe_customer_id,
+        "currency": invoice.currency.lower(),
+        "collection_method": configuration.stripe_collection_method,
+        "auto_advance": False,
+        "pending_invoice_items_behavior": "exclude",
+        "description": _clip(f"Service period {start} to {last} (downbeat invoice {invoice.id})"),
+        "metadata": {METADATA_INVOICE_ID: invoice.id, METADATA_INVOICE_VERSION: str(invoice.version)},
+    }
+    if configuration.stripe_collection_method == "send_invoice":
+        params["days_until_due"] = configuration.days_until_due
+    if configuration.automatic_tax:
+        params["automatic_tax"] = {"enabled": True}
+    if stamp is not None:
+        params["effective_at"] = stamp
+    return params
+
+
+# ---- items: lines, credits, collapsing, residue -----------------------------------------------
+
+
+def _number(value: Decimal) -> str:
+    normalized = value.normalize()
+    return f"{normalized:,f}"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+
+
+def line_description(line: LineItem, currency: str) -> str:
+    """The line's name with its quantity (and unit price) spelled out: Stripe only sees the amount."""
+    if line.unit_price is not None:
+        detail = f"{_number(line.quantity)} x {_number(line.unit_price)} {currency}"
+    elif line.quantity != 1:
+        detail = f"quantity {_number(line.quantity)}"
+    else:
+        return _clip(line.name)
+    return _clip(f"{line.name} ({detail})")
+
+
+def _credit_name(credit: AppliedCredit) -> str:
+    return credit.name or f"{credit.type.replace('_', ' ').lower()} {credit.id}"
+
+
+def _items(
+    lines: Sequence[LineItem], credits: Sequence[AppliedCredit], currency: str, credits_as_items: bool
+) -> tuple[list[PlannedItem], int | None]:
+    credit_items = [
+        PlannedItem(
+            key=f"credit:{credit.id}",
+            amount=-stripe_amount(credit.amount, currency),
+            description=_clip(f"Applied {_credit_name(credit)}"),
+            kind="credit",
+        )
+        for credit in credits
+    ]
+    extra = len(credit_items) if credits_as_items else 0
+    line_items = [
+        PlannedItem(
+            key=line.id, amount=stripe_amount(line.total, currency), description=line_description(line, currency),
+            line_ids=(line.id,),
+        )
+        for line in lines
+    ]  # fmt: skip
+    if len(line_items) + extra <= MAX_ITEMS_PER_INVOICE:
+        return line_items + (credit_items if credits_as_items else []), None
+
+    collapsed_from = len(line_items) + extra
+    grouped = _collapse_per_product(lines, currency)
+    if credits_as_items and len(grouped) + len(credit_items) > MAX_ITEMS_PER_INVOICE and len(credit_items) > 1:
+        credit_items = [_merge_credits(credits, currency)]
+        extra = 1
+    room = MAX_ITEMS_PER_INVOICE - extra
+    if len(grouped) > room:
+        grouped = _merge_smallest(grouped, lines, room, currency)
+    return grouped + (credit_items if credits_as_items else []), collapsed_from
+
+
+def _collapse_per_product(lines: Sequence[LineItem], currency: str) -> list[PlannedItem]:
+    """One item per product (first-appearance order), amount = the rounded sum of its exact totals."""
+    groups: dict[str | None, list[LineItem]] = {}
+    for line in lines:
+        groups.setdefault(line.product_id, []).append(line)
+    items = []
+    for product_id, members in groups.items():
+        if len(members) == 1:
+            line = members[0]
+            items.append(
+                PlannedItem(
+                    key=line.id,
+                    amount=stripe_amount(line.total, currency),
+                    description=line_description(line, currency),
+                    line_ids=(line.id,),
+                )
+            )
+            continue
+        exact = sum((line.total for line in members), Decimal(0))
+        names = sorted({line.name for line in members})
+        named = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} other line names"
+        product = f"product {product_id}" if product_id else "lines without a product"
+        items.append(
+            PlannedItem(
+                key=f"product:{product_id or '-'}",
+                amount=stripe_amount(exact, currency),
+                description=_clip(
+                    f"{named}: {len(members)} lines of {product} collapsed into one "
+                    f"(Stripe allows {MAX_ITEMS_PER_INVOICE} items per invoice)"
+                ),
+                line_ids=tuple(line.id for line in members),
+                kind="collapsed",
+            )
+        )
+    return items
+
+
+def _merge_smallest(
+    grouped: list[PlannedItem], lines: Sequence[LineItem], room: int, currency: str
+) -> list[PlannedItem]:
+    """Keep the `room - 1` largest groups; everything else becomes one "other usage" item."""
+    ranked = sorted(range(len(grouped)), key=lambda index: (-grouped[index].amount, index))
+    keep = set(ranked[: room - 1])
+    merged_ids = {line_id for index, item in enumerate(grouped) if index not in keep for line_id in item.line_ids}
+    exact = sum((line.total for line in lines if line.id in merged_ids), Decimal(0))
+    products = len(grouped) - len(keep)
+    other = PlannedItem(
+        key="other",
+        amount=stripe_amount(exact, currency),
+        description=_clip(
+            f"Other usage: {len(merged_ids)} lines across {products} products collapsed into one "
+            f"(Stripe allows {MAX_ITEMS_PER_INVOICE} items per invoice)"
+        ),
+        line_ids=tuple(line.id for line in lines if line.id in merged_ids),
+        kind="other",
+    )
+    return [item for index, item in enumerate(grouped) if index in keep] + [other]
+
+
+def _merge_credits(credits: Sequence[AppliedCredit], currency: str) -> PlannedItem:
+    exact = sum((credit.amount for credit in credits), Decimal(0))
+    return PlannedItem(
+        key="credits",
+        amount=-stripe_amount(exact, currency),
+        description=_clip(f"Applied commits and credits: {len(credits)} collapsed into one"),
+        kind="credits",
+    )
+
+
+def _absorb_residue(items: list[PlannedItem], residue: int, currency: str) -> tuple[list[PlannedItem], str | None]:
+    """Put the residue on the largest positive item (the first of equals); else on the largest item."""
+    candidates = [index for index, item in enumerate(items) if item.amount > 0 and item.kind != "credit"]
+    if not candidates:
+        candidates = [index for index, item in enumerate(items) if item.kind not in ("credit", "credits")]
+    if not candidates:
+        return items, None
+    target = max(candidates, key=lambda index: (items[index].amount, -index))
+    updated = list(items)
+    item = items[target]
+    updated[target] = item.with_amount(item.amount + residue)
+    return updated, item.key
+
+
+def _net_credits(items: list[PlannedItem], credits: Iterable[AppliedCredit], currency: str) -> list[PlannedItem]:
+    """Automatic tax refuses negative items: take each credit off the largest lines instead."""
+    updated = list(items)
+    notes: dict[int, list[str]] = {}
+    for credit in credits:
+        remaining = stripe_amount(credit.amount, currency)
+        for index in sorted(range(len(updated)), key=lambda i: (-updated[i].amount, i)):
+            if remaining <= 0:
+                break
+            take = min(remaining, updated[index].amount)
+            if take <= 0:
+                continue
+            updated[index] = replace(updated[index], amount=updated[index].amount - take)
+            notes.setdefault(index, []).append(f"less {format_stripe_amount(take, currency)} {_credit_name(credit)}")
+            remaining -= take
+        if remaining > 0:
+            updated.append(
+                PlannedItem(key=f"credit:{credit.id}", amount=-remaining, description="", kind="credit")
+            )  # left negative on purpose: the caller turns it into a permanent failure
+    for index, parts in notes.items():
+        updated[index] = updated[index].with_amount(updated[index].amount, "; ".join(parts))
+    return updated
