@@ -9,9 +9,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
 
+from shared.domain.audit import AuditEntry, AuditQuery
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
-from shared.domain.providers import BillingProvider
+from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.paging import Page, PageRequest
+from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
 
 
@@ -88,7 +91,50 @@ class OutboxStore(Protocol):
         ...
 
 
-class Store(CustomerStore, ContractStore, InvoiceStore, SyncStore, OutboxStore, Protocol):
+# ==== API (issue #10): audited writes, list pages, the audit log ================================
+# Every successful mutating API call writes its audit entry in the same transaction as the change;
+# a failed call records its entry alone (`record_audit`). Lists never scan: each has its own key
+# (see docs/api.md, "API access patterns"). Cursors are opaque; a foreign one raises InvalidCursor.
+
+
+class ConfigurationsChange(Protocol):
+    def __call__(self, customer: Customer) -> list[ProviderConfiguration]:
+        """The customer's new configuration list; raises FieldError to refuse the change."""
+        ...
+
+
+class ApiStore(Protocol):
+    def create_customer_audited(self, customer: Customer, audit: AuditEntry) -> None:
+        """Create `customer` and its audit entry together; AlreadyExists writes neither."""
+        ...
+
+    def update_provider_configurations(
+        self, customer_id: str, change: ConfigurationsChange, audit: AuditEntry
+    ) -> Customer | None:
+        """Read, apply `change`, write back with the audit entry unless the customer changed in between
+        (then read and apply again). Returns the updated customer, or None when there is none."""
+        ...
+
+    def create_contract_audited(self, contract: Contract, audit: AuditEntry) -> None: ...
+    def record_audit(self, entry: AuditEntry) -> None: ...
+    def list_customers(self, page: PageRequest) -> Page[Customer]:
+        """Oldest first."""
+        ...
+
+    def list_contracts(self, customer_id: str, page: PageRequest) -> Page[Contract]: ...
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
+        """The latest version of each matching invoice, by start_timestamp then id."""
+        ...
+
+    def list_audit_entries(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:
+        """Newest first."""
+        ...
+
+
+# ==== end API section ============================================================================
+
+
+class Store(CustomerStore, ContractStore, InvoiceStore, SyncStore, OutboxStore, ApiStore, Protocol):
     """The single DynamoDB table, seen through every access pattern the use cases need."""
 
 

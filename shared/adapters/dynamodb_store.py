@@ -9,6 +9,7 @@ Keys (PK / SK, and GSI1PK / GSI1SK where an item is listed):
 | invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
 | sync status     | INVOICE#<id>          | SYNC               |                             |                        |
 | meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider>           | <customer>#<id>        |
+| audit entry     | AUDIT#<shard 0-3>     | <time µs>#<id>     | (GSI2) AUDIT#<type>#<resource id> / <time µs>#<id> |
 
 Entities are stored as `data`, their JSON text (amounts as decimal strings, so nothing passes
 through DynamoDB's number type on the way back); the few attributes that conditions and
@@ -17,20 +18,25 @@ arithmetic need (`version`, `lifetime_billings`, `target_amount`) are top-level.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from shared.domain.audit import AuditEntry, AuditQuery, sortable_timestamp
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
+from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from shared.domain.providers import BillingProvider
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
 from shared.domain.timestamps import format_timestamp
-from shared.ports import AlreadyExists, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
+from shared.ports import AlreadyExists, ConfigurationsChange, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -318,6 +324,256 @@ class DynamoDBStore:
             if not _is_condition_failure(error):
                 raise
 
+    # ==== API (issue #10): audited writes, list pages, the audit log ==========================
+    # Keys: docs/api.md "API access patterns". Audit entries: PK AUDIT#<shard> / SK <time>#<id>,
+    # GSI2PK AUDIT#<resource_type>#<resource_id> / GSI2SK <time>#<id>.
+    def create_customer_audited(self, customer: Customer, audit: AuditEntry) -> None:
+        item = {
+            **customer_key(customer.id),
+            "entity": "customer",
+            "GSI1PK": "CUSTOMERS",
+            "GSI1SK": f"{format_timestamp(customer.created_at)}#{customer.id}",
+            "data": customer.model_dump_json(exclude={"lifetime_billings"}),
+            "lifetime_billings": dict(customer.lifetime_billings),
+        }
+        self._transact_new(item, audit)
+
+    def update_provider_configurations(
+        self, customer_id: str, change: ConfigurationsChange, audit: AuditEntry
+    ) -> Customer | None:
+        for _ in range(_MAX_OPTIMISTIC_RETRIES):
+            item = self._get(customer_key(customer_id))
+            if item is None:
+                return None
+            current = _customer_from_item(item)
+            updated = current.model_copy(update={"billing_provider_configurations": change(current)})
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": to_attributes(customer_key(customer_id)),
+                                "UpdateExpression": "SET #data = :new",
+                                "ConditionExpression": "#data = :old",  # optimistic: nobody wrote in between
+                                "ExpressionAttributeNames": {"#data": "data"},
+                                "ExpressionAttributeValues": to_attributes(
+                                    {
+                                        ":new": updated.model_dump_json(exclude={"lifetime_billings"}),
+                                        ":old": item["data"],
+                                    }
+                                ),
+                            }
+                        },
+                        self._audit_put(audit),
+                    ]
+                )
+            except ClientError as error:
+                if _is_condition_failure(error):
+                    continue
+                raise
+            return updated
+        raise RuntimeError(f"customer {customer_id}: gave up after {_MAX_OPTIMISTIC_RETRIES} concurrent writes")
+
+    def create_contract_audited(self, contract: Contract, audit: AuditEntry) -> None:
+        item = {
+            **contract_key(contract.customer_id, contract.id),
+            "entity": "contract",
+            "data": contract.model_dump_json(),
+        }
+        self._transact_new(item, audit)
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        self._client.transact_write_items(TransactItems=[self._audit_put(entry)])
+
+    def list_customers(self, page: PageRequest) -> Page[Customer]:
+        items, cursor = self._query_page(
+            index="GSI1",
+            partition=("GSI1PK", "CUSTOMERS"),
+            sort=("GSI1SK", None),
+            key_names=("PK", "SK", "GSI1PK", "GSI1SK"),
+            page=page,
+        )
+        return Page([_customer_from_item(item) for item in items], cursor)
+
+    def list_contracts(self, customer_id: str, page: PageRequest) -> Page[Contract]:
+        items, cursor = self._query_page(
+            index=None,
+            partition=("PK", f"CUSTOMER#{customer_id}"),
+            sort=("SK", ("CONTRACT#", "CONTRACT$")),  # '$' follows '#': every CONTRACT#… key
+            key_names=("PK", "SK"),
+            page=page,
+        )
+        return Page([Contract.model_validate_json(item["data"]) for item in items], cursor)
+
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
+        # GSI1SK is `<start_timestamp>#<id>`; a start with a fraction ("…:00.5Z") sorts before "…:00Z",
+        # so the key range is widened to whole seconds and the exact bounds are checked per invoice.
+        low = _second_prefix(query.starting_on) if query.starting_on else "0"
+        high = _second_prefix(query.ending_before) + "~" if query.ending_before else "~"
+        items, cursor = self._query_page(
+            index="GSI1",
+            partition=("GSI1PK", f"CUSTOMER#{customer_id}#INVOICES"),
+            sort=("GSI1SK", (low, high)),
+            key_names=("PK", "SK", "GSI1PK", "GSI1SK"),
+            page=page,
+            keep=lambda item: query.matches(Invoice.model_validate_json(item["data"])),
+        )
+        return Page([Invoice.model_validate_json(item["data"]) for item in items], cursor)
+
+    def list_audit_entries(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:
+        before = _audit_position(page.cursor) if page.cursor else None
+        low = sortable_timestamp(query.starting_on) if query.starting_on else "0"
+        high = sortable_timestamp(query.ending_before) if query.ending_before else "~"
+        if before is not None:
+            high = min(high, before)
+        sources: list[tuple[str | None, str, str, str]]
+        if query.resource_type is not None and query.resource_id is not None:
+            sources = [("GSI2", "GSI2PK", f"AUDIT#{query.resource_type}#{query.resource_id}", "GSI2SK")]
+        else:  # newest first across every shard, merged on the shared sort key
+            sources = [(None, "PK", f"AUDIT#{shard}", "SK") for shard in range(AUDIT_SHARDS)]
+        found: list[tuple[str, AuditEntry]] = []
+        for index, partition_name, partition, sort_name in sources:
+            found.extend(
+                self._newest_audit_entries(
+                    index, partition_name, partition, sort_name, (low, high), before, query, page
+                )
+            )
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        if len(found) <= page.limit:
+            return Page([entry for _, entry in found], None)
+        return Page([entry for _, entry in found[: page.limit]], encode_cursor({"before": found[page.limit - 1][0]}))
+
+    def _newest_audit_entries(
+        self,
+        index: str | None,
+        partition_name: str,
+        partition: str,
+        sort_name: str,
+        bounds: tuple[str, str],
+        before: str | None,
+        query: AuditQuery,
+        page: PageRequest,
+    ) -> list[tuple[str, AuditEntry]]:
+        """Up to limit + 1 matching entries of one partition, newest first (filters loop past short pages)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {"#pk": partition_name, "#sk": sort_name},
+            "ExpressionAttributeValues": to_attributes({":pk": partition, ":low": bounds[0], ":high": bounds[1]}),
+            "ScanIndexForward": False,
+            "Limit": page.limit + 1,
+        }
+        if index is not None:
+            kwargs["IndexName"] = index
+        found: list[tuple[str, AuditEntry]] = []
+        while True:
+            response = self._client.query(**kwargs)
+            for raw in response.get("Items", []):
+                item = from_attributes(raw)
+                if item["SK"] == before:
+                    continue
+                entry = AuditEntry.model_validate_json(item["data"])
+                if query.matches(entry):
+                    found.append((item["SK"], entry))
+                    if len(found) > page.limit:
+                        return found
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return found
+            kwargs["ExclusiveStartKey"] = last
+
+    def _audit_put(self, entry: AuditEntry) -> TransactWriteItemTypeDef:
+        item: Item = {
+            "PK": f"AUDIT#{audit_shard(entry.id)}",
+            "SK": entry.sort_key,
+            "entity": "audit",
+            "resource_type": entry.resource_type,
+            "data": entry.model_dump_json(),
+        }
+        if entry.resource_id is not None:
+            item["resource_id"] = entry.resource_id
+            item["GSI2PK"] = f"AUDIT#{entry.resource_type}#{entry.resource_id}"
+            item["GSI2SK"] = entry.sort_key
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_attributes(item),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def _transact_new(self, item: Mapping[str, Any], audit: AuditEntry) -> None:
+        """Put a new `item` together with its audit entry; AlreadyExists when the item exists."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_attributes(item),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    self._audit_put(audit),
+                ]
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                raise AlreadyExists(f"{item['PK']} {item['SK']}") from None
+            raise
+
+    def _query_page(
+        self,
+        *,
+        index: str | None,
+        partition: tuple[str, str],
+        sort: tuple[str, tuple[str, str] | None],
+        key_names: tuple[str, ...],
+        page: PageRequest,
+        keep: Callable[[Item], bool] = lambda item: True,
+    ) -> tuple[list[Item], str | None]:
+        """One page in key order: `limit` kept items and a cursor to the next, or None when none is left.
+
+        The cursor is the key of the last item returned (not DynamoDB's LastEvaluatedKey, which may
+        lie past items a filter kept back), so a page may stop in the middle of a DynamoDB page.
+        """
+        (partition_name, partition_value), (sort_name, sort_range) = partition, sort
+        names = {"#pk": partition_name}
+        values: dict[str, Any] = {":pk": partition_value}
+        condition = "#pk = :pk"
+        if sort_range is not None:
+            names["#sk"] = sort_name
+            values.update({":low": sort_range[0], ":high": sort_range[1]})
+            condition += " AND #sk BETWEEN :low AND :high"
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_attributes(values),
+            "Limit": page.limit + 1,
+        }
+        if index is not None:
+            kwargs["IndexName"] = index
+        if page.cursor is not None:
+            kwargs["ExclusiveStartKey"] = to_attributes(_key_position(page.cursor, key_names, partition))
+        kept: list[Item] = []
+        while True:
+            response = self._client.query(**kwargs)
+            for raw in response.get("Items", []):
+                item = from_attributes(raw)
+                if not keep(item):
+                    continue
+                if len(kept) == page.limit:  # one more exists: this page is full and not the last
+                    return kept, encode_cursor({name: kept[-1][name] for name in key_names})
+                kept.append(item)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return kept, None
+            kwargs["ExclusiveStartKey"] = last
+
+    # ==== end API section =====================================================================
+
     # -- helpers ----------------------------------------------------------------------------
     def _get(self, key: Mapping[str, Any]) -> Item | None:
         response = self._client.get_item(TableName=self._table, Key=to_attributes(key), ConsistentRead=True)
@@ -333,3 +589,49 @@ class DynamoDBStore:
             if _is_condition_failure(error):
                 raise AlreadyExists(f"{item['PK']} {item['SK']}") from None
             raise
+
+
+# ==== API (issue #10): module-level helpers ======================================================
+AUDIT_SHARDS = 4  # audit writes spread over this many partitions; a page reads them all and merges
+
+
+def audit_shard(entry_id: str) -> int:
+    return int(hashlib.sha256(entry_id.encode("utf-8")).hexdigest()[:8], 16) % AUDIT_SHARDS
+
+
+def _customer_from_item(item: Item) -> Customer:
+    customer = Customer.model_validate_json(item["data"])
+    billings = {currency: Decimal(amount) for currency, amount in item.get("lifetime_billings", {}).items()}
+    return customer.model_copy(update={"lifetime_billings": billings})
+
+
+def _second_prefix(moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SS`: a prefix of every GSI1SK whose timestamp falls in that second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _key_position(cursor: str, key_names: tuple[str, ...], partition: tuple[str, str]) -> Item:
+    """The ExclusiveStartKey inside a cursor, checked: our key names, string values, this partition."""
+    position = decode_cursor(cursor)
+    if (
+        not isinstance(position, dict)
+        or set(position) != set(key_names)
+        or not all(isinstance(value, str) and value for value in position.values())
+        or position.get(partition[0]) != partition[1]
+    ):
+        raise InvalidCursor("next_page belongs to another list")
+    return position
+
+
+_AUDIT_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[^#]{1,256}$")
+
+
+def _audit_position(cursor: str) -> str:
+    position = decode_cursor(cursor)
+    before = position.get("before") if isinstance(position, dict) and len(position) == 1 else None
+    if not isinstance(before, str) or not _AUDIT_SORT_KEY.match(before):
+        raise InvalidCursor("next_page belongs to another list")
+    return before
+
+
+# ==== end API section ============================================================================

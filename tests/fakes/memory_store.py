@@ -6,16 +6,22 @@ tests/integration/test_store_contract.py runs one suite against both, so the two
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from shared.domain.audit import AuditEntry, AuditQuery
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
+from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from shared.domain.providers import BillingProvider
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
-from shared.ports import AlreadyExists, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
+from shared.domain.timestamps import format_timestamp
+from shared.ports import AlreadyExists, ConfigurationsChange, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
+
+T = TypeVar("T")
 
 
 class InMemoryStore:
@@ -27,6 +33,7 @@ class InMemoryStore:
         self.dispatched: dict[str, int] = {}
         self.syncs: dict[str, SyncRecord] = {}
         self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
+        self.audit_entries: list[AuditEntry] = []  # API (issue #10)
 
     def create_customer(self, customer: Customer) -> None:
         with self._lock:
@@ -118,6 +125,57 @@ class InMemoryStore:
                 "metered_amount": current["metered_amount"] if current else Decimal(0),
             }
 
+    # ==== API (issue #10): audited writes, list pages, the audit log ==========================
+    def create_customer_audited(self, customer: Customer, audit: AuditEntry) -> None:
+        with self._lock:
+            self.create_customer(customer)
+            self.audit_entries.append(audit)
+
+    def update_provider_configurations(
+        self, customer_id: str, change: ConfigurationsChange, audit: AuditEntry
+    ) -> Customer | None:
+        with self._lock:
+            current = self.customers.get(customer_id)
+            if current is None:
+                return None
+            updated = current.model_copy(update={"billing_provider_configurations": change(current)})
+            self.customers[customer_id] = updated
+            self.audit_entries.append(audit)
+            return updated
+
+    def create_contract_audited(self, contract: Contract, audit: AuditEntry) -> None:
+        with self._lock:
+            self.create_contract(contract)
+            self.audit_entries.append(audit)
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self._lock:
+            self.audit_entries.append(entry)
+
+    def list_customers(self, page: PageRequest) -> Page[Customer]:
+        with self._lock:
+            ordered = sorted(self.customers.values(), key=lambda c: (format_timestamp(c.created_at), c.id))
+        return _page("customers", ordered, lambda c: [format_timestamp(c.created_at), c.id], page)
+
+    def list_contracts(self, customer_id: str, page: PageRequest) -> Page[Contract]:
+        with self._lock:
+            ordered = sorted((c for c in self.contracts.values() if c.customer_id == customer_id), key=lambda c: c.id)
+        return _page(f"contracts:{customer_id}", ordered, lambda c: [c.id], page)
+
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
+        with self._lock:
+            matching = [i for i in self.invoices.values() if i.customer_id == customer_id and query.matches(i)]
+        ordered = sorted(matching, key=lambda i: (i.start_timestamp, i.id))
+        return _page(f"invoices:{customer_id}", ordered, lambda i: [i.start_timestamp.isoformat(), i.id], page)
+
+    def list_audit_entries(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:
+        with self._lock:
+            matching = [entry for entry in self.audit_entries if query.matches(entry)]
+        ordered = sorted(matching, key=lambda entry: entry.sort_key, reverse=True)
+        return _page("audit", ordered, lambda entry: [entry.sort_key], page)
+
+    # ==== end API section =====================================================================
+
 
 class RecordingQueue:
     """A MessageQueue that keeps what was sent."""
@@ -132,3 +190,23 @@ class RecordingQueue:
     @property
     def bodies(self) -> list[dict[str, Any]]:
         return [body for body, _ in self.messages]
+
+
+# ==== API (issue #10): paging over sorted lists ==================================================
+def _page(name: str, ordered: Sequence[T], position: Callable[[T], list[str]], page: PageRequest) -> Page[T]:
+    """`limit` items after the cursor's position; the cursor names its list so others are refused."""
+    start = 0
+    if page.cursor is not None:
+        decoded = decode_cursor(page.cursor)
+        if not isinstance(decoded, dict) or decoded.get("list") != name or not isinstance(decoded.get("after"), list):
+            raise InvalidCursor("next_page belongs to another list")
+        positions = [position(item) for item in ordered]
+        start = next((index + 1 for index, key in enumerate(positions) if key == decoded["after"]), -1)
+        if start == -1:  # the item is gone: continue after where it would sort
+            start = sum(1 for key in positions if key <= decoded["after"])
+    items = list(ordered[start : start + page.limit])
+    more = start + page.limit < len(ordered)
+    return Page(items, encode_cursor({"list": name, "after": position(items[-1])}) if more else None)
+
+
+# ==== end API section ============================================================================

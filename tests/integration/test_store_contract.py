@@ -120,3 +120,175 @@ def test_outbox_target_never_goes_back_to_an_older_version(store: Store) -> None
         item = store._get({"PK": "INVOICE#inv_1", "SK": "METER#aws_marketplace"})
         assert item is not None
         assert (item["target_amount"], item["invoice_version"], item["metered_amount"]) == (Decimal("30.00"), 3, 0)
+
+
+# ==== API (issue #10): audited writes, list pages, the audit log ================================
+def audit(entry_id: str, at: datetime, resource_type: str = "customer", resource_id: str | None = "cust_acme") -> Any:
+    from shared.domain.audit import AuditEntry, Caller
+
+    return AuditEntry.for_call(
+        entry_id=entry_id,
+        at=at,
+        caller=Caller("tok_0123456789ab", "203.0.113.9", "pytest"),
+        action=f"{resource_type}s.create",
+        resource_type=resource_type,
+        resource_id=resource_id,
+        status_code=200,
+    )
+
+
+def walk(fetch: Any, limit: int) -> tuple[list[Any], int]:
+    """Every item of a list, page by page; also the number of pages."""
+    from shared.domain.paging import PageRequest
+
+    items: list[Any] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = fetch(PageRequest(limit=limit, cursor=cursor))
+        pages += 1
+        assert len(page.items) <= limit
+        items.extend(page.items)
+        cursor = page.next_page
+        if cursor is None:
+            return items, pages
+
+
+def test_audited_customer_create_writes_both_or_neither(store: Store) -> None:
+    from shared.domain.audit import AuditQuery
+    from shared.domain.paging import PageRequest
+
+    store.create_customer_audited(customer("cust_acme"), audit("a1", NOW))
+    with pytest.raises(AlreadyExists):
+        store.create_customer_audited(customer("cust_acme"), audit("a2", NOW))
+    entries = store.list_audit_entries(AuditQuery(), PageRequest()).items
+    assert [entry.id for entry in entries] == ["a1"]
+    assert store.get_customer("cust_acme") is not None
+
+
+def test_customers_list_pages_in_creation_order(store: Store) -> None:
+    from datetime import timedelta
+
+    for number in range(5):
+        created = customer(f"cust_{number}").model_copy(update={"created_at": NOW + timedelta(seconds=number)})
+        store.create_customer(created)
+    items, pages = walk(store.list_customers, 2)
+    assert [item.id for item in items] == [f"cust_{number}" for number in range(5)]
+    assert pages == 3
+    exact, exact_pages = walk(store.list_customers, 5)
+    assert (len(exact), exact_pages) == (5, 1)  # a full last page says so: next_page is None
+
+
+def test_a_foreign_or_garbled_cursor_is_refused(store: Store) -> None:
+    from shared.domain.paging import InvalidCursor, PageRequest, encode_cursor
+
+    store.create_customer(customer("cust_a"))
+    store.create_customer(customer("cust_b"))
+    store.create_contract(contract("con_1", "cust_a"))
+    store.create_contract(contract("con_2", "cust_a"))
+    cursor = store.list_contracts("cust_a", PageRequest(limit=1)).next_page
+    assert cursor is not None
+    for bad in ("!!!", "bm90LWpzb24", encode_cursor({"PK": "X"}), encode_cursor([1, 2])):
+        with pytest.raises(InvalidCursor):
+            store.list_customers(PageRequest(cursor=bad))
+    with pytest.raises(InvalidCursor):
+        store.list_contracts("cust_b", PageRequest(cursor=cursor))  # another customer's list
+
+
+def test_contracts_are_listed_per_customer(store: Store) -> None:
+    store.create_customer(customer("cust_a"))
+    store.create_customer(customer("cust_b"))
+    for contract_id in ("con_1", "con_2", "con_3"):
+        store.create_contract(contract(contract_id, "cust_a"))
+    store.create_contract(contract("con_9", "cust_b"))
+    items, _ = walk(lambda page: store.list_contracts("cust_a", page), 2)
+    assert [item.id for item in items] == ["con_1", "con_2", "con_3"]
+
+
+def test_invoices_list_filters_and_latest_version(store: Store) -> None:
+    from shared.domain.invoice_listing import InvoiceQuery
+    from shared.domain.timestamps import parse_rfc3339
+
+    store.create_customer(customer("cust_acme"))
+    store.create_customer(customer("cust_other"))
+    months = ["2025-01", "2025-02", "2025-03", "2025-04"]
+    for index, month in enumerate(months):
+        following = months[index + 1] if index + 1 < len(months) else "2025-05"
+        save(
+            store,
+            id=f"inv_{month}",
+            start_timestamp=f"{month}-01T00:00:00Z",
+            end_timestamp=f"{following}-01T00:00:00Z",
+            status="DRAFT" if month == "2025-04" else "FINALIZED",
+            version=1,
+        )
+    save(store, id="inv_2025-02", start_timestamp="2025-02-01T00:00:00Z", end_timestamp="2025-03-01T00:00:00Z",
+         status="VOID", version=2)  # fmt: skip
+    save(store, id="inv_theirs", customer_id="cust_other")
+
+    def listed(query: InvoiceQuery, limit: int = 1) -> list[tuple[str, str]]:
+        items, _ = walk(lambda page: store.list_invoices("cust_acme", query, page), limit)
+        return [(item.id, item.status) for item in items]
+
+    everything = listed(InvoiceQuery())
+    assert everything == [
+        ("inv_2025-01", "FINALIZED"),
+        ("inv_2025-02", "VOID"),
+        ("inv_2025-03", "FINALIZED"),
+        ("inv_2025-04", "DRAFT"),
+    ]
+    assert listed(InvoiceQuery(status="FINALIZED")) == [("inv_2025-01", "FINALIZED"), ("inv_2025-03", "FINALIZED")]
+    window = InvoiceQuery(
+        starting_on=parse_rfc3339("2025-02-01T00:00:00Z"), ending_before=parse_rfc3339("2025-04-01T00:00:00Z")
+    )
+    assert [invoice_id for invoice_id, _ in listed(window, limit=5)] == ["inv_2025-02", "inv_2025-03"]
+    assert listed(InvoiceQuery(status="FINALIZED", starting_on=parse_rfc3339("2025-04-01T00:00:00Z"))) == []
+
+
+def test_provider_configurations_update_is_audited_and_can_be_refused(store: Store) -> None:
+    from shared.domain.audit import AuditQuery
+    from shared.domain.paging import PageRequest
+    from shared.domain.validation import FieldError
+
+    store.create_customer(customer("cust_acme"))
+    updated = store.update_provider_configurations(
+        "cust_acme", lambda current: [configuration(STRIPE, default=True)], audit("a1", NOW)
+    )
+    assert updated is not None
+    assert [c.billing_provider for c in updated.billing_provider_configurations] == ["stripe"]
+    assert store.get_customer("cust_acme") == updated
+
+    def refuse(current: Any) -> Any:
+        raise FieldError("default", "another configuration is already the default")
+
+    with pytest.raises(FieldError):
+        store.update_provider_configurations("cust_acme", refuse, audit("a2", NOW))
+    assert store.update_provider_configurations("cust_none", refuse, audit("a3", NOW)) is None
+    assert [entry.id for entry in store.list_audit_entries(AuditQuery(), PageRequest()).items] == ["a1"]
+
+
+def test_audit_entries_newest_first_with_filters_and_pages(store: Store) -> None:
+    from datetime import timedelta
+
+    from shared.domain.audit import AuditQuery
+
+    for number in range(12):
+        resource = ("contract", f"con_{number % 2}") if number % 3 == 0 else ("customer", f"cust_{number % 2}")
+        store.record_audit(audit(f"a{number:02d}", NOW + timedelta(minutes=number), *resource))
+    store.record_audit(audit("a_none", NOW - timedelta(days=1), "customer", None))
+
+    def listed(query: AuditQuery, limit: int) -> list[str]:
+        items, _ = walk(lambda page: store.list_audit_entries(query, page), limit)
+        return [entry.id for entry in items]
+
+    everything = listed(AuditQuery(), 5)
+    assert everything == [f"a{number:02d}" for number in reversed(range(12))] + ["a_none"]
+    assert listed(AuditQuery(resource_type="contract"), 1) == ["a09", "a06", "a03", "a00"]
+    assert listed(AuditQuery(resource_type="contract", resource_id="con_0"), 1) == ["a06", "a00"]
+    assert listed(AuditQuery(resource_id="cust_1"), 2) == ["a11", "a07", "a05", "a01"]
+    window = AuditQuery(starting_on=NOW + timedelta(minutes=2), ending_before=NOW + timedelta(minutes=5))
+    assert listed(window, 2) == ["a04", "a03", "a02"]
+    assert listed(AuditQuery(resource_type="customer", resource_id=None), 100)[-1] == "a_none"
+
+
+# ==== end API section ============================================================================
