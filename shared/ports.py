@@ -15,6 +15,7 @@ from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import Page, PageRequest
 from shared.domain.providers import BillingProvider, ProviderConfiguration
+from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
 
 
@@ -142,3 +143,33 @@ class MessageQueue(Protocol):
     def send(self, body: Mapping[str, Any], attributes: Mapping[str, str] | None = None) -> str:
         """Send one JSON message; returns the message id."""
         ...
+
+
+# ==== Stripe sync section (owner: Stripe sync, issue #4) =========================================
+
+
+class StripeSyncStateStore(Protocol):
+    """The Stripe worker's state per invoice (`shared.domain.stripe_state`)."""
+
+    def claim_stripe_sync(
+        self, invoice_id: str, *, now: datetime, lease_until: datetime, token: str
+    ) -> StripeSyncState | None:
+        """Take the invoice's lease and count one more attempt; None while another live lease holds it."""
+        ...
+
+    def save_stripe_sync(self, state: StripeSyncState, *, token: str) -> None:
+        """Replace the state if `token` still holds the lease, else raise `stripe_state.SyncLeaseLost`."""
+        ...
+
+    def get_stripe_sync(self, invoice_id: str) -> StripeSyncState | None: ...
+
+    def oldest_unsynced_stripe(self) -> datetime | None:
+        """When the longest-waiting unsettled Stripe sync began (None when all are settled)."""
+        ...
+
+
+class StripeSyncStore(InvoiceStore, SyncStore, StripeSyncStateStore, Protocol):
+    """What the Stripe worker needs from the table."""
+
+
+# ==== end Stripe sync section ====================================================================

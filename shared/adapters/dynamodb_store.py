@@ -34,6 +34,14 @@ from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from shared.domain.providers import BillingProvider
+from shared.domain.stripe_state import (
+    StripeSyncState,
+    SyncLeaseLost,
+    epoch_seconds,
+    from_epoch_seconds,
+    parse_sortable_utc,
+    sortable_utc,
+)
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
 from shared.domain.timestamps import format_timestamp
 from shared.ports import AlreadyExists, ConfigurationsChange, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
@@ -86,6 +94,38 @@ def _billed(invoice: Invoice | None) -> tuple[str, Decimal] | None:
     if invoice is None or invoice.status != "FINALIZED":
         return None
     return invoice.currency, invoice.total
+
+
+# ==== Stripe sync section: keys and mapping (owner: Stripe sync, issue #4) ========================
+_STRIPE_UNSYNCED = "STRIPE_UNSYNCED"
+
+
+def _stripe_sync_key(invoice_id: str) -> Item:
+    return {"PK": f"INVOICE#{invoice_id}", "SK": "STRIPE"}
+
+
+def _stripe_state_from_item(item: Item) -> StripeSyncState:
+    def moment(name: str) -> datetime | None:
+        value = item.get(name)
+        return None if value is None else parse_sortable_utc(value)
+
+    lease_until = item.get("lease_until")
+    version = item.get("version")
+    return StripeSyncState(
+        invoice_id=item["invoice_id"],
+        step=item.get("step", "new"),
+        version=None if version is None else int(version),
+        stripe_invoice_id=item.get("stripe_invoice_id"),
+        attempt=int(item.get("attempt", 0)),
+        calls=int(item.get("calls", 0)),
+        pending_since=moment("pending_since"),
+        lease_token=item.get("lease_token"),
+        lease_until=None if lease_until is None else from_epoch_seconds(lease_until),
+        updated_at=moment("updated_at"),
+    )
+
+
+# ==== end Stripe sync section ======================================================================
 
 
 class DynamoDBStore:
@@ -573,6 +613,100 @@ class DynamoDBStore:
             kwargs["ExclusiveStartKey"] = last
 
     # ==== end API section =====================================================================
+
+    # ==== Stripe sync section (owner: Stripe sync, issue #4) ===================================
+    # Item `INVOICE#<id>` / `STRIPE` (shared.domain.stripe_state). While unsettled it is listed in
+    # GSI1 under `STRIPE_UNSYNCED` / `<pending_since>#<id>`, so the oldest is one Query away.
+    def claim_stripe_sync(
+        self, invoice_id: str, *, now: datetime, lease_until: datetime, token: str
+    ) -> StripeSyncState | None:
+        moment = sortable_utc(now)
+        values = {
+            ":entity": "stripe_sync",
+            ":invoice_id": invoice_id,
+            ":zero": 0,
+            ":one": 1,
+            ":new": "new",
+            ":token": token,
+            ":until": epoch_seconds(lease_until),
+            ":now_epoch": epoch_seconds(now),
+            ":now": moment,
+            ":gsi1pk": _STRIPE_UNSYNCED,
+            ":gsi1sk": f"{sortable_utc(now)}#{invoice_id}",
+        }
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=to_attributes(_stripe_sync_key(invoice_id)),
+                UpdateExpression=(
+                    "SET entity = :entity, invoice_id = :invoice_id, attempt = if_not_exists(attempt, :zero) + :one,"
+                    " lease_token = :token, lease_until = :until, updated_at = :now,"
+                    " step = if_not_exists(step, :new), calls = if_not_exists(calls, :zero),"
+                    " pending_since = if_not_exists(pending_since, :now),"
+                    " GSI1PK = :gsi1pk, GSI1SK = if_not_exists(GSI1SK, :gsi1sk)"
+                ),
+                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now_epoch",
+                ExpressionAttributeValues=to_attributes(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return None
+            raise
+        return _stripe_state_from_item(from_attributes(response["Attributes"]))
+
+    def save_stripe_sync(self, state: StripeSyncState, *, token: str) -> None:
+        item: Item = {
+            **_stripe_sync_key(state.invoice_id),
+            "entity": "stripe_sync",
+            "invoice_id": state.invoice_id,
+            "step": state.step,
+            "attempt": state.attempt,
+            "calls": state.calls,
+        }
+        optional: dict[str, Any] = {
+            "version": state.version,
+            "stripe_invoice_id": state.stripe_invoice_id,
+            "lease_token": state.lease_token,
+            "lease_until": None if state.lease_until is None else epoch_seconds(state.lease_until),
+            "updated_at": None if state.updated_at is None else sortable_utc(state.updated_at),
+        }
+        item.update({name: value for name, value in optional.items() if value is not None})
+        if not state.settled and state.pending_since is not None:
+            item["pending_since"] = sortable_utc(state.pending_since)
+            item["GSI1PK"] = _STRIPE_UNSYNCED
+            item["GSI1SK"] = f"{sortable_utc(state.pending_since)}#{state.invoice_id}"
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_attributes(item),
+                ConditionExpression="lease_token = :token",
+                ExpressionAttributeValues=to_attributes({":token": token}),
+            )
+        except ClientError as error:
+            if _is_condition_failure(error):
+                raise SyncLeaseLost(f"invoice {state.invoice_id}: the Stripe sync lease was taken over") from None
+            raise
+
+    def get_stripe_sync(self, invoice_id: str) -> StripeSyncState | None:
+        item = self._get(_stripe_sync_key(invoice_id))
+        return None if item is None else _stripe_state_from_item(item)
+
+    def oldest_unsynced_stripe(self) -> datetime | None:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues=to_attributes({":pk": _STRIPE_UNSYNCED}),
+            Limit=1,
+        )
+        items = response.get("Items") or []
+        if not items:
+            return None
+        pending = from_attributes(items[0]).get("pending_since")
+        return None if pending is None else parse_sortable_utc(pending)
+
+    # ==== end Stripe sync section ===============================================================
 
     # -- helpers ----------------------------------------------------------------------------
     def _get(self, key: Mapping[str, Any]) -> Item | None:

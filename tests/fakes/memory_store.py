@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from shared.domain.providers import BillingProvider
+from shared.domain.stripe_state import StripeSyncState, SyncLeaseLost
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
 from shared.domain.timestamps import format_timestamp
 from shared.ports import AlreadyExists, ConfigurationsChange, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
@@ -175,6 +177,48 @@ class InMemoryStore:
         return _page("audit", ordered, lambda entry: [entry.sort_key], page)
 
     # ==== end API section =====================================================================
+    # ==== Stripe sync section (owner: Stripe sync, issue #4) ===================================
+    @property
+    def stripe_states(self) -> dict[str, StripeSyncState]:
+        states: dict[str, StripeSyncState] | None = self.__dict__.get("_stripe_states")
+        if states is None:
+            states = self.__dict__["_stripe_states"] = {}
+        return states
+
+    def claim_stripe_sync(
+        self, invoice_id: str, *, now: datetime, lease_until: datetime, token: str
+    ) -> StripeSyncState | None:
+        with self._lock:
+            current = self.stripe_states.get(invoice_id) or StripeSyncState(invoice_id=invoice_id)
+            if current.lease_until is not None and current.lease_until >= now:
+                return None
+            claimed = replace(
+                current,
+                attempt=current.attempt + 1,
+                lease_token=token,
+                lease_until=lease_until,
+                pending_since=current.pending_since or now,
+                updated_at=now,
+            )
+            self.stripe_states[invoice_id] = claimed
+            return claimed
+
+    def save_stripe_sync(self, state: StripeSyncState, *, token: str) -> None:
+        with self._lock:
+            current = self.stripe_states.get(state.invoice_id)
+            if current is None or current.lease_token != token:
+                raise SyncLeaseLost(f"invoice {state.invoice_id}: the Stripe sync lease was taken over")
+            pending = None if state.settled else (state.pending_since or current.pending_since)
+            self.stripe_states[state.invoice_id] = replace(state, pending_since=pending)
+
+    def get_stripe_sync(self, invoice_id: str) -> StripeSyncState | None:
+        return self.stripe_states.get(invoice_id)
+
+    def oldest_unsynced_stripe(self) -> datetime | None:
+        pending = [state.pending_since for state in self.stripe_states.values() if state.pending_since is not None]
+        return min(pending, default=None)
+
+    # ==== end Stripe sync section ===============================================================
 
 
 class RecordingQueue:

@@ -292,3 +292,61 @@ def test_audit_entries_newest_first_with_filters_and_pages(store: Store) -> None
 
 
 # ==== end API section ============================================================================
+
+
+# ==== Stripe sync section (owner: Stripe sync, issue #4) =========================================
+
+
+def test_stripe_sync_lease_attempts_and_oldest_unsynced(store: Store) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+    from typing import cast
+
+    from shared.domain.stripe_state import SyncLeaseLost
+    from shared.ports import StripeSyncStore
+
+    sync_store = cast(StripeSyncStore, store)
+
+    later = NOW + timedelta(seconds=30)
+    assert sync_store.get_stripe_sync("inv_1") is None
+    assert sync_store.oldest_unsynced_stripe() is None
+
+    first = sync_store.claim_stripe_sync("inv_1", now=NOW, lease_until=NOW + timedelta(minutes=2), token="t1")
+    assert first is not None
+    assert (first.attempt, first.step, first.calls, first.lease_token) == (1, "new", 0, "t1")
+    assert first.pending_since == NOW
+    assert sync_store.claim_stripe_sync("inv_1", now=later, lease_until=later, token="t2") is None  # leased
+
+    sync_store.claim_stripe_sync("inv_2", now=later, lease_until=later, token="u1")
+    assert sync_store.oldest_unsynced_stripe() == NOW
+
+    drafted = replace(first.moved("drafted", later, stripe_invoice_id="in_1", calls=2, version=7), lease_until=later)
+    sync_store.save_stripe_sync(drafted, token="t1")
+    with pytest.raises(SyncLeaseLost):
+        sync_store.save_stripe_sync(drafted, token="nope")
+    assert sync_store.get_stripe_sync("inv_1") == drafted
+
+    expired = NOW + timedelta(minutes=5)
+    second = sync_store.claim_stripe_sync("inv_1", now=expired, lease_until=expired + timedelta(minutes=2), token="t3")
+    assert second is not None
+    assert (second.attempt, second.step, second.stripe_invoice_id, second.calls) == (2, "drafted", "in_1", 2)
+    assert second.pending_since == NOW  # still waiting since the first run
+    with pytest.raises(SyncLeaseLost):
+        sync_store.save_stripe_sync(drafted, token="t1")  # the first run's lease was taken over
+
+    sync_store.save_stripe_sync(second.moved("synced", expired).released(expired), token="t3")
+    settled = sync_store.get_stripe_sync("inv_1")
+    assert settled is not None
+    assert (settled.step, settled.pending_since, settled.lease_token, settled.lease_until) == (
+        "synced",
+        None,
+        None,
+        None,
+    )
+    assert sync_store.oldest_unsynced_stripe() == later  # inv_2 is the only one left waiting
+    again = sync_store.claim_stripe_sync("inv_1", now=expired, lease_until=expired, token="t4")
+    assert again is not None
+    assert (again.attempt, again.pending_since) == (3, expired)  # a new version starts a new wait
+
+
+# ==== end Stripe sync section ====================================================================
