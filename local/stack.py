@@ -1,0 +1,590 @@
+"""`downbeat local`: the whole template running in one process on an embedded moto server.
+
+    with LocalStack(StackOptions(port=0)) as stack:
+        stack.url            # http://127.0.0.1:PORT — the API and the CLI's /_local/ endpoints
+
+What it does, in order: start moto's ThreadedMotoServer on a free loopback port; point this
+process's boto3 at it for our own services only (`AWS_ENDPOINT_URL_DYNAMODB`, `_SQS`,
+`_EVENTBRIDGE`, `_S3`, `_SECRETS_MANAGER`, `_SCHEDULER` — never the global `AWS_ENDPOINT_URL`, so
+the marketplace metering endpoint stays the user's to set); create the template's resources; give
+the functions the environment the template gives them (Globals + their own variables, intrinsics
+resolved locally); start the Stripe double unless `STRIPE_API_BASE` is set; then drive the
+functions as Lambda would (see local/pollers.py) and serve the API (local/http_server.py).
+
+All functions share this process, so their variables are merged into one `os.environ`; the only
+variable that differs between functions, POWERTOOLS_SERVICE_NAME, is set to `downbeat-local`.
+`GET /_local/env/<function>` still gives each function's exact environment. `stop()` restores
+every variable it changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Self
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.http_server import ControlError, LocalHttpServer
+from local.lambda_runtime import Handler, HandlerMissing, context_for, handler_exists, load_handler
+from local.pollers import (
+    EventBridgeDelivery,
+    ScheduleRunner,
+    SqsEventSourcePoller,
+    rate_seconds,
+    scheduled_event,
+)
+from local.resources import (
+    LOCAL_STACK_NAME,
+    AwsClients,
+    CreatedResources,
+    FunctionSpec,
+    QueueInfo,
+    create_resources,
+    find_function,
+    function_specs,
+    resolve_environment,
+)
+from local.template import load_template
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+    from local.stripe_double import StripeDouble
+
+log = logging.getLogger("downbeat.local")
+
+# boto3's service-specific endpoint variables (AWS_ENDPOINT_URL_<serviceId upper, spaces → _>).
+OWN_SERVICE_ENDPOINTS = (
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_SCHEDULER",
+)
+# Provider endpoints and keys: a variable the user has set always wins over the local default.
+PROVIDER_VARIABLES = (
+    "STRIPE_API_BASE",
+    "STRIPE_API_KEY",
+    "AZURE_METERING_BASE_URL",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_AUTHORITY_HOST",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET",
+    "DOWNBEAT_API_TOKEN",
+    "REQUESTS_CA_BUNDLE",
+    "SSL_CERT_FILE",
+)
+LOCAL_STRIPE_KEY = "sk_test_downbeat_local"
+LOCAL_API_TOKEN = "downbeat-local-token"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+SHARED_SERVICE_NAME = "downbeat-local"
+
+
+@dataclass
+class StackOptions:
+    port: int = 8787
+    # Local shortcut: a failed SQS record is visible again after this many seconds, not the
+    # queue's VisibilityTimeout (360 s for the Stripe queue). Redrive still needs maxReceiveCount.
+    retry_visibility_seconds: int = 2
+    # Local shortcut: Lambda retries a failed asynchronous invocation after ~1 and ~2 minutes.
+    async_retry_delay_seconds: float = 0.5
+    poll_wait_seconds: int = 1  # long-poll wait; bounds how long stop() takes
+    run_schedules: bool = True
+    stripe_customers: Sequence[str] = ()  # seeded into the Stripe double
+    environ: Mapping[str, str] | None = None  # the user's environment (default: os.environ at start)
+
+
+@dataclass
+class _FunctionRuntime:
+    spec: FunctionSpec
+    environment: dict[str, str]
+    available: bool
+    threads: list[Any] = field(default_factory=list)
+
+
+class LocalStack:
+    def __init__(self, options: StackOptions | None = None, template: Mapping[str, Any] | None = None) -> None:
+        self.options = options or StackOptions()
+        self._template = template or load_template()
+        self._moto: ThreadedMotoServer | None = None
+        self._http: LocalHttpServer | None = None
+        self._stripe: StripeDouble | None = None
+        self._saved_environ: dict[str, str | None] = {}
+        self._functions: dict[str, _FunctionRuntime] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._handler_lock = threading.Lock()
+        self._dlq_lock = threading.Lock()
+        self._last_errors: dict[str, str] = {}
+        self._extra_dead_letter_queues: dict[str, QueueInfo] = {}  # DLQ logical id → queue
+        self._extra_sources: dict[str, str] = {}  # DLQ logical id → source queue logical id
+        self._threads: list[Any] = []
+        self.resources: CreatedResources | None = None
+        self.region = "us-east-1"
+        self.moto_url = ""
+        self.bus_name = "default"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._http is None:
+            raise RuntimeError("the local stack is not started")
+        return self._http.url
+
+    @property
+    def stripe(self) -> StripeDouble | None:
+        """The built-in Stripe double, when STRIPE_API_BASE was unset at start."""
+        return self._stripe
+
+    def start(self) -> Self:
+        user_env = dict(self.options.environ if self.options.environ is not None else os.environ)
+        self.region = user_env.get("AWS_REGION") or user_env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.bus_name = user_env.get("EVENT_BUS_NAME") or "default"
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.moto_url = f"http://{host}:{port}"
+        self.clients = self._clients()
+        provider = self._provider_values(user_env)
+        overrides = {"EventBusName": self.bus_name, "StripeApiBase": provider["STRIPE_API_BASE"]}
+        if user_env.get("LOG_LEVEL"):
+            overrides["LogLevel"] = user_env["LOG_LEVEL"]
+        self.resources = create_resources(
+            self.clients,
+            region=self.region,
+            template=self._template,
+            parameters=overrides,
+            secret_values={
+                "StripeApiKeySecret": provider["STRIPE_API_KEY"],
+                "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"],
+            },
+        )
+        base = self._base_environment(user_env)
+        for spec in function_specs(self._template):
+            env = {**base, **resolve_environment(spec, self.resources.resolver), **self._provider_env(spec, provider)}
+            self._functions[spec.logical_id] = _FunctionRuntime(spec, env, handler_exists(spec))
+        self._install_environment()
+        self._reset_bootstrap()
+        self._start_event_sources()
+        self._http = LocalHttpServer(self, self.options.port)
+        self._http.start()
+        log.info("local stack: API %s, moto %s, API token %s", self.url, self.moto_url, provider["DOWNBEAT_API_TOKEN"])
+        return self
+
+    def stop(self) -> None:
+        for thread in self._threads:
+            thread.stopping.set()
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
+        for thread in self._threads:
+            thread.join(timeout=self.options.poll_wait_seconds + 5)
+        self._threads.clear()
+        if self._stripe is not None:
+            self._stripe.stop()
+            self._stripe = None
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        self._restore_environment()
+        self._reset_bootstrap()
+
+    # -- environment ------------------------------------------------------------------------------------
+
+    def _clients(self) -> AwsClients:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region
+        )
+        return AwsClients(
+            dynamodb=session.client("dynamodb", endpoint_url=self.moto_url),
+            sqs=session.client("sqs", endpoint_url=self.moto_url),
+            events=session.client("events", endpoint_url=self.moto_url),
+            secretsmanager=session.client("secretsmanager", endpoint_url=self.moto_url),
+        )
+
+    def _provider_values(self, user_env: Mapping[str, str]) -> dict[str, str]:
+        values = {name: user_env[name] for name in PROVIDER_VARIABLES if user_env.get(name)}
+        values.setdefault("STRIPE_API_KEY", LOCAL_STRIPE_KEY)
+        values.setdefault("DOWNBEAT_API_TOKEN", LOCAL_API_TOKEN)
+        if "STRIPE_API_BASE" not in values:
+            values["STRIPE_API_BASE"] = self._start_stripe_double()
+        return values
+
+    def _start_stripe_double(self) -> str:
+        """Start the built-in Stripe double; its URL, or the template's default when it is absent."""
+        try:
+            from local.stripe_double import StripeDouble  # noqa: PLC0415 - optional: written separately
+        except ImportError:
+            log.warning("local stack: no Stripe double in this build; STRIPE_API_BASE keeps the template default")
+            default: str = self._template.get("Parameters", {}).get("StripeApiBase", {}).get("Default", "")
+            return default
+        self._stripe = StripeDouble().start()
+        for customer_id in self.options.stripe_customers:
+            self._stripe.add_customer(customer_id)
+        log.info("local stack: Stripe double at %s", self._stripe.url)
+        return self._stripe.url
+
+    def _base_environment(self, user_env: Mapping[str, str]) -> dict[str, str]:
+        env = dict.fromkeys(OWN_SERVICE_ENDPOINTS, self.moto_url)
+        env |= {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "POWERTOOLS_TRACE_DISABLED": "true"}
+        env["EVENT_BUS_NAME"] = self.bus_name
+        for name, value in DUMMY_CREDENTIALS.items():
+            env[name] = user_env.get(name) or value
+        if not user_env.get("AWS_ACCESS_KEY_ID"):
+            env["AWS_SESSION_TOKEN"] = "testing"
+        return env
+
+    @staticmethod
+    def _provider_env(spec: FunctionSpec, provider: Mapping[str, str]) -> dict[str, str]:
+        """Provider variables for the functions that use them (keys as the local defaults)."""
+        env = {name: value for name, value in provider.items() if name in spec.environment}
+        if any(name.startswith("STRIPE_") for name in spec.environment):
+            env["STRIPE_API_KEY"] = provider["STRIPE_API_KEY"]
+            env["STRIPE_API_BASE"] = provider["STRIPE_API_BASE"]
+        if spec.http_api:
+            env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
+        for name in ("AZURE_METERING_BASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+            if name in provider:
+                env[name] = provider[name]
+        return env
+
+    def _install_environment(self) -> None:
+        merged: dict[str, str] = {}
+        conflicting: set[str] = set()
+        for runtime in self._functions.values():
+            for name, value in runtime.environment.items():
+                if name in merged and merged[name] != value:
+                    conflicting.add(name)
+                merged.setdefault(name, value)
+        for name in conflicting - {"POWERTOOLS_SERVICE_NAME"}:
+            log.warning("local stack: %s differs between functions; this process uses %r", name, merged[name])
+        merged["POWERTOOLS_SERVICE_NAME"] = SHARED_SERVICE_NAME
+        merged.pop("AWS_ENDPOINT_URL", None)
+        for name, value in merged.items():
+            self._saved_environ.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_environment(self) -> None:
+        for name, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environ.clear()
+
+    @staticmethod
+    def _reset_bootstrap() -> None:
+        """Cached clients from before the environment changed would talk to the wrong endpoint."""
+        from shared import bootstrap  # noqa: PLC0415 - imported late: only the stack needs it
+
+        reset = getattr(bootstrap, "reset", None)
+        if callable(reset):
+            reset()
+
+    # -- event sources ----------------------------------------------------------------------------------
+
+    def _start_event_sources(self) -> None:
+        assert self.resources is not None
+        for runtime in self._functions.values():
+            spec = runtime.spec
+            if not runtime.available:
+                log.warning("local stack: %s skipped: %s is not in this build", spec.logical_id, spec.module)
+                continue
+            for source in spec.sqs_sources:
+                queue = self.resources.queues[source.queue_logical_id]
+                self.add_sqs_worker(
+                    spec.logical_id,
+                    queue,
+                    functools.partial(self.invoke, spec.logical_id),
+                    batch_size=source.batch_size,
+                    report_batch_item_failures=source.report_batch_item_failures,
+                )
+            if spec.rule_sources:
+                self._start_rule_delivery(spec)
+            if self.options.run_schedules:
+                for schedule in spec.schedules:
+                    interval = rate_seconds(schedule.expression)
+                    if interval is None:
+                        log.warning(
+                            "local stack: %s %s: only rate() schedules run locally",
+                            spec.logical_id,
+                            schedule.expression,
+                        )
+                        continue
+                    runner = ScheduleRunner(
+                        name=spec.logical_id,
+                        interval_seconds=interval,
+                        run_once=functools.partial(self.trigger, spec.logical_id),
+                    )
+                    self._start_thread(runner)
+
+    def add_sqs_worker(
+        self,
+        name: str,
+        queue: QueueInfo,
+        handler: Any,
+        *,
+        batch_size: int = 10,
+        report_batch_item_failures: bool = True,
+        dead_letter_queue: QueueInfo | None = None,
+    ) -> SqsEventSourcePoller:
+        """Drive `handler(event)` from `queue` like an SQS event source mapping (also used by tests).
+
+        `dead_letter_queue` adds a queue created outside the template to what `dlq list` shows.
+        """
+        if dead_letter_queue is not None:
+            self._extra_dead_letter_queues[dead_letter_queue.logical_id] = dead_letter_queue
+            self._extra_sources[dead_letter_queue.logical_id] = queue.logical_id
+        poller = SqsEventSourcePoller(
+            name=name,
+            sqs=self.clients.sqs,
+            queue_url=queue.url,
+            queue_arn=queue.arn,
+            region=self.region,
+            invoke=handler,
+            batch_size=batch_size,
+            report_batch_item_failures=report_batch_item_failures,
+            retry_visibility_seconds=self.options.retry_visibility_seconds,
+            poll_wait_seconds=self.options.poll_wait_seconds,
+            record_error=self._record_error,
+        )
+        self._start_thread(poller)
+        return poller
+
+    def create_queue(
+        self, name: str, *, dead_letter_queue: QueueInfo | None = None, max_receive_count: int = 5
+    ) -> QueueInfo:
+        """A queue outside the template (tests wire their own workers through the same poller)."""
+        attributes: dict[QueueAttributeNameType, str] = {}
+        if dead_letter_queue is not None:
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dead_letter_queue.arn, "maxReceiveCount": max_receive_count}
+            )
+        url = self.clients.sqs.create_queue(QueueName=f"{LOCAL_STACK_NAME}-{name}", Attributes=attributes)["QueueUrl"]
+        arn = self.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return QueueInfo(name, url, arn, dead_letter_queue.logical_id if dead_letter_queue else None, max_receive_count)
+
+    def _start_rule_delivery(self, spec: FunctionSpec) -> None:
+        assert self.resources is not None
+        sqs, events, resolver = self.clients.sqs, self.clients.events, self.resources.resolver
+        queue = self.create_queue(f"{spec.logical_id}-events")
+        for source in spec.rule_sources:
+            bus = str(resolver.resolve(source.bus)) if source.bus is not None else "default"
+            if bus != "default" and bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+                events.create_event_bus(Name=bus)
+            rule = f"{LOCAL_STACK_NAME}-{spec.logical_id}{source.event_logical_id}"
+            events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(source.pattern), State="ENABLED")
+            events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": spec.logical_id, "Arn": queue.arn}])
+        on_failure = None
+        if spec.on_failure_destination is not None:
+            destination = self.resources.queue_by_arn(str(resolver.resolve(spec.on_failure_destination)))
+            if destination is not None:
+                url = destination.url
+
+                def on_failure(record: dict[str, Any], url: str = url) -> None:
+                    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+
+        delivery = EventBridgeDelivery(
+            name=spec.logical_id,
+            sqs=sqs,
+            queue_url=queue.url,
+            invoke=lambda event: self.invoke(spec.logical_id, event),
+            function_arn=context_for(spec, self.region).invoked_function_arn,
+            max_retries=spec.async_max_retries,
+            retry_delay_seconds=self.options.async_retry_delay_seconds,
+            poll_wait_seconds=self.options.poll_wait_seconds,
+            on_failure=on_failure,
+        )
+        self._start_thread(delivery)
+
+    def _start_thread(self, thread: Any) -> None:
+        self._threads.append(thread)
+        thread.start()
+
+    def _record_error(self, message_id: str, error: str) -> None:
+        with self._dlq_lock:
+            self._last_errors[message_id] = error
+
+    # -- invoking functions --------------------------------------------------------------------------------
+
+    def runtime(self, name: str) -> _FunctionRuntime:
+        spec = find_function(name, [r.spec for r in self._functions.values()])
+        if spec is None:
+            raise ControlError(404, f"no function {name!r} in template.yaml")
+        return self._functions[spec.logical_id]
+
+    def invoke(self, name: str, event: Any) -> Any:
+        """Call a function's handler with `event` and a fresh Lambda context, in this process."""
+        runtime = self.runtime(name)
+        with self._handler_lock:
+            handler = self._handlers.get(runtime.spec.logical_id)
+            if handler is None:
+                handler = self._handlers[runtime.spec.logical_id] = load_handler(runtime.spec)
+        return handler(event, context_for(runtime.spec, self.region))
+
+    # -- LocalControl (the HTTP server's view of the stack) -----------------------------------------------------
+
+    def put_event(self, envelope: Any) -> dict[str, Any]:
+        if not isinstance(envelope, dict):
+            raise ControlError(
+                400, "an EventBridge event is a JSON object (the envelope with source, detail-type, detail)"
+            )
+        detail = envelope.get("detail")
+        entry: dict[str, Any] = {
+            "Source": str(envelope.get("source", "")),
+            "DetailType": str(envelope.get("detail-type", "")),
+            "Detail": detail if isinstance(detail, str) else json.dumps(detail),
+            "Resources": [str(r) for r in envelope.get("resources") or []],
+            "EventBusName": self.bus_name,
+        }
+        if isinstance(envelope.get("time"), str):
+            with contextlib.suppress(ValueError):
+                entry["Time"] = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00"))
+        response = self.clients.events.put_events(Entries=[entry])  # type: ignore[list-item]
+        result = response["Entries"][0]
+        if "EventId" not in result:
+            raise ControlError(
+                400, f"EventBridge refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}"
+            )
+        return {"event_id": result["EventId"], "bus": self.bus_name}
+
+    def trigger(self, name: str) -> Any:
+        spec = find_function(name, [r.spec for r in self._functions.values()])
+        if spec is None or not spec.schedules or not self._functions[spec.logical_id].available:
+            raise ControlError(404, f"no scheduled function {name} in this build")
+        schedule = spec.schedules[0]
+        event = scheduled_event(
+            schedule_arn=f"arn:aws:scheduler:{self.region}:123456789012:schedule/default/{spec.logical_id}{schedule.event_logical_id}",
+            region=self.region,
+            account_id="123456789012",
+            now=datetime.now(UTC),
+            input_text=schedule.input,
+            scheduler=schedule.scheduler,
+        )
+        return self.invoke(spec.logical_id, event)
+
+    def function_environment(self, name: str) -> dict[str, str]:
+        return dict(self.runtime(name).environment)
+
+    def functions(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "logical_id": r.spec.logical_id,
+                "name": r.spec.directory_name,
+                "handler": r.spec.handler,
+                "available": r.available,
+                "scheduled": bool(r.spec.schedules),
+            }
+            for r in self._functions.values()
+        ]
+
+    def invoke_api(self, event: dict[str, Any]) -> Any:
+        api = next((r for r in self._functions.values() if r.spec.http_api), None)
+        if api is None or not handler_exists(api.spec):
+            raise HandlerMissing("the API function (functions/api) is not in this build")
+        return self.invoke(api.spec.logical_id, event)
+
+    def dead_letter_queues(self) -> dict[str, QueueInfo]:
+        """The template's DLQs (redrive targets, OnFailure destinations, rule DLQs) and extra ones."""
+        assert self.resources is not None
+        queues = self.resources.queues
+        names = {q.redrive_dlq_logical_id for q in queues.values() if q.redrive_dlq_logical_id}
+        for runtime in self._functions.values():
+            destination = runtime.spec.on_failure_destination
+            if isinstance(destination, dict) and "Fn::GetAtt" in destination:
+                names.add(destination["Fn::GetAtt"][0])
+        names |= {lid for lid in queues if lid.upper().endswith("DLQ")}
+        found = {lid: queues[lid] for lid in sorted(names) if lid in queues}
+        return found | self._extra_dead_letter_queues
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        assert self.resources is not None
+        sources = {
+            q.redrive_dlq_logical_id: lid for lid, q in self.resources.queues.items() if q.redrive_dlq_logical_id
+        }
+        sources |= self._extra_sources
+        entries = []
+        with self._dlq_lock:
+            for logical_id, queue in self.dead_letter_queues().items():
+                for message in peek_messages(self.clients.sqs, queue.url):
+                    last_error = self._last_errors.get(message["MessageId"])
+                    entries.append(dead_letter_entry(logical_id, message, sources.get(logical_id), last_error))
+        return entries
+
+
+def peek_messages(sqs: SQSClient, queue_url: str) -> list[MessageTypeDef]:
+    """Every message now in the queue, none consumed: receive, then make them visible again.
+
+    Each page is hidden for a moment (so the next receive returns the following messages) and
+    all are set back to visible at the end. Receive counts go up, which only matters for a queue
+    with a redrive policy — DLQs have none.
+    """
+    seen: dict[str, MessageTypeDef] = {}
+    handles: list[str] = []
+    try:
+        while True:
+            page = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=30,
+                WaitTimeSeconds=0,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not page:
+                break
+            for message in page:
+                handles.append(message["ReceiptHandle"])
+                seen.setdefault(message["MessageId"], message)
+    finally:
+        for start in range(0, len(handles), 10):
+            chunk = handles[start : start + 10]
+            sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)],
+            )
+    return list(seen.values())
+
+
+def dead_letter_entry(
+    queue: str, message: MessageTypeDef, source_queue: str | None, last_error: str | None
+) -> dict[str, Any]:
+    """One `dlq list` line: `queue`, `message_id`, `reason`, `body` (the original event or record)."""
+    try:
+        body: Any = json.loads(message["Body"])
+    except ValueError:
+        body = message["Body"]
+    reason = "unknown (no reason recorded)"
+    if isinstance(body, dict) and isinstance(body.get("reason"), str):
+        reason = body["reason"]  # written by the function itself, e.g. the router's rejections
+    elif isinstance(body, dict) and isinstance(body.get("requestContext"), dict) and "responsePayload" in body:
+        context, payload = body["requestContext"], body.get("responsePayload") or {}
+        reason = (
+            f"{context.get('condition', 'failed')} after {context.get('approximateInvokeCount', '?')} attempts: "
+            f"{payload.get('errorType', 'Error')}: {payload.get('errorMessage', '')}"
+        )
+    elif source_queue is not None:
+        reason = f"maxReceiveCount exceeded on {source_queue}"
+        if last_error:
+            reason += f"; last error: {last_error}"
+    return {"queue": queue, "message_id": message["MessageId"], "reason": reason, "body": body}
