@@ -1,0 +1,126 @@
+"""`downbeat invoke`: one handler call in this process, as `sam local invoke` would make it.
+
+Either with the environment a running local stack gives the function (its resources, its
+moto endpoints), or in a fresh in-memory AWS: moto's `mock_aws` with the template's resources
+created from their definitions, the function's environment resolved against them, and the
+Stripe double standing in for Stripe unless `STRIPE_API_BASE` is set. No Docker, no credentials.
+
+`mock_aws` resets moto's in-process state, so never call `invoke_in_memory` in a process that
+also runs a LocalStack (the CLI never does; tests run it as a subprocess).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from local.lambda_runtime import context_for, load_handler
+from local.resources import AwsClients, FunctionSpec, create_resources, resolve_environment
+from local.stack import LOCAL_API_TOKEN, LOCAL_STRIPE_KEY, OWN_SERVICE_ENDPOINTS
+
+
+@contextlib.contextmanager
+def patched_environ(values: Mapping[str, str], remove: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set `values` and drop `remove` in os.environ for the block; restore everything after."""
+    names = set(values) | set(remove)
+    saved = {name: os.environ.get(name) for name in names}
+    for name in remove:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def call_handler(spec: FunctionSpec, event: Any, region: str) -> Any:
+    """Import and call the handler; its logs (Powertools writes to stdout) go to stderr."""
+    _reset_bootstrap()
+    with contextlib.redirect_stdout(sys.stderr):
+        handler = load_handler(spec)
+        return handler(event, context_for(spec, region))
+
+
+def invoke_against_stack(spec: FunctionSpec, event: Any, environment: Mapping[str, str]) -> Any:
+    with patched_environ(environment, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")):
+        return call_handler(spec, event, environment.get("AWS_REGION", "us-east-1"))
+
+
+def invoke_in_memory(spec: FunctionSpec, event: Any, *, seed: bool = False) -> Any:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    base = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    own_endpoints = (*OWN_SERVICE_ENDPOINTS, "AWS_PROFILE")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patched_environ(base, remove=own_endpoints))
+        stack.enter_context(mock_aws())
+        stripe_key = os.environ.get("STRIPE_API_KEY") or LOCAL_STRIPE_KEY
+        api_token = os.environ.get("DOWNBEAT_API_TOKEN") or LOCAL_API_TOKEN
+        stripe_base = os.environ.get("STRIPE_API_BASE") or _stripe_double(stack, spec)
+        clients = AwsClients(
+            dynamodb=boto3.client("dynamodb"),
+            sqs=boto3.client("sqs"),
+            events=boto3.client("events"),
+            secretsmanager=boto3.client("secretsmanager"),
+        )
+        resources = create_resources(
+            clients,
+            region=region,
+            parameters={"StripeApiBase": stripe_base} if stripe_base else None,
+            secret_values={"StripeApiKeySecret": stripe_key, "ApiTokenSecret": api_token},
+        )
+        environment = resolve_environment(spec, resources.resolver)
+        if any(name.startswith("STRIPE_") for name in spec.environment):
+            environment |= {"STRIPE_API_KEY": stripe_key, **({"STRIPE_API_BASE": stripe_base} if stripe_base else {})}
+        if spec.http_api:
+            environment["DOWNBEAT_API_TOKEN"] = api_token
+        stack.enter_context(patched_environ(environment))
+        if seed:
+            from local.demo_data import seed_demo_data  # noqa: PLC0415 - only with --seed
+            from shared.adapters.dynamodb_store import DynamoDBStore  # noqa: PLC0415
+
+            seed_demo_data(DynamoDBStore(clients.dynamodb, resources.table_name))
+        try:
+            return call_handler(spec, event, region)
+        finally:
+            _reset_bootstrap()  # its cached clients belong to this mock
+
+
+def _stripe_double(stack: contextlib.ExitStack, spec: FunctionSpec) -> str | None:
+    """The Stripe double's URL for a function that talks to Stripe (None for the others)."""
+    if not any(name.startswith("STRIPE_") for name in spec.environment):
+        return None
+    try:
+        from local.stripe_double import StripeDouble  # noqa: PLC0415 - optional
+    except ImportError:
+        return None
+    from local.demo_data import DEMO_STRIPE_CUSTOMERS  # noqa: PLC0415
+
+    double = stack.enter_context(StripeDouble())
+    for customer_id in DEMO_STRIPE_CUSTOMERS:
+        double.add_customer(customer_id)
+    return double.url
+
+
+def _reset_bootstrap() -> None:
+    from shared import bootstrap  # noqa: PLC0415
+
+    reset = getattr(bootstrap, "reset", None)
+    if callable(reset):
+        reset()
