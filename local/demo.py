@@ -1,0 +1,142 @@
+"""`make demo`: the local stack, four sample invoices, and where each one went.
+
+Starts the stack in this process on a free port, loads the demo customers and contracts, sends
+one invoice per route (Stripe by the customer's default, the AWS Marketplace outbox by a contract
+override, the Azure outbox, and one invalid event), waits — polling, no fixed sleeps — until each
+is settled, and prints the sync status per invoice and the dead-letter entries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import boto3
+
+from local.cli import request_json
+from local.demo_data import DEMO_EVENTS, DEMO_STRIPE_CUSTOMERS, demo_event, seed_demo_data
+from local.stack import LocalStack, StackOptions
+from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.domain.sync import SyncRecord
+
+DEADLINE_SECONDS = 60.0
+
+
+@dataclass
+class Outcome:
+    invoice_id: str
+    label: str
+    sync: SyncRecord | None = None
+    dead_letter: dict[str, Any] | None = None
+
+
+def wait_for(condition: Callable[[], bool], deadline: float, interval: float = 0.1) -> bool:
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def run_demo(out: TextIO) -> int:
+    options = StackOptions(
+        port=0,
+        retry_visibility_seconds=1,
+        run_schedules=False,
+        stripe_customers=DEMO_STRIPE_CUSTOMERS,
+        environ={**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING")},
+    )
+    with LocalStack(options) as stack:
+        assert stack.resources is not None
+        store = DynamoDBStore(boto3.client("dynamodb"), stack.resources.table_name)
+        seed_demo_data(store)
+        print(f"downbeat demo: local stack at {stack.url}", file=out)
+        outcomes = []
+        for label, file_name in DEMO_EVENTS:
+            event = demo_event(file_name)
+            event_id = request_json(stack.url, "POST", "/_local/events", event)["event_id"]
+            print(f"  sent {file_name:<28} event {event_id}", file=out)
+            outcomes.append(Outcome(str(event["detail"]["id"]), label))
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        settled = wait_for(lambda: all(_settle(o, stack, store) for o in outcomes), deadline)
+        _print_summary(out, outcomes, stack)
+        if not settled:
+            print("demo: some invoices were not settled before the deadline", file=out)
+            return 1
+    return 0
+
+
+def _settle(outcome: Outcome, stack: LocalStack, store: DynamoDBStore) -> bool:
+    """Whether the invoice has reached where it is going (sync status or a dead-letter entry)."""
+    outcome.sync = store.get_sync(outcome.invoice_id)
+    outcome.dead_letter = next(
+        (entry for entry in stack.dead_letters() if _invoice_id_of(entry) == outcome.invoice_id), None
+    )
+    if outcome.sync is None:
+        return outcome.dead_letter is not None
+    if outcome.sync.provider == "stripe" and outcome.sync.status == "pending":
+        stripe_worker = stack.runtime("StripeSyncFunction").available
+        return not stripe_worker or outcome.dead_letter is not None
+    return True
+
+
+def _invoice_id_of(entry: dict[str, Any]) -> str | None:
+    body = entry.get("body")
+    if not isinstance(body, dict):
+        return None
+    event = body.get("event") or body.get("requestPayload")
+    if isinstance(event, dict) and isinstance(event.get("detail"), dict):
+        invoice_id = event["detail"].get("id")
+    else:
+        invoice_id = body.get("invoice_id")
+    return invoice_id if isinstance(invoice_id, str) else None
+
+
+def _print_summary(out: TextIO, outcomes: list[Outcome], stack: LocalStack) -> None:
+    print("\nWhere each invoice went:", file=out)
+    for outcome in outcomes:
+        print(f"\n  {outcome.invoice_id} — {outcome.label}", file=out)
+        if outcome.sync is not None:
+            sync = outcome.sync
+            print(f"    provider: {sync.provider or '(none)'}   status: {sync.status}", file=out)
+            print(f"    reason:   {sync.reason}", file=out)
+            for line in _provider_details(sync, stack):
+                print(f"    {line}", file=out)
+        if outcome.dead_letter is not None:
+            print(f"    dead letter in {outcome.dead_letter['queue']}: {outcome.dead_letter['reason']}", file=out)
+    print("\nDead-letter queues (`downbeat dlq list`):", file=out)
+    for entry in stack.dead_letters():
+        print("  " + json.dumps({k: entry[k] for k in ("queue", "message_id", "reason")}), file=out)
+
+
+def _provider_details(sync: SyncRecord, stack: LocalStack) -> list[str]:
+    """What the provider holds for the invoice — the place for Stripe's invoice id and effective_at."""
+    stripe_invoice_id = sync.provider_ids.get("stripe_invoice_id")
+    if stripe_invoice_id is None:
+        return [f"provider ids: {json.dumps(sync.provider_ids)}"] if sync.provider_ids else []
+    lines = [f"Stripe invoice: {stripe_invoice_id}"]
+    if stack.stripe is not None:
+        invoice = stack.stripe.invoice(str(stripe_invoice_id))
+        lines.append(f"Stripe status: {invoice.get('status')}   effective_at: {invoice.get('effective_at')}")
+    return lines
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # handler logs and metrics (printed by Powertools) stay off the summary
+    try:
+        return run_demo(out)
+    finally:
+        sys.stdout = out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
