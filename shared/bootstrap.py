@@ -13,8 +13,10 @@ import boto3
 
 from shared.adapters.dynamodb_store import DynamoDBStore
 from shared.adapters.sqs_queue import SqsQueue
+from shared.api.auth import fixed_token, secret_token
 from shared.clock import utc_now
-from shared.config import RouterSettings
+from shared.config import ApiSettings, RouterSettings
+from shared.services.api_dependencies import ApiDependencies, random_id
 from shared.services.route_invoice import RouterDependencies
 
 
@@ -30,6 +32,28 @@ def invoice_router() -> RouterDependencies:
     )
 
 
+# ==== API (issue #10) ============================================================================
+@functools.cache
+def api() -> ApiDependencies:
+    settings = ApiSettings.from_env()
+    settings.require_token_source()
+    token = (
+        secret_token(settings.api_token_secret_name)
+        if settings.api_token_secret_name
+        else fixed_token(settings.downbeat_api_token or "")
+    )
+    return ApiDependencies(
+        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        clock=utc_now,
+        new_id=random_id,
+        api_token=token,
+    )
+
+
+# ==== end API section ============================================================================
+
+
 def reset() -> None:
     """Forget cached dependencies (the local stack calls this when its environment changes)."""
     invoice_router.cache_clear()
+    api.cache_clear()

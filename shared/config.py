@@ -36,3 +36,19 @@ class RouterSettings(Settings):
     table_name: str = Field(min_length=1)
     stripe_sync_queue_url: str = Field(min_length=1)
     router_dlq_url: str = Field(min_length=1)
+
+
+# ==== API (issue #10) ============================================================================
+class ApiSettings(Settings):
+    """The API function: the table, and its bearer token (a fixed one locally, a secret in the cloud)."""
+
+    table_name: str = Field(min_length=1)
+    downbeat_api_token: str | None = None  # local / tests
+    api_token_secret_name: str | None = None  # the cloud: Secrets Manager, read through Powertools
+
+    def require_token_source(self) -> None:
+        if not (self.downbeat_api_token or self.api_token_secret_name):
+            raise ConfigurationError("ApiSettings: set DOWNBEAT_API_TOKEN (local) or API_TOKEN_SECRET_NAME (cloud)")
+
+
+# ==== end API section ============================================================================

@@ -1,0 +1,155 @@
+"""The resolver: routes, the one error shape, failed-call auditing and the OpenAPI document.
+
+`resolve` runs after authentication (see functions/api/handler.py). Powertools validates path,
+query and body against the route's models before the route runs; every error, its
+RequestValidationError included, becomes `{"message", "field"}` with 400/404/409 (never 422).
+A mutating route's failure is audited here, with the route's operationId as the action.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic_core import ErrorDetails
+
+from shared.api.routes import router
+from shared.domain.audit import Caller
+from shared.domain.paging import InvalidCursor
+from shared.domain.validation import FieldError, field_path
+from shared.observability import logger
+from shared.ports import AlreadyExists
+from shared.services.api_dependencies import AUDITED_ACTIONS, ApiDependencies, record_failed_call
+from shared.services.api_errors import Conflict, NotFound
+
+API_TITLE = "downbeat API"
+API_VERSION = "1.0.0"
+
+app = APIGatewayHttpResolver(enable_validation=True)
+app.include_router(router)
+_one_request_at_a_time = threading.Lock()  # the resolver keeps per-request state on itself
+
+
+def resolve(event: Mapping[str, Any], context: LambdaContext, deps: ApiDependencies, caller: Caller | None) -> Any:
+    with _one_request_at_a_time:
+        app.append_context(deps=deps, caller=caller)  # type: ignore[no-untyped-call]
+        return app.resolve(event, context)
+
+
+# -- the one error shape ----------------------------------------------------------------------------
+def _error(status: int, message: str, field: str | None = None) -> Response[str]:
+    _audit_failure(status)
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message, "field": field}),
+    )
+
+
+def _audit_failure(status: int) -> None:
+    """A failed mutating call is audited too (its entry alone: nothing changed)."""
+    route = app.context.get("_route")
+    action = AUDITED_ACTIONS.get(getattr(route, "operation_id", None) or "")
+    deps, caller = app.context.get("deps"), app.context.get("caller")
+    if action is None or deps is None or caller is None:
+        return
+    path_ids = app.context.get("_route_args") or {}
+    resource_id = path_ids.get("customer_id") if action.resource_type == "customer" else None
+    try:
+        record_failed_call(deps, caller, action, str(resource_id) if resource_id else None, status)
+    except Exception:  # the caller still gets the real error; the log and the alarm say the rest
+        logger.exception("could not record the audit entry of a failed call", extra={"action": action.name})
+
+
+def request_field_error(error: RequestValidationError, event: Mapping[str, Any]) -> FieldError:
+    """The first validation error as a FieldError whose path is what the user sent.
+
+    Powertools locates errors as ("body", …) or ("query", name); the prefix goes, and the rest is
+    walked against the JSON body so pydantic's own parts (union tags, validator names) go too.
+    """
+    detail = dict(error.errors()[0])
+    if detail.get("type") == "json_invalid":
+        reason = (detail.get("ctx") or {}).get("error", "")
+        return FieldError(None, f"malformed JSON in the request body: {reason}".rstrip(": "))
+    location = tuple(detail.get("loc") or ())
+    where, rest = (location[0], location[1:]) if location else ("body", ())
+    if where == "body":
+        if detail.get("type") == "missing" and not rest:
+            return FieldError(None, "a JSON request body is required")
+        try:
+            data: object = json.loads(event.get("body") or "null")
+        except ValueError:
+            data = None
+        path = field_path(ErrorDetails(**{**detail, "loc": rest}), data)  # type: ignore[typeddict-item]
+    else:
+        path = ".".join(str(part) for part in rest) or None
+    message = str(detail.get("msg", "invalid value")).removeprefix("Value error, ")
+    if detail.get("type") == "extra_forbidden":
+        message = "unknown field (not supported)"
+    return FieldError(path, message)
+
+
+def _describe(error: Exception) -> tuple[int, str, str | None]:
+    """Status, message and field of any error a request ends with."""
+    if isinstance(error, RequestValidationError):
+        problem = request_field_error(error, app.current_event.raw_event)
+        return 400, problem.message, problem.field
+    if isinstance(error, RequestUnsupportedContentType):
+        return 400, "the request body must be JSON (Content-Type: application/json)", None
+    if isinstance(error, FieldError):
+        return 400, error.message, error.field
+    if isinstance(error, InvalidCursor):
+        return 400, str(error), "next_page"
+    if isinstance(error, NotFound | Conflict):
+        return (404 if isinstance(error, NotFound) else 409), error.message, error.field
+    if isinstance(error, NotFoundError):
+        return 404, "no such path or method (see GET /openapi.json)", None
+    if isinstance(error, AlreadyExists):
+        return 409, "already exists; retry the request", None
+    logger.exception("unexpected error")
+    return 500, "internal error; the request may be retried", None
+
+
+def _error_response(error: Exception) -> Response[str]:
+    status, message, field = _describe(error)
+    return _error(status, message, field)
+
+
+# Every exception, Powertools' own validation and not-found included, ends here.
+app.exception_handler(Exception)(_error_response)
+
+
+# -- the OpenAPI document ---------------------------------------------------------------------------
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_json())
+
+
+@functools.cache
+def openapi_json() -> str:
+    """Powertools' document, generated from the routes and models, minus the 422 it always adds
+    (validation errors are 400 here, declared on every route)."""
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            description="downbeat: customers, contracts, invoices, sync status and audit log (DESIGN §4).",
+            security_schemes={"bearer": HTTPBearer(description="the API token")},
+            security=[{"bearer": []}],
+        )
+    )
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return json.dumps(document, separators=(",", ":"))

@@ -1,0 +1,89 @@
+"""Bearer-token authentication, done before routing (DESIGN §4a: 401 comes before any 400).
+
+The expected token is `DOWNBEAT_API_TOKEN` locally, or the Secrets Manager secret named by
+`API_TOKEN_SECRET_NAME` in the cloud (read through Powertools Parameters, cached for five minutes).
+Tokens are compared as SHA-256 digests in constant time, so neither content nor length leaks
+through timing; neither token is ever logged or stored, only `actor_for_token`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+
+from shared.domain.audit import Caller, actor_for_token
+
+SECRET_MAX_AGE_SECONDS = 300
+OPENAPI_PATH = "/openapi.json"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    message: str
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def authenticate(event: Mapping[str, Any], expected_token: str) -> Caller | Refusal:
+    """The caller of an HTTP API (payload 2.0) event, or why it is refused."""
+    headers: Mapping[str, str] = event.get("headers") or {}
+    authorization = _header(headers, "authorization")
+    if not authorization:
+        return Refusal("missing bearer token: send Authorization: Bearer <token>")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return Refusal("unsupported authorization scheme: send Authorization: Bearer <token>")
+    token = token.strip()
+    if not token or not hmac.compare_digest(_digest(token), _digest(expected_token)):
+        return Refusal("invalid bearer token")
+    http = (event.get("requestContext") or {}).get("http") or {}
+    return Caller(
+        actor=actor_for_token(token),
+        ip_address=http.get("sourceIp"),  # the connection's address; X-Forwarded-For is not trusted
+        user_agent=_header(headers, "user-agent") or http.get("userAgent"),
+    )
+
+
+def is_public(event: Mapping[str, Any]) -> bool:
+    """Only the OpenAPI document is served without a token."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    return http.get("method") == "GET" and event.get("rawPath") == OPENAPI_PATH
+
+
+def unauthorized(refusal: Refusal) -> dict[str, Any]:
+    """The 401 response, in the API's one error shape."""
+    return {
+        "statusCode": 401,
+        "headers": {"Content-Type": "application/json", "WWW-Authenticate": 'Bearer realm="downbeat"'},
+        "body": json.dumps({"message": refusal.message, "field": None}),
+        "isBase64Encoded": False,
+    }
+
+
+def fixed_token(token: str) -> Callable[[], str]:
+    return lambda: token
+
+
+def secret_token(secret_name: str) -> Callable[[], str]:
+    """The token in a Secrets Manager secret (a plain string), cached by Powertools Parameters."""
+
+    def current() -> str:
+        value = parameters.get_secret(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+        return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
+
+    return current

@@ -1,0 +1,186 @@
+"""The API's routes: each parses its input (Powertools validates it first), calls one use case and
+wraps the result as `{"data": …}` (lists add `next_page`). Mutating routes carry their audit
+action as the operationId; `shared.api.app` records failed calls of those under that name."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, cast
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+
+from shared.api.schemas import (
+    AuditEntryView,
+    AuditPage,
+    ContractData,
+    ContractPage,
+    CustomerData,
+    CustomerPage,
+    CustomerView,
+    InvoiceData,
+    InvoicePage,
+    InvoiceView,
+    SyncData,
+    error_responses,
+)
+from shared.domain.audit import AuditQuery, Caller
+from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.paging import DEFAULT_LIMIT, PageRequest
+from shared.services import api_audit, api_contracts, api_customers, api_invoices
+from shared.services.api_dependencies import (
+    CONFIGURATIONS_SET,
+    CONTRACTS_CREATE,
+    CUSTOMERS_CREATE,
+    ApiDependencies,
+)
+from shared.services.api_requests import (
+    CreateContractRequest,
+    CreateCustomerRequest,
+    DateFilter,
+    GetContractRequest,
+    Limit,
+    ListContractsRequest,
+    NextPage,
+    ProviderConfigurationBody,
+)
+
+router = Router()  # type: ignore[no-untyped-call]
+PathId = Annotated[str, Path(min_length=1, max_length=768)]
+LimitQuery = Annotated[Limit, Query()]
+NextPageQuery = Annotated[NextPage | None, Query()]
+DateQuery = Annotated[DateFilter | None, Query()]
+
+
+def _deps() -> ApiDependencies:
+    return cast(ApiDependencies, router.context["deps"])
+
+
+def _caller() -> Caller:
+    return cast(Caller, router.context["caller"])
+
+
+def _id(raw: str) -> str:
+    """A path id as the client meant it: HTTP API passes the raw (percent-encoded) path."""
+    return unquote(raw)
+
+
+# -- customers ------------------------------------------------------------------------------------
+@router.post(
+    "/v1/customers", operation_id=CUSTOMERS_CREATE.name, tags=["customers"], responses=error_responses(400, 401, 409)
+)
+def create_customer(request: CreateCustomerRequest) -> CustomerData:
+    customer = api_customers.create_customer(_deps(), _caller(), request)
+    return CustomerData(data=CustomerView.of(customer))
+
+
+@router.get("/v1/customers", operation_id="customers.list", tags=["customers"], responses=error_responses(400, 401))
+def list_customers(limit: LimitQuery = DEFAULT_LIMIT, next_page: NextPageQuery = None) -> CustomerPage:
+    page = api_customers.list_customers(_deps(), PageRequest(limit, next_page))
+    return CustomerPage(data=[CustomerView.of(customer) for customer in page.items], next_page=page.next_page)
+
+
+@router.get(
+    "/v1/customers/<customer_id>",
+    operation_id="customers.get",
+    tags=["customers"],
+    responses=error_responses(400, 401, 404),
+)
+def get_customer(customer_id: PathId) -> CustomerData:
+    return CustomerData(data=CustomerView.of(api_customers.get_customer(_deps(), _id(customer_id))))
+
+
+@router.post(
+    "/v1/customers/<customer_id>/billingProviderConfigurations",
+    operation_id=CONFIGURATIONS_SET.name,
+    tags=["customers"],
+    summary="Add a billing provider configuration, or replace the one for the same provider",
+    responses=error_responses(400, 401, 404, 409),
+)
+def set_billing_provider_configuration(
+    customer_id: PathId, configuration: Annotated[ProviderConfigurationBody, Body()]
+) -> CustomerData:
+    customer = api_customers.set_provider_configuration(_deps(), _caller(), _id(customer_id), configuration)
+    return CustomerData(data=CustomerView.of(customer))
+
+
+# -- contracts ------------------------------------------------------------------------------------
+@router.post(
+    "/v1/contracts/create",
+    operation_id=CONTRACTS_CREATE.name,
+    tags=["contracts"],
+    responses=error_responses(400, 401, 404, 409),
+)
+def create_contract(request: CreateContractRequest) -> ContractData:
+    return ContractData(data=api_contracts.create_contract(_deps(), _caller(), request))
+
+
+@router.post(
+    "/v1/contracts/get", operation_id="contracts.get", tags=["contracts"], responses=error_responses(400, 401, 404)
+)
+def get_contract(request: GetContractRequest) -> ContractData:
+    return ContractData(data=api_contracts.get_contract(_deps(), request.customer_id, request.contract_id))
+
+
+@router.post(
+    "/v1/contracts/list", operation_id="contracts.list", tags=["contracts"], responses=error_responses(400, 401, 404)
+)
+def list_contracts(request: ListContractsRequest) -> ContractPage:
+    page = api_contracts.list_contracts(_deps(), request.customer_id, PageRequest(request.limit, request.next_page))
+    return ContractPage(data=list(page.items), next_page=page.next_page)
+
+
+# -- invoices -------------------------------------------------------------------------------------
+@router.get(
+    "/v1/customers/<customer_id>/invoices",
+    operation_id="invoices.list",
+    tags=["invoices"],
+    responses=error_responses(400, 401, 404),
+)
+def list_invoices(
+    customer_id: PathId,
+    status: Annotated[Literal["DRAFT", "FINALIZED", "VOID"] | None, Query()] = None,
+    starting_on: DateQuery = None,
+    ending_before: DateQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    next_page: NextPageQuery = None,
+) -> InvoicePage:
+    query = InvoiceQuery(status=status, starting_on=starting_on, ending_before=ending_before)
+    page = api_invoices.list_invoices(_deps(), _id(customer_id), query, PageRequest(limit, next_page))
+    return InvoicePage(data=[InvoiceView.of(invoice) for invoice in page.items], next_page=page.next_page)
+
+
+@router.get(
+    "/v1/customers/<customer_id>/invoices/<invoice_id>",
+    operation_id="invoices.get",
+    tags=["invoices"],
+    responses=error_responses(400, 401, 404),
+)
+def get_invoice(customer_id: PathId, invoice_id: PathId) -> InvoiceData:
+    return InvoiceData(data=InvoiceView.of(api_invoices.get_invoice(_deps(), _id(customer_id), _id(invoice_id))))
+
+
+@router.get(
+    "/v1/invoices/<invoice_id>/sync",
+    operation_id="invoices.sync",
+    tags=["invoices"],
+    summary="The invoice's sync status with its billing provider",
+    responses=error_responses(400, 401, 404),
+)
+def get_sync_status(invoice_id: PathId) -> SyncData:
+    return SyncData(data=api_invoices.get_sync_status(_deps(), _id(invoice_id)))
+
+
+# -- audit log ------------------------------------------------------------------------------------
+@router.get("/v1/auditLogs", operation_id="auditLogs.list", tags=["audit"], responses=error_responses(400, 401))
+def list_audit_logs(
+    resource_type: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    resource_id: Annotated[str | None, Query(min_length=1, max_length=768)] = None,
+    starting_on: DateQuery = None,
+    ending_before: DateQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    next_page: NextPageQuery = None,
+) -> AuditPage:
+    query = AuditQuery(resource_type, resource_id, starting_on, ending_before)
+    page = api_audit.list_audit_log(_deps(), query, PageRequest(limit, next_page))
+    return AuditPage(data=[AuditEntryView.of(entry) for entry in page.items], next_page=page.next_page)

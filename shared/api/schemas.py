@@ -1,0 +1,135 @@
+"""Response bodies of the API (DESIGN §4, §4a) and the one error shape.
+
+Amounts are decimal strings (lifetime billings at the currency's precision); timestamps are
+`YYYY-MM-DDTHH:MM:SSZ`. These models are what the OpenAPI document shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.audit import AuditEntry
+from shared.domain.customers import Contract, Customer
+from shared.domain.invoice import Invoice, LineItem
+from shared.domain.money import format_amount
+from shared.domain.providers import ProviderConfiguration
+from shared.domain.sync import SyncRecord
+from shared.domain.timestamps import format_timestamp
+from shared.domain.types import Timestamp
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ErrorBody(_View):
+    message: str
+    field: str | None = Field(description="dotted path of the offending field (`a.0.b`), or null")
+
+
+def error_responses(*statuses: int) -> dict[int, Any]:
+    """The `responses=` of a route: each error status with the one error body."""
+    descriptions = {
+        400: "Invalid request (validation); `field` names the field",
+        401: "Missing or invalid bearer token",
+        404: "Not found; `field` names a body id that does not exist",
+        409: "Conflict with what is stored",
+    }
+    return {
+        status: {"description": descriptions[status], "content": {"application/json": {"model": ErrorBody}}}
+        for status in statuses
+    }
+
+
+class CustomerView(_View):
+    id: str
+    name: str
+    custom_fields: dict[str, str]
+    billing_provider_configurations: list[ProviderConfiguration]
+    lifetime_billings: dict[str, str] = Field(description='Σ FINALIZED invoice totals per currency, {"USD": "300.35"}')
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, customer: Customer) -> CustomerView:
+        return cls(
+            id=customer.id,
+            name=customer.name,
+            custom_fields=dict(customer.custom_fields),
+            billing_provider_configurations=list(customer.billing_provider_configurations),
+            lifetime_billings={
+                currency: format_amount(amount, currency)
+                for currency, amount in sorted(customer.lifetime_billings.items())
+            },
+            created_at=customer.created_at,
+        )
+
+
+class CustomerData(_View):
+    data: CustomerView
+
+
+class CustomerPage(_View):
+    data: list[CustomerView]
+    next_page: str | None
+
+
+class ContractData(_View):
+    data: Contract
+
+
+class ContractPage(_View):
+    data: list[Contract]
+    next_page: str | None
+
+
+class InvoiceLineView(LineItem):
+    product_custom_fields: dict[str, str] = Field(description="the product's custom fields")
+
+
+class InvoiceView(Invoice):
+    line_items: list[InvoiceLineView]  # type: ignore[assignment]
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> InvoiceView:
+        # Products arrive with a later issue; until then a line's product has no custom fields.
+        lines = [InvoiceLineView(**line.model_dump(), product_custom_fields={}) for line in invoice.line_items]
+        return cls(**{**invoice.model_dump(), "line_items": lines})
+
+
+class InvoiceData(_View):
+    data: InvoiceView
+
+
+class InvoicePage(_View):
+    data: list[InvoiceView]
+    next_page: str | None
+
+
+class SyncData(_View):
+    data: SyncRecord
+
+
+class AuditEntryView(_View):
+    id: str
+    timestamp: str = Field(description="YYYY-MM-DDTHH:MM:SSZ")
+    actor: str = Field(description="a stable, non-secret id of the bearer token")
+    action: str
+    resource_type: str
+    resource_id: str | None
+    status_code: int
+    ip_address: str | None
+    user_agent: str | None
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryView:
+        return cls(
+            **entry.model_dump(exclude={"timestamp"}),
+            timestamp=format_timestamp(entry.timestamp.replace(microsecond=0)),
+        )
+
+
+class AuditPage(_View):
+    data: list[AuditEntryView]
+    next_page: str | None

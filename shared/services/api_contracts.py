@@ -1,0 +1,55 @@
+"""Contracts (DESIGN §4): create, get and list; the provider override must name a provider the
+customer has a configuration for (§3), checked here because it needs the stored customer."""
+
+from __future__ import annotations
+
+from shared.domain.audit import Caller
+from shared.domain.customers import Contract, Customer
+from shared.domain.paging import Page, PageRequest
+from shared.domain.validation import FieldError
+from shared.services.api_dependencies import CONTRACTS_CREATE, ApiDependencies, audit_entry
+from shared.services.api_errors import NotFound
+from shared.services.api_requests import CreateContractRequest
+
+
+def _customer(deps: ApiDependencies, customer_id: str) -> Customer:
+    customer = deps.store.get_customer(customer_id)
+    if customer is None:
+        raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
+    return customer
+
+
+def create_contract(deps: ApiDependencies, caller: Caller, request: CreateContractRequest) -> Contract:
+    customer = _customer(deps, request.customer_id)
+    override = request.billing_provider_configuration
+    if override is not None and customer.configuration_for(override.billing_provider) is None:
+        raise FieldError(
+            "billing_provider_configuration.billing_provider",
+            f"customer {customer.id!r} has no {override.billing_provider} configuration; add one with"
+            f" POST /v1/customers/{customer.id}/billingProviderConfigurations first",
+        )
+    contract = Contract(
+        id=deps.new_id("con"),
+        customer_id=customer.id,
+        name=request.name,
+        starting_at=request.starting_at,
+        ending_before=request.ending_before,
+        custom_fields=dict(request.custom_fields),
+        billing_provider_configuration=override,
+        created_at=deps.clock().replace(microsecond=0),
+    )
+    deps.store.create_contract_audited(contract, audit_entry(deps, caller, CONTRACTS_CREATE, contract.id, 200))
+    return contract
+
+
+def get_contract(deps: ApiDependencies, customer_id: str, contract_id: str) -> Contract:
+    _customer(deps, customer_id)
+    contract = deps.store.get_contract(customer_id, contract_id)
+    if contract is None:
+        raise NotFound(f"contract {contract_id!r} not found for customer {customer_id!r}", field="contract_id")
+    return contract
+
+
+def list_contracts(deps: ApiDependencies, customer_id: str, page: PageRequest) -> Page[Contract]:
+    _customer(deps, customer_id)
+    return deps.store.list_contracts(customer_id, page)

@@ -1,0 +1,63 @@
+"""What every API use case is given: the store, the clock, an id source, the caller's audit fields.
+
+Also the audited actions: each mutating call has one, and its entry is written with the change
+(success) or alone (failure, see `record_failed_call`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.clock import Clock
+from shared.domain.audit import AuditEntry, Caller
+from shared.ports import Store
+
+IdSource = Callable[[str], str]
+
+
+def random_id(prefix: str) -> str:
+    """`cust_3f9c…`: a prefix naming the kind of thing, then 32 random hex digits."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class ApiDependencies:
+    store: Store
+    clock: Clock
+    new_id: IdSource
+    api_token: Callable[[], str]  # the expected bearer token (cached by its source)
+
+
+@dataclass(frozen=True)
+class AuditedAction:
+    name: str  # `customers.create`: also the route's OpenAPI operationId
+    resource_type: str
+
+
+CUSTOMERS_CREATE = AuditedAction("customers.create", "customer")
+CONFIGURATIONS_SET = AuditedAction("billingProviderConfigurations.set", "customer")
+CONTRACTS_CREATE = AuditedAction("contracts.create", "contract")
+AUDITED_ACTIONS = {action.name: action for action in (CUSTOMERS_CREATE, CONFIGURATIONS_SET, CONTRACTS_CREATE)}
+
+
+def audit_entry(
+    deps: ApiDependencies, caller: Caller, action: AuditedAction, resource_id: str | None, status_code: int
+) -> AuditEntry:
+    return AuditEntry.for_call(
+        entry_id=deps.new_id("audit"),
+        at=deps.clock(),
+        caller=caller,
+        action=action.name,
+        resource_type=action.resource_type,
+        resource_id=resource_id,
+        status_code=status_code,
+    )
+
+
+def record_failed_call(
+    deps: ApiDependencies, caller: Caller, action: AuditedAction, resource_id: str | None, status_code: int
+) -> None:
+    """A refused or failed mutating call: nothing changed, so its entry is written on its own."""
+    deps.store.record_audit(audit_entry(deps, caller, action, resource_id, status_code))

@@ -1,0 +1,21 @@
+"""Outcomes of API use cases that are not a success. FieldError (400) lives in the domain."""
+
+from __future__ import annotations
+
+
+class NotFound(Exception):
+    """404. `field` names a body id that does not exist (`customer_id`); None for a path id."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Conflict(Exception):
+    """409: the request is valid but clashes with what is stored."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field

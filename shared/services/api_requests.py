@@ -1,0 +1,142 @@
+"""Request bodies of the API (DESIGN §4): strict pydantic models, unknown fields refused.
+
+Query parameters are declared on the routes; these are the JSON bodies. Powertools validates a
+body against its model before any route code runs; every error becomes a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
+
+from shared.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
+from shared.domain.providers import ContractProviderOverride, ProviderConfiguration
+from shared.domain.timestamps import parse_timestamp_or_date
+from shared.domain.types import Identifier, Timestamp
+from shared.domain.validation import invalid_field
+
+MAX_CUSTOM_FIELDS = 50
+NOT_SUPPORTED_YET = "not supported yet: commits and credits arrive with a later release"
+
+
+def _lone_surrogate(value: object, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where the first string holding a lone surrogate is (JSON allows one; UTF-8 and the store do not)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if _lone_surrogate(key) is not None:
+                return path  # the key itself cannot be named
+            found = _lone_surrogate(item, (*path, str(key)))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, (*path, str(index)))
+            if found is not None:
+                return found
+    return None
+
+
+def text_is_unicode(value: Any) -> Any:
+    """Refuse strings that cannot be stored as UTF-8, naming where they are."""
+    found = _lone_surrogate(value)
+    if found:
+        raise invalid_field(".".join(found), "is not valid Unicode text (lone surrogate)")
+    if found is not None:
+        raise PydanticCustomError("invalid_text", "is not valid Unicode text (lone surrogate)")
+    return value
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        return text_is_unicode(data)
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+CustomFields = Annotated[
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], Annotated[str, Field(max_length=1024)]],
+    Field(max_length=MAX_CUSTOM_FIELDS),
+]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
+NextPage = Annotated[str, Field(min_length=1, max_length=2048, description="the previous page's `next_page`")]
+NotYet = Annotated[
+    list[Any] | None,
+    Field(description="Not supported yet: a non-empty list is refused with a 400 naming this field."),
+]
+
+
+def _date_filter(value: object) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp or a date (YYYY-MM-DD)")
+    return parse_timestamp_or_date(value)
+
+
+DateFilter = Annotated[
+    datetime,
+    BeforeValidator(_date_filter),
+    WithJsonSchema({"type": "string", "description": "RFC 3339 timestamp, or a date (midnight UTC)"}),
+]
+
+
+def _not_yet(name: str, value: list[Any] | None) -> None:
+    if value:
+        raise invalid_field(name, NOT_SUPPORTED_YET)
+
+
+# A configuration body, checked for text the store cannot hold before the provider models see it.
+ProviderConfigurationBody = Annotated[ProviderConfiguration, BeforeValidator(text_is_unicode)]
+
+
+class CreateCustomerRequest(_Body):
+    name: Name
+    custom_fields: CustomFields = Field(default_factory=dict)
+    billing_provider_configurations: Annotated[list[ProviderConfiguration], Field(max_length=3)] = Field(
+        default_factory=list
+    )
+
+
+class CreateContractRequest(_Body):
+    customer_id: Identifier
+    name: Name
+    starting_at: Timestamp
+    ending_before: Timestamp | None = None
+    custom_fields: CustomFields = Field(default_factory=dict)
+    billing_provider_configuration: ContractProviderOverride | None = None
+    commits: NotYet = None
+    credits: NotYet = None
+    recurring_commits: NotYet = None
+    recurring_credits: NotYet = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CreateContractRequest:
+        if self.ending_before is not None and self.ending_before <= self.starting_at:
+            raise invalid_field("ending_before", "must be after starting_at (the end is exclusive)")
+        for name in ("commits", "credits", "recurring_commits", "recurring_credits"):
+            _not_yet(name, getattr(self, name))
+        return self
+
+
+class GetContractRequest(_Body):
+    customer_id: Identifier
+    contract_id: Identifier
+
+
+class ListContractsRequest(_Body):
+    customer_id: Identifier
+    limit: Limit = DEFAULT_LIMIT
+    next_page: NextPage | None = None
