@@ -15,9 +15,10 @@ from shared.adapters.dynamodb_store import DynamoDBStore
 from shared.adapters.sqs_queue import SqsQueue
 from shared.api.auth import fixed_token, secret_token
 from shared.clock import utc_now
-from shared.config import ApiSettings, RouterSettings
+from shared.config import ApiSettings, RouterSettings, StripeSyncSettings
 from shared.services.api_dependencies import ApiDependencies, random_id
 from shared.services.route_invoice import RouterDependencies
+from shared.services.stripe_sync import StripeSyncDependencies
 
 
 @functools.cache
@@ -53,7 +54,44 @@ def api() -> ApiDependencies:
 # ==== end API section ============================================================================
 
 
+# ==== Stripe sync (issue #4) =====================================================================
+STRIPE_SECRET_MAX_AGE_SECONDS = 300
+
+
+def stripe_api_key(settings: StripeSyncSettings) -> str:
+    """STRIPE_API_KEY locally, else the secret STRIPE_SECRET_NAME (cached by Powertools Parameters)."""
+    settings.require_key_source()
+    if settings.stripe_api_key:
+        return settings.stripe_api_key
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only the Stripe worker reads it
+
+    value = parameters.get_secret(str(settings.stripe_secret_name), max_age=STRIPE_SECRET_MAX_AGE_SECONDS)
+    return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
+
+
+@functools.cache
+def stripe_sync() -> StripeSyncDependencies:
+    # Imported here so that only the Stripe worker loads the stripe SDK (DESIGN §1 packaging).
+    from shared.adapters.stripe_gateway import StripeGateway, stripe_client  # noqa: PLC0415
+
+    settings = StripeSyncSettings.from_env()
+    client = stripe_client(
+        stripe_api_key(settings),
+        api_base=settings.stripe_api_base,
+        max_network_retries=settings.stripe_max_network_retries,
+    )
+    return StripeSyncDependencies(
+        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        stripe=StripeGateway(client),
+        clock=utc_now,
+    )
+
+
+# ==== end Stripe sync section ====================================================================
+
+
 def reset() -> None:
     """Forget cached dependencies (the local stack calls this when its environment changes)."""
     invoice_router.cache_clear()
+    stripe_sync.cache_clear()
     api.cache_clear()

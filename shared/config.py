@@ -52,3 +52,21 @@ class ApiSettings(Settings):
 
 
 # ==== end API section ============================================================================
+
+
+# ==== Stripe sync (issue #4) =====================================================================
+class StripeSyncSettings(Settings):
+    """The Stripe worker: the table, Stripe's API base, and its key (never logged: repr=False)."""
+
+    table_name: str = Field(min_length=1)
+    stripe_api_base: str = Field(default="https://api.stripe.com", min_length=1)
+    stripe_api_key: str | None = Field(default=None, repr=False)  # local / tests
+    stripe_secret_name: str | None = None  # the cloud: Secrets Manager, read through Powertools
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+
+    def require_key_source(self) -> None:
+        if not (self.stripe_api_key or self.stripe_secret_name):
+            raise ConfigurationError("StripeSyncSettings: set STRIPE_API_KEY (local) or STRIPE_SECRET_NAME (cloud)")
+
+
+# ==== end Stripe sync section ====================================================================

@@ -168,7 +168,7 @@ class StripeSyncStateStore(Protocol):
         ...
 
 
-class StripeSyncStore(InvoiceStore, SyncStore, StripeSyncStateStore, Protocol):
+class StripeSyncStore(CustomerStore, ContractStore, InvoiceStore, SyncStore, StripeSyncStateStore, Protocol):
     """What the Stripe worker needs from the table."""
 
 

@@ -1,0 +1,77 @@
+"""The Stripe port: the calls the Stripe worker makes, as plain data (no SDK types).
+
+`shared/adapters/stripe_gateway.py` implements it with the official SDK; tests may hand the
+service anything with these methods. Errors are `shared.adapters.errors` types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.adapters.errors import RetryableError
+
+
+class StripeRateLimited(RetryableError):
+    """A 429 `rate_limit`: the SDK does not retry it (Stripe sends no Retry-After); we back off."""
+
+
+@dataclass(frozen=True)
+class StripeInvoiceView:
+    id: str
+    status: str  # draft, open, paid, uncollectible, void
+    customer: str
+    currency: str
+    total: int
+    total_excluding_tax: int | None
+    metadata: dict[str, str] = field(default_factory=dict)
+    effective_at: int | None = None
+    auto_advance: bool | None = None
+
+    def amount(self, total_field: str) -> int:
+        if total_field == "total_excluding_tax" and self.total_excluding_tax is not None:
+            return self.total_excluding_tax
+        return self.total
+
+
+@dataclass(frozen=True)
+class StripeLineView:
+    id: str
+    amount: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    invoice_item: str | None = None
+
+
+class StripeInvoices(Protocol):
+    calls: int  # Stripe calls made through this gateway (not counting the SDK's own retries)
+
+    def find_invoices(self, customer: str, metadata_key: str, metadata_value: str) -> list[StripeInvoiceView]:
+        """The customer's invoices whose metadata[key] == value (a list call, never search)."""
+        ...
+
+    def retrieve_invoice(self, invoice_id: str) -> StripeInvoiceView | None:
+        """None when Stripe no longer has it (a deleted draft)."""
+        ...
+
+    def list_lines(self, invoice_id: str) -> list[StripeLineView]: ...
+
+    def create_invoice(self, params: Mapping[str, Any], *, idempotency_key: str) -> StripeInvoiceView: ...
+
+    def add_lines(
+        self, invoice_id: str, lines: Sequence[Mapping[str, Any]], *, idempotency_key: str
+    ) -> StripeInvoiceView: ...
+
+    def create_invoice_item(self, params: Mapping[str, Any], *, idempotency_key: str) -> None:
+        """The fallback to `add_lines`: one invoice item made with `invoice=`."""
+        ...
+
+    def finalize_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoiceView:
+        """Finalize with `auto_advance: true` so Stripe collects as usual."""
+        ...
+
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> StripeInvoiceView: ...
+
+    def delete_invoice(self, invoice_id: str) -> None:
+        """Delete a draft; already gone is fine."""
+        ...
