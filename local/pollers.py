@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("downbeat.local")
 
 Invoke = Callable[[Any], Any]
+ENVELOPE_KEYS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
 ErrorRecorder = Callable[[str, str], None]  # (message id, error text)
 
 
@@ -268,8 +269,10 @@ class EventBridgeDelivery(threading.Thread):
         retry_delay_seconds: float,
         poll_wait_seconds: int,
         on_failure: Callable[[dict[str, Any]], None] | None,
+        account_id: str,
     ) -> None:
         super().__init__(name=f"eventbridge-{name}", daemon=True)
+        self._account_id = account_id
         self._sqs, self._queue_url, self._invoke = sqs, queue_url, invoke
         self._function_arn = function_arn
         self._attempts = 1 + max_retries
@@ -296,12 +299,16 @@ class EventBridgeDelivery(threading.Thread):
         if not messages:
             return False
         message = messages[0]
-        event = json.loads(message["Body"])
-        event.pop("ingestion-time", None)  # moto's bookkeeping; EventBridge does not send it
-        self._invoke_with_retries(event)
+        self._invoke_with_retries(self._envelope(json.loads(message["Body"])))
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
         self.delivered += 1
         return True
+
+    def _envelope(self, delivered: dict[str, Any]) -> dict[str, Any]:
+        """EventBridge's envelope, in its key order: moto's SQS target drops `account`."""
+        envelope = {key: delivered.get(key) for key in ENVELOPE_KEYS}
+        envelope["account"] = delivered.get("account") or self._account_id
+        return envelope
 
     def _invoke_with_retries(self, event: Any) -> None:
         for attempt in range(1, self._attempts + 1):

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
@@ -43,6 +43,7 @@ from local.pollers import (
     scheduled_event,
 )
 from local.resources import (
+    LOCAL_ACCOUNT_ID,
     LOCAL_STACK_NAME,
     AwsClients,
     CreatedResources,
@@ -185,6 +186,7 @@ class LocalStack:
             self._functions[spec.logical_id] = _FunctionRuntime(spec, env, handler_exists(spec))
         self._install_environment()
         self._reset_bootstrap()
+        self._load_handlers()
         self._start_event_sources()
         self._http = LocalHttpServer(self, self.options.port)
         self._http.start()
@@ -303,6 +305,20 @@ class LocalStack:
 
     # -- event sources ----------------------------------------------------------------------------------
 
+    def _load_handlers(self) -> None:
+        """Import every handler now, as Lambda's init phase would (and while stdout is the stack's).
+
+        A handler that fails to import is logged and left unloaded: each invocation then raises
+        the import error again, as Lambda reports Runtime.ImportModuleError on every call.
+        """
+        for runtime in self._functions.values():
+            if not runtime.available:
+                continue
+            try:
+                self._handlers[runtime.spec.logical_id] = load_handler(runtime.spec)
+            except Exception:
+                log.exception("local stack: %s: importing %s failed", runtime.spec.logical_id, runtime.spec.module)
+
     def _start_event_sources(self) -> None:
         assert self.resources is not None
         for runtime in self._functions.values():
@@ -315,7 +331,7 @@ class LocalStack:
                 self.add_sqs_worker(
                     spec.logical_id,
                     queue,
-                    functools.partial(self.invoke, spec.logical_id),
+                    self._invoker(spec.logical_id),
                     batch_size=source.batch_size,
                     report_batch_item_failures=source.report_batch_item_failures,
                 )
@@ -408,14 +424,23 @@ class LocalStack:
             name=spec.logical_id,
             sqs=sqs,
             queue_url=queue.url,
-            invoke=lambda event: self.invoke(spec.logical_id, event),
+            invoke=self._invoker(spec.logical_id),
             function_arn=context_for(spec, self.region).invoked_function_arn,
             max_retries=spec.async_max_retries,
             retry_delay_seconds=self.options.async_retry_delay_seconds,
             poll_wait_seconds=self.options.poll_wait_seconds,
             on_failure=on_failure,
+            account_id=LOCAL_ACCOUNT_ID,
         )
         self._start_thread(delivery)
+
+    def _invoker(self, logical_id: str) -> Callable[[Any], Any]:
+        """`event → self.invoke(logical_id, event)`, looked up per call (tests may wrap `invoke`)."""
+
+        def invoke(event: Any) -> Any:
+            return self.invoke(logical_id, event)
+
+        return invoke
 
     def _start_thread(self, thread: Any) -> None:
         self._threads.append(thread)
@@ -432,6 +457,22 @@ class LocalStack:
         if spec is None:
             raise ControlError(404, f"no function {name!r} in template.yaml")
         return self._functions[spec.logical_id]
+
+    @contextlib.contextmanager
+    def override_handler(self, name: str, handler: Handler) -> Iterator[None]:
+        """Run `handler` in place of a function's own for the block (tests: e.g. an echoing API)."""
+        logical_id = self.runtime(name).spec.logical_id
+        with self._handler_lock:
+            previous = self._handlers.get(logical_id)
+            self._handlers[logical_id] = handler
+        try:
+            yield
+        finally:
+            with self._handler_lock:
+                if previous is None:
+                    self._handlers.pop(logical_id, None)
+                else:
+                    self._handlers[logical_id] = previous
 
     def invoke(self, name: str, event: Any) -> Any:
         """Call a function's handler with `event` and a fresh Lambda context, in this process."""
@@ -500,7 +541,7 @@ class LocalStack:
 
     def invoke_api(self, event: dict[str, Any]) -> Any:
         api = next((r for r in self._functions.values() if r.spec.http_api), None)
-        if api is None or not handler_exists(api.spec):
+        if api is None or not (api.spec.logical_id in self._handlers or handler_exists(api.spec)):
             raise HandlerMissing("the API function (functions/api) is not in this build")
         return self.invoke(api.spec.logical_id, event)
 
