@@ -97,7 +97,8 @@ def _line(obj: stripe.InvoiceLineItem) -> StripeLineView:
 
 def map_stripe_error(error: stripe.StripeError, action: str) -> AdapterError:
     """SDK error → RetryableError / StripeRateLimited / PermanentError, with Stripe's code."""
-    code = error.code or (error.error.type if error.error is not None else None)
+    body = error.error  # Stripe's error object; RateLimitError and APIError leave `error.code` unset
+    code = error.code or (body.code if body is not None else None) or (body.type if body is not None else None)
     status = error.http_status
     detail = f"Stripe {action} failed: {code or type(error).__name__} (HTTP {status}): {error.user_message or error}"
     if isinstance(error, stripe.RateLimitError):
