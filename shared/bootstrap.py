@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 
 import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from shared.adapters.dynamodb_store import DynamoDBStore
 from shared.adapters.sqs_queue import SqsQueue
@@ -39,7 +40,7 @@ def api() -> ApiDependencies:
     settings = ApiSettings.from_env()
     settings.require_token_source()
     token = (
-        secret_token(settings.api_token_secret_name)
+        secret_token(settings.api_token_secret_name, SecretsProvider(boto3_client=boto3.client("secretsmanager")))
         if settings.api_token_secret_name
         else fixed_token(settings.downbeat_api_token or "")
     )

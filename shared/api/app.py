@@ -88,7 +88,8 @@ def request_field_error(error: RequestValidationError, event: Mapping[str, Any])
             data: object = json.loads(event.get("body") or "null")
         except ValueError:
             data = None
-        path = field_path(ErrorDetails(**{**detail, "loc": rest}), data)  # type: ignore[typeddict-item]
+        found = field_path(ErrorDetails(**{**detail, "loc": rest}), data)  # type: ignore[typeddict-item]
+        path = ".".join(part for part in (found or "").split(".") if part) or None  # an empty key names its map
     else:
         path = ".".join(str(part) for part in rest) or None
     message = str(detail.get("msg", "invalid value")).removeprefix("Value error, ")

@@ -79,11 +79,15 @@ def fixed_token(token: str) -> Callable[[], str]:
     return lambda: token
 
 
-def secret_token(secret_name: str) -> Callable[[], str]:
-    """The token in a Secrets Manager secret (a plain string), cached by Powertools Parameters."""
+def secret_token(secret_name: str, provider: parameters.SecretsProvider) -> Callable[[], str]:
+    """The token in a Secrets Manager secret (a plain string), cached by Powertools Parameters.
+
+    The provider is built by the composition root with its own client, so a process that moves
+    between endpoints (the local stack, tests) never reuses a client bound to an old one.
+    """
 
     def current() -> str:
-        value = parameters.get_secret(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+        value = provider.get(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
         return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
 
     return current

@@ -30,17 +30,18 @@ class ErrorBody(_View):
 
 
 def error_responses(*statuses: int) -> dict[int, Any]:
-    """The `responses=` of a route: each error status with the one error body."""
+    """The `responses=` of a route: 200 with the route's return model, each error with the error body."""
     descriptions = {
         400: "Invalid request (validation); `field` names the field",
         401: "Missing or invalid bearer token",
         404: "Not found; `field` names a body id that does not exist",
         409: "Conflict with what is stored",
     }
-    return {
+    errors: dict[int, Any] = {
         status: {"description": descriptions[status], "content": {"application/json": {"model": ErrorBody}}}
         for status in statuses
     }
+    return {200: {"description": "Success"}, **errors}
 
 
 class CustomerView(_View):

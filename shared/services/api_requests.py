@@ -10,7 +10,16 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
@@ -71,6 +80,7 @@ CustomFields = Annotated[
     Field(max_length=MAX_CUSTOM_FIELDS),
 ]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
+BodyLimit = Annotated[StrictInt, Field(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
 NextPage = Annotated[str, Field(min_length=1, max_length=2048, description="the previous page's `next_page`")]
 NotYet = Annotated[
     list[Any] | None,
@@ -138,5 +148,5 @@ class GetContractRequest(_Body):
 
 class ListContractsRequest(_Body):
     customer_id: Identifier
-    limit: Limit = DEFAULT_LIMIT
+    limit: BodyLimit = DEFAULT_LIMIT
     next_page: NextPage | None = None
