@@ -72,13 +72,13 @@ def test_http_response_maps_a_response_object_and_infers_json_from_anything_else
     assert http_response({"data": 1}) == (200, [("Content-Type", "application/json")], b'{"data": 1}')
 
 
-def message(message_id: str, **attributes: str) -> Any:
+def message(message_id: str, body: str = '{"invoice_id": "inv_1"}') -> Any:
     return {
         "MessageId": message_id,
         "ReceiptHandle": f"rh-{message_id}",
-        "Body": '{"invoice_id": "inv_1"}',
+        "Body": body,
         "MD5OfBody": "md5",
-        "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1", **attributes},
+        "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1"},
         "MessageAttributes": {"invoice_id": {"DataType": "String", "StringValue": "inv_1"}},
     }
 
@@ -181,14 +181,14 @@ def test_the_template_is_created_on_moto_and_environments_resolve_against_it(aws
 
 
 def test_dead_letter_lines_say_why() -> None:
-    rejected = {**message("r1"), "Body": json.dumps({"source": "invoice_router", "reason": "detail.currency: bad"})}
+    rejected = message("r1", json.dumps({"source": "invoice_router", "reason": "detail.currency: bad"}))
     assert dead_letter_entry("RouterDLQ", rejected, None, None)["reason"] == "detail.currency: bad"
     on_failure = {
         "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
         "requestPayload": {},
         "responsePayload": {"errorType": "ConnectionError", "errorMessage": "down"},
     }
-    line = dead_letter_entry("RouterDLQ", {**message("f1"), "Body": json.dumps(on_failure)}, None, None)
+    line = dead_letter_entry("RouterDLQ", message("f1", json.dumps(on_failure)), None, None)
     assert line["reason"] == "RetriesExhausted after 3 attempts: ConnectionError: down"
     redriven = dead_letter_entry("StripeSyncDLQ", message("s1"), "StripeSyncQueue", "RuntimeError: x")
     assert redriven == {
