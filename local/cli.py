@@ -81,8 +81,9 @@ def read_json_file(path: str) -> Any:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from local.demo_data import DEMO_STRIPE_CUSTOMERS  # noqa: PLC0415 - keeps `downbeat --help` fast
+    from local.demo_data import DEMO_STRIPE_CUSTOMERS, seed_demo_data  # noqa: PLC0415 - keeps --help fast
     from local.stack import LocalStack, StackOptions  # noqa: PLC0415
+    from shared.adapters.dynamodb_store import DynamoDBStore  # noqa: PLC0415
 
     _log_to_stderr(args.log_level)
     options = StackOptions(
@@ -94,17 +95,23 @@ def cmd_local(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
+    # stdout carries the ready line only: handler logs and metrics (Powertools prints them to the
+    # stdout it sees when the handlers are imported, at start) go to stderr.
+    ready_out, sys.stdout = sys.stdout, sys.stderr
     try:
-        stack = LocalStack(options).start()
-    except OSError as error:
-        raise CommandFailed(f"cannot start the local stack on port {args.port}: {error}") from None
-    try:
-        print(READY_LINE.format(url=stack.url), flush=True)
-        # stdout carries the ready line only; handler logs and metrics (printed) go to stderr.
-        sys.stdout = sys.stderr
-        stopping.wait()
+        try:
+            stack = LocalStack(options).start()
+        except OSError as error:
+            raise CommandFailed(f"cannot start the local stack on port {args.port}: {error}") from None
+        try:
+            if args.seed:
+                seed_demo_data(DynamoDBStore(stack.clients.dynamodb, stack.table_name))
+            print(READY_LINE.format(url=stack.url), file=ready_out, flush=True)
+            stopping.wait()
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
+        sys.stdout = ready_out
     return 0
 
 
@@ -200,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a failed SQS record is retried after SECONDS instead of the queue's VisibilityTimeout (default 2)",
     )
     local.add_argument("--no-schedules", action="store_true", help="do not run schedules on their timers")
+    local.add_argument(
+        "--seed", action="store_true", help="load the demo's customers and contracts (cust_acme, cust_globex) at start"
+    )
     local.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     local.set_defaults(run=cmd_local)
 

@@ -153,6 +153,12 @@ class LocalStack:
         return self._http.url
 
     @property
+    def table_name(self) -> str:
+        if self.resources is None:
+            raise RuntimeError("the local stack is not started")
+        return self.resources.table_name
+
+    @property
     def stripe(self) -> StripeDouble | None:
         """The built-in Stripe double, when STRIPE_API_BASE was unset at start."""
         return self._stripe
