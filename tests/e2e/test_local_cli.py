@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -91,3 +94,29 @@ def test_invoke_without_a_stack_uses_a_fresh_in_memory_aws_and_needs_no_credenti
     seeded = run_cli("invoke", "invoice_router", ROUTER_EVENT, "--seed", tmp_path=tmp_path)
     assert seeded.returncode == 0, seeded.stderr
     assert json.loads(seeded.stdout)["outcome"] == "queued"
+
+
+def test_downbeat_local_prints_one_ready_line_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    environment = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.cli", "local", "--port", "0", "--no-schedules"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # blocks until the stack is ready (or the process dies)
+        match = re.fullmatch(r"downbeat local ready: api=(http://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        with urllib.request.urlopen(match.group(1) + "/health", timeout=5) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert rest == ""
