@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import boto3
@@ -123,7 +124,9 @@ def _provider_details(sync: SyncRecord, stack: LocalStack) -> list[str]:
     lines = [f"Stripe invoice: {stripe_invoice_id}"]
     if stack.stripe is not None:
         invoice = stack.stripe.invoice(str(stripe_invoice_id))
-        lines.append(f"Stripe status: {invoice.get('status')}   effective_at: {invoice.get('effective_at')}")
+        effective_at = invoice.get("effective_at")
+        shown = "unset" if effective_at is None else datetime.fromtimestamp(int(effective_at), UTC).isoformat()
+        lines.append(f"Stripe status: {invoice.get('status')}   effective_at: {shown}")
     return lines
 
 

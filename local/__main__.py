@@ -1,0 +1,7 @@
+"""`python -m local ...` is the `downbeat` command."""
+
+import sys
+
+from local.cli import main
+
+sys.exit(main())
