@@ -20,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from local.sync_cli import add_sync_command
+
 DEFAULT_API_URL = "http://127.0.0.1:8787"
 READY_LINE = "downbeat local ready: api={url}"
 
@@ -271,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     dlq_list.set_defaults(run=cmd_dlq_list)
+    add_sync_command(commands)  # Stripe sync (issue #4): `downbeat sync --dry-run INVOICE_FILE`
     return parser
 
 

@@ -1,0 +1,62 @@
+"""`downbeat sync --dry-run INVOICE_FILE`: print the Stripe plan for an invoice, calling nothing.
+
+INVOICE_FILE is an invoice event (EventBridge envelope) or a bare invoice. The Stripe configuration
+comes from `--config FILE` (a DESIGN §3 `configuration` object), else the file's own
+`stripe_configuration`, else the defaults with a placeholder customer id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.services.stripe_sync import render_dry_run
+
+
+def add_sync_command(commands: Any) -> None:
+    """Register `sync` on the `downbeat` CLI's subparsers."""
+    sync = commands.add_parser(
+        "sync",
+        help="print the Stripe plan for an invoice (--dry-run)",
+        description=(
+            "Print, as JSON, the Stripe calls the worker would make for INVOICE_FILE (an invoice event or a bare "
+            "invoice): the draft's parameters and effective_at, every item with its amount in minor units, "
+            "add_lines chunks, idempotency keys, the total check and finalize. Nothing is sent to Stripe."
+        ),
+    )
+    sync.add_argument("invoice_file", metavar="INVOICE_FILE", help="an invoice event or invoice as JSON")
+    sync.add_argument("--dry-run", action="store_true", help="print the plan only (required: the worker syncs)")
+    sync.add_argument("--config", metavar="FILE", help="a Stripe configuration object as JSON (DESIGN §3)")
+    sync.set_defaults(run=cmd_sync)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    if not args.dry_run:
+        print("downbeat sync: only --dry-run is available here; the stripe_sync worker does the real sync",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        document = json.loads(Path(args.invoice_file).read_text(encoding="utf-8"))
+        configuration = json.loads(Path(args.config).read_text(encoding="utf-8")) if args.config else None
+        print(render_dry_run(document, configuration))
+    except (OSError, json.JSONDecodeError, ValidationError) as error:
+        print(f"downbeat sync: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="downbeat")
+    add_sync_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
