@@ -21,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import ErrorDetails
 
-from shared.api.routes import router
+from shared.api.routes import known_id, router
 from shared.domain.audit import Caller
 from shared.domain.paging import InvalidCursor
 from shared.domain.validation import FieldError, field_path
@@ -62,9 +62,9 @@ def _audit_failure(status: int) -> None:
     if action is None or deps is None or caller is None:
         return
     path_ids = app.context.get("_route_args") or {}
-    resource_id = path_ids.get("customer_id") if action.resource_type == "customer" else None
+    resource_id = known_id(str(path_ids.get("customer_id") or "")) if action.resource_type == "customer" else None
     try:
-        record_failed_call(deps, caller, action, str(resource_id) if resource_id else None, status)
+        record_failed_call(deps, caller, action, resource_id, status)
     except Exception:  # the caller still gets the real error; the log and the alarm say the rest
         logger.exception("could not record the audit entry of a failed call", extra={"action": action.name})
 
@@ -103,6 +103,8 @@ def _describe(error: Exception) -> tuple[int, str, str | None]:
     if isinstance(error, RequestValidationError):
         problem = request_field_error(error, app.current_event.raw_event)
         return 400, problem.message, problem.field
+    if isinstance(error, UnicodeDecodeError):  # a body that is not UTF-8 text (sent base64-encoded)
+        return 400, "the request body must be UTF-8 JSON", None
     if isinstance(error, RequestUnsupportedContentType):
         return 400, "the request body must be JSON (Content-Type: application/json)", None
     if isinstance(error, FieldError):

@@ -34,6 +34,7 @@ from shared.services.api_dependencies import (
     CUSTOMERS_CREATE,
     ApiDependencies,
 )
+from shared.services.api_errors import NotFound
 from shared.services.api_requests import (
     CreateContractRequest,
     CreateCustomerRequest,
@@ -46,6 +47,7 @@ from shared.services.api_requests import (
 )
 
 router = Router()  # type: ignore[no-untyped-call]
+MAX_ID_LENGTH = 256  # shared.domain.types.Identifier
 PathId = Annotated[str, Path(min_length=1, max_length=768)]
 LimitQuery = Annotated[Limit, Query()]
 NextPageQuery = Annotated[NextPage | None, Query()]
@@ -60,9 +62,18 @@ def _caller() -> Caller:
     return cast(Caller, router.context["caller"])
 
 
+def known_id(raw: str) -> str | None:
+    """A path id as the client meant it (HTTP API passes the raw, percent-encoded path), or None
+    when it is longer than any id downbeat hands out (it would not even fit a table key)."""
+    decoded = unquote(raw)
+    return decoded if 0 < len(decoded) <= MAX_ID_LENGTH else None
+
+
 def _id(raw: str) -> str:
-    """A path id as the client meant it: HTTP API passes the raw (percent-encoded) path."""
-    return unquote(raw)
+    decoded = known_id(raw)
+    if decoded is None:
+        raise NotFound(f"no resource has the id {raw[:64]!r}…")
+    return decoded
 
 
 # -- customers ------------------------------------------------------------------------------------
