@@ -11,6 +11,9 @@ the functions the environment the template gives them (Globals + their own varia
 resolved locally); start the Stripe double unless `STRIPE_API_BASE` is set; then drive the
 functions as Lambda would (see local/pollers.py) and serve the API (local/http_server.py).
 
+moto keeps one state per process: a stack starts from an empty AWS (it resets moto), and two
+stacks must not run in one process at the same time.
+
 All functions share this process, so their variables are merged into one `os.environ`; the only
 variable that differs between functions, POWERTOOLS_SERVICE_NAME, is set to `downbeat-local`.
 `GET /_local/env/<function>` still gives each function's exact environment. `stop()` restores
@@ -25,6 +28,7 @@ import json
 import logging
 import os
 import threading
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -171,6 +175,7 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
+        self._reset_moto()
         self.clients = self._clients()
         provider = self._provider_values(user_env)
         overrides = {"EventBusName": self.bus_name, "StripeApiBase": provider["STRIPE_API_BASE"]}
@@ -216,6 +221,12 @@ class LocalStack:
             self._moto = None
         self._restore_environment()
         self._reset_bootstrap()
+
+    def _reset_moto(self) -> None:
+        """Start from an empty AWS: moto keeps its state per process, across servers and stops."""
+        request = urllib.request.Request(f"{self.moto_url}/moto-api/reset", data=b"", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     # -- environment ------------------------------------------------------------------------------------
 
