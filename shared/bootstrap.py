@@ -64,9 +64,9 @@ def stripe_api_key(settings: StripeSyncSettings) -> str:
     settings.require_key_source()
     if settings.stripe_api_key:
         return settings.stripe_api_key
-    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - only the Stripe worker reads it
-
-    value = parameters.get_secret(str(settings.stripe_secret_name), max_age=STRIPE_SECRET_MAX_AGE_SECONDS)
+    # A provider with its own boto3 client, so AWS_ENDPOINT_URL* decide where it goes (as for the API token).
+    provider = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+    value = provider.get(str(settings.stripe_secret_name), max_age=STRIPE_SECRET_MAX_AGE_SECONDS)
     return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
 
 

@@ -115,3 +115,15 @@ def test_settings_never_show_the_key() -> None:
     settings = StripeSyncSettings.from_env({"TABLE_NAME": "t", "STRIPE_API_KEY": "sk_test_secret"})
     assert "sk_test_secret" not in repr(settings)
     assert settings.stripe_api_base == "https://api.stripe.com"
+
+
+def test_the_key_comes_from_secrets_manager_when_no_key_is_set(aws: None) -> None:
+    import boto3
+
+    from shared.config import StripeSyncSettings
+
+    arn = boto3.client("secretsmanager").create_secret(Name="stripe-key", SecretString="sk_test_from_secret\n")["ARN"]
+    settings = StripeSyncSettings.from_env({"TABLE_NAME": "t", "STRIPE_SECRET_NAME": arn})
+    assert bootstrap.stripe_api_key(settings) == "sk_test_from_secret"
+    with pytest.raises(Exception, match="STRIPE_API_KEY"):
+        bootstrap.stripe_api_key(StripeSyncSettings.from_env({"TABLE_NAME": "t"}))
