@@ -69,7 +69,7 @@ def _audit_failure(status: int) -> None:
         logger.exception("could not record the audit entry of a failed call", extra={"action": action.name})
 
 
-def request_field_error(error: RequestValidationError, event: Mapping[str, Any]) -> FieldError:
+def request_field_error(error: RequestValidationError, body: str | None) -> FieldError:
     """The first validation error as a FieldError whose path is what the user sent.
 
     Powertools locates errors as ("body", …) or ("query", name); the prefix goes, and the rest is
@@ -85,7 +85,7 @@ def request_field_error(error: RequestValidationError, event: Mapping[str, Any])
         if detail.get("type") == "missing" and not rest:
             return FieldError(None, "a JSON request body is required")
         try:
-            data: object = json.loads(event.get("body") or "null")
+            data: object = json.loads(body or "null")
         except ValueError:
             data = None
         found = field_path(ErrorDetails(**{**detail, "loc": rest}), data)  # type: ignore[typeddict-item]
@@ -101,7 +101,7 @@ def request_field_error(error: RequestValidationError, event: Mapping[str, Any])
 def _describe(error: Exception) -> tuple[int, str, str | None]:
     """Status, message and field of any error a request ends with."""
     if isinstance(error, RequestValidationError):
-        problem = request_field_error(error, app.current_event.raw_event)
+        problem = request_field_error(error, _request_body())
         return 400, problem.message, problem.field
     if isinstance(error, UnicodeDecodeError):  # a body that is not UTF-8 text (sent base64-encoded)
         return 400, "the request body must be UTF-8 JSON", None
@@ -119,6 +119,13 @@ def _describe(error: Exception) -> tuple[int, str, str | None]:
         return 409, "already exists; retry the request", None
     logger.exception("unexpected error")
     return 500, "internal error; the request may be retried", None
+
+
+def _request_body() -> str | None:
+    try:
+        return app.current_event.decoded_body
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def _error_response(error: Exception) -> Response[str]:
