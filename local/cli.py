@@ -152,10 +152,13 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_trigger(args: argparse.Namespace) -> int:
     from local.resources import find_function  # noqa: PLC0415
 
-    spec = find_function(args.name)
-    if spec is None or not spec.schedules:
-        raise UsageError(f"no scheduled function {args.name} in this build")
-    answer = request_json(api_url(args), "POST", f"/_local/trigger/{spec.logical_id}", {}, timeout=900)
+    base = api_url(args)
+    if not stack_is_running(base):
+        spec = find_function(args.name)
+        if spec is None or not spec.schedules:
+            raise UsageError(f"no scheduled function {args.name} in this build")
+    # The running stack knows its template: it answers 404 (exit 2) for a name it cannot run.
+    answer = request_json(base, "POST", f"/_local/trigger/{args.name}", {}, timeout=900)
     print(json.dumps(answer["result"], indent=2, default=str))
     return 0
 
