@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -98,10 +98,8 @@ class OutboxStore(Protocol):
 # (see docs/api.md, "API access patterns"). Cursors are opaque; a foreign one raises InvalidCursor.
 
 
-class ConfigurationsChange(Protocol):
-    def __call__(self, customer: Customer) -> list[ProviderConfiguration]:
-        """The customer's new configuration list; raises FieldError to refuse the change."""
-        ...
+# The customer's new configuration list, from the stored customer; raises FieldError to refuse.
+ConfigurationsChange = Callable[[Customer], list[ProviderConfiguration]]
 
 
 class ApiStore(Protocol):
