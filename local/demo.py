@@ -12,16 +12,19 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
 from local.cli import request_json
-from local.demo_data import DEMO_EVENTS, DEMO_STRIPE_CUSTOMERS, demo_event, seed_demo_data
+from local.demo_data import DEMO_EVENTS, DEMO_STRIPE_CUSTOMERS, ApiCall, demo_event, seed_demo_data_via_api
 from local.stack import LocalStack, StackOptions
 from shared.adapters.dynamodb_store import DynamoDBStore
 from shared.domain.sync import SyncRecord
@@ -56,11 +59,14 @@ def run_demo(out: TextIO) -> int:
     with LocalStack(options) as stack:
         assert stack.resources is not None
         store = DynamoDBStore(boto3.client("dynamodb"), stack.resources.table_name)
-        seed_demo_data(store)
         print(f"downbeat demo: local stack at {stack.url}", file=out)
+        ids = seed_demo_data_via_api(_api_client(stack.url, stack.api_token))
+        print("  created through the API (POST /v1/customers, /v1/contracts/create):", file=out)
+        for placeholder, created in ids.items():
+            print(f"    {placeholder:<22} → {created}", file=out)
         outcomes = []
         for label, file_name in DEMO_EVENTS:
-            event = demo_event(file_name)
+            event = demo_event(file_name, ids)
             event_id = request_json(stack.url, "POST", "/_local/events", event)["event_id"]
             print(f"  sent {file_name:<28} event {event_id}", file=out)
             outcomes.append(Outcome(str(event["detail"]["id"]), label))
@@ -71,6 +77,25 @@ def run_demo(out: TextIO) -> int:
             print("demo: some invoices were not settled before the deadline", file=out)
             return 1
     return 0
+
+
+def _api_client(base: str, token: str) -> ApiCall:
+    def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = urllib.request.Request(
+            base + path,
+            data=json.dumps(body).encode(),
+            method=method,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {token}",
+                "User-Agent": "downbeat-demo",
+            },
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+    return call
 
 
 def _settle(outcome: Outcome, stack: LocalStack, store: DynamoDBStore) -> bool:
@@ -131,14 +156,18 @@ def _provider_details(sync: SyncRecord, stack: LocalStack) -> list[str]:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    """Run the demo; handler logs and EMF metrics go to a log file so the summary stays readable."""
+    log_path = Path(tempfile.gettempdir()) / "downbeat-demo.log"
     out = sys.stdout
-    sys.stdout = sys.stderr  # handler logs and metrics (printed by Powertools) stay off the summary
-    try:
-        return run_demo(out)
-    finally:
-        sys.stdout = out
+    with log_path.open("w", encoding="utf-8") as log_file:
+        logging.basicConfig(level=logging.WARNING, stream=log_file)
+        sys.stdout = log_file  # Powertools prints logs and metrics to stdout; keep them off the summary
+        try:
+            status = run_demo(out)
+        finally:
+            sys.stdout = out
+    print(f"\nHandler logs and EMF metrics of this run: {log_path}", file=out)
+    return status
 
 
 if __name__ == "__main__":

@@ -1,14 +1,17 @@
-"""The demo's sample customers, contracts and invoice events (also `downbeat invoke --seed`).
+"""The demo's sample customers, contracts and invoice events.
 
-Customers and contracts go in through `seed_demo_data`, the one place that knows how: today the
-store port; once the API's `POST /v1/customers` and `POST /v1/contracts/create` land, only that
-function changes to POST the same documents.
+`make demo` creates them through the API (`seed_demo_data_via_api`): the API hands out the ids,
+and the sample events' placeholder ids (`cust_acme`, `con_acme_2025`, …) are replaced with them,
+as a real upstream would send the ids it got from the API. `downbeat local --seed`,
+`downbeat invoke --seed` and the e2e fixture load the same documents straight into the store
+under the placeholder ids (`seed_demo_data`), so the sample event files work as they are.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,6 +109,29 @@ def _create(create: Any, entity: Any) -> None:
         create(entity)
 
 
-def demo_event(file_name: str) -> dict[str, Any]:
+ApiCall = Callable[[str, str, dict[str, Any]], dict[str, Any]]  # (method, path, body) → response JSON
+
+
+def seed_demo_data_via_api(call: ApiCall) -> dict[str, str]:
+    """Create the demo customers and contracts with the API; returns placeholder id → API id."""
+    ids: dict[str, str] = {}
+    for body in CUSTOMERS:
+        created = call("POST", "/v1/customers", {key: value for key, value in body.items() if key != "id"})
+        ids[body["id"]] = created["data"]["id"]
+    for body in CONTRACTS:
+        request = {key: value for key, value in body.items() if key != "id"}
+        request["customer_id"] = ids[body["customer_id"]]
+        created = call("POST", "/v1/contracts/create", request)
+        ids[body["id"]] = created["data"]["id"]
+    return ids
+
+
+def demo_event(file_name: str, ids: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A sample event; with `ids`, its placeholder customer and contract ids replaced."""
     loaded: dict[str, Any] = json.loads((EVENTS_DIR / file_name).read_text(encoding="utf-8"))
+    detail = loaded.get("detail")
+    if ids and isinstance(detail, dict):
+        for key in ("customer_id", "contract_id"):
+            if isinstance(detail.get(key), str):
+                detail[key] = ids.get(detail[key], detail[key])
     return loaded

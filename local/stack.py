@@ -141,6 +141,7 @@ class LocalStack:
         self.region = "us-east-1"
         self.moto_url = ""
         self.bus_name = "default"
+        self.api_token = ""
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class LocalStack:
         self._reset_moto()
         self.clients = self._clients()
         provider = self._provider_values(user_env)
+        self.api_token = provider["DOWNBEAT_API_TOKEN"]  # what API clients of this stack send (never logged)
         overrides = {"EventBusName": self.bus_name, "StripeApiBase": provider["STRIPE_API_BASE"]}
         if user_env.get("LOG_LEVEL"):
             overrides["LogLevel"] = user_env["LOG_LEVEL"]
@@ -201,7 +203,8 @@ class LocalStack:
         self._start_event_sources()
         self._http = LocalHttpServer(self, self.options.port)
         self._http.start()
-        log.info("local stack: API %s, moto %s, API token %s", self.url, self.moto_url, provider["DOWNBEAT_API_TOKEN"])
+        token_source = "DOWNBEAT_API_TOKEN" if user_env.get("DOWNBEAT_API_TOKEN") else "the built-in local token"
+        log.info("local stack: API %s, moto %s, API token from %s", self.url, self.moto_url, token_source)
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,42 @@
+"""`make demo` end to end, in its own process (one local stack per process)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_shows_where_each_invoice_went() -> None:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("STRIPE_", "AWS_ENDPOINT"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "local.demo"],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    # customers and contracts came from the API, and the events carry the ids it handed out
+    assert re.search(r"cust_acme\s+→ cust_[0-9a-f]{32}", out)
+    assert re.search(r"con_acme_marketplace\s+→ con_[0-9a-f]{32}", out)
+    stripe, aws, azure, invalid = (
+        out.split(f"  {name} — ")[1].split("\n\n")[0]
+        for name in ("inv_demo_stripe", "inv_demo_aws", "inv_demo_azure", "inv_demo_invalid")
+    )
+    assert "provider: stripe   status: synced" in stripe
+    assert re.search(r"Stripe invoice: in_\w+", stripe)
+    assert "effective_at: 2025-02-28T12:00:00+00:00" in stripe
+    assert "provider: aws_marketplace   status: pending" in aws
+    assert "contract names aws_marketplace" in aws
+    assert "provider: azure_marketplace   status: pending" in azure
+    assert "dead letter in RouterDLQ" in invalid
+    assert "detail.currency" in invalid
+    assert '"queue": "RouterDLQ"' in out
