@@ -35,10 +35,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from local.http_server import ControlError, LocalHttpServer
 from local.lambda_runtime import Handler, HandlerMissing, context_for, handler_exists, load_handler
+from local.moto_server import LocalMotoServer
 from local.pollers import (
     EventBridgeDelivery,
     ScheduleRunner,
@@ -125,7 +125,7 @@ class LocalStack:
     def __init__(self, options: StackOptions | None = None, template: Mapping[str, Any] | None = None) -> None:
         self.options = options or StackOptions()
         self._template = template or load_template()
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: LocalMotoServer | None = None
         self._http: LocalHttpServer | None = None
         self._stripe: StripeDouble | None = None
         self._saved_environ: dict[str, str | None] = {}
@@ -172,7 +172,7 @@ class LocalStack:
         user_env = dict(self.options.environ if self.options.environ is not None else os.environ)
         self.region = user_env.get("AWS_REGION") or user_env.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.bus_name = user_env.get("EVENT_BUS_NAME") or "default"
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto = LocalMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.moto_url = f"http://{host}:{port}"
