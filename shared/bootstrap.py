@@ -3,27 +3,36 @@
 Each function asks for its dependencies once per cold start; tests build their own with fakes.
 AWS clients are created without `endpoint_url` so boto3's own configuration
 (`AWS_ENDPOINT_URL_<SERVICE>` / `AWS_ENDPOINT_URL`) decides where they go.
+
+Each factory imports what only its function needs inside its body, so a function's cold start
+loads its own modules and no other's (the router never loads the API's or the Stripe worker's).
 """
+
+# ruff: noqa: PLC0415 - imports inside the factories are the point (cold start, see above)
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from shared.adapters.dynamodb_store import DynamoDBStore
-from shared.adapters.sqs_queue import SqsQueue
-from shared.api.auth import fixed_token, secret_token
 from shared.clock import utc_now
-from shared.config import ApiSettings, RouterSettings, StripeSyncSettings
-from shared.services.api_dependencies import ApiDependencies, random_id
-from shared.services.route_invoice import RouterDependencies
-from shared.services.stripe_sync import StripeSyncDependencies
+
+if TYPE_CHECKING:
+    from shared.config import StripeSyncSettings
+    from shared.services.api_dependencies import ApiDependencies
+    from shared.services.route_invoice import RouterDependencies
+    from shared.services.stripe_sync import StripeSyncDependencies
 
 
 @functools.cache
 def invoice_router() -> RouterDependencies:
+    from shared.adapters.sqs_queue import SqsQueue
+    from shared.config import RouterSettings
+    from shared.services.route_invoice import RouterDependencies
+
     settings = RouterSettings.from_env()
     sqs = boto3.client("sqs")
     return RouterDependencies(
@@ -37,6 +46,12 @@ def invoice_router() -> RouterDependencies:
 # ==== API (issue #10) ============================================================================
 @functools.cache
 def api() -> ApiDependencies:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from shared.api.auth import fixed_token, secret_token
+    from shared.config import ApiSettings
+    from shared.services.api_dependencies import ApiDependencies, random_id
+
     settings = ApiSettings.from_env()
     settings.require_token_source()
     token = (
@@ -61,6 +76,8 @@ STRIPE_SECRET_MAX_AGE_SECONDS = 300
 
 def stripe_api_key(settings: StripeSyncSettings) -> str:
     """STRIPE_API_KEY locally, else the secret STRIPE_SECRET_NAME (cached by Powertools Parameters)."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     settings.require_key_source()
     if settings.stripe_api_key:
         return settings.stripe_api_key
@@ -72,8 +89,10 @@ def stripe_api_key(settings: StripeSyncSettings) -> str:
 
 @functools.cache
 def stripe_sync() -> StripeSyncDependencies:
-    # Imported here so that only the Stripe worker loads the stripe SDK (DESIGN §1 packaging).
-    from shared.adapters.stripe_gateway import StripeGateway, stripe_client  # noqa: PLC0415
+    # Only the Stripe worker loads the stripe SDK (DESIGN §1 packaging).
+    from shared.adapters.stripe_gateway import StripeGateway, stripe_client
+    from shared.config import StripeSyncSettings
+    from shared.services.stripe_sync import StripeSyncDependencies
 
     settings = StripeSyncSettings.from_env()
     client = stripe_client(
