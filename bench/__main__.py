@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from pathlib import Path
+from typing import TextIO
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,11 +25,37 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.names if name not in available]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; available: {available}")
-    for name in args.names or available:
-        print(f"\n=== bench.{name} ===", flush=True)
-        module = importlib.import_module(f"bench.{name}")
-        module.main()
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    tables = sys.stdout
+    sys.stdout = _WithoutHandlerOutput(tables)
+    try:
+        for name in args.names or available:
+            print(f"\n=== bench.{name} ===", flush=True)
+            module = importlib.import_module(f"bench.{name}")
+            module.main()
+    finally:
+        sys.stdout = tables
     return 0
+
+
+class _WithoutHandlerOutput:
+    """Stdout for the benchmark tables: drops the JSON lines (EMF metrics, logs) the handlers print."""
+
+    def __init__(self, target: TextIO) -> None:
+        self._target = target
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            if not line.startswith("{"):
+                self._target.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def _median_ms(run: Callable[[], object]) -> float:
 
 
 def main() -> None:
-    options = StackOptions(port=0, run_schedules=False, environ={"DOWNBEAT_API_TOKEN": TOKEN})
+    options = StackOptions(port=0, run_schedules=False, environ={**os.environ, "DOWNBEAT_API_TOKEN": TOKEN})
     with LocalStack(options) as stack:
         base = stack.url
         customer = json.loads(

@@ -34,11 +34,18 @@ class AtomicDynamoDB:
             return list(self._app(environ, start_response))
 
 
+class _QuietRequestHandler(MotoRequestHandler):
+    """No access-log line per AWS call: the local stack's own output stays readable."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
 class LocalMotoServer(ThreadedMotoServer):
     """ThreadedMotoServer whose app is wrapped in `AtomicDynamoDB` (same start/stop/get_host_and_port)."""
 
     def _server_entry(self) -> None:  # mirrors ThreadedMotoServer._server_entry (moto 5) plus the wrapper
         app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=_QuietRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
