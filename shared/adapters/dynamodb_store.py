@@ -84,6 +84,22 @@ def outbox_key(invoice_id: str, provider: str) -> Item:
     return {"PK": f"INVOICE#{invoice_id}", "SK": f"METER#{provider}"}
 
 
+def customer_item(customer: Customer) -> Item:
+    """A customer's item; `lifetime_billings` is a top-level map so invoice writes can add to it."""
+    return {
+        **customer_key(customer.id),
+        "entity": "customer",
+        "GSI1PK": "CUSTOMERS",
+        "GSI1SK": f"{format_timestamp(customer.created_at)}#{customer.id}",
+        "data": customer.model_dump_json(exclude={"lifetime_billings"}),
+        "lifetime_billings": dict(customer.lifetime_billings),
+    }
+
+
+def contract_item(contract: Contract) -> Item:
+    return {**contract_key(contract.customer_id, contract.id), "entity": "contract", "data": contract.model_dump_json()}
+
+
 def _is_condition_failure(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     return code in {"ConditionalCheckFailedException", "TransactionCanceledException"}
@@ -135,15 +151,7 @@ class DynamoDBStore:
 
     # -- customers and contracts ---------------------------------------------------------
     def create_customer(self, customer: Customer) -> None:
-        item = {
-            **customer_key(customer.id),
-            "entity": "customer",
-            "GSI1PK": "CUSTOMERS",
-            "GSI1SK": f"{format_timestamp(customer.created_at)}#{customer.id}",
-            "data": customer.model_dump_json(exclude={"lifetime_billings"}),
-            "lifetime_billings": dict(customer.lifetime_billings),
-        }
-        self._put_new(item)
+        self._put_new(customer_item(customer))
 
     def get_customer(self, customer_id: str) -> Customer | None:
         item = self._get(customer_key(customer_id))
@@ -154,13 +162,7 @@ class DynamoDBStore:
         return customer.model_copy(update={"lifetime_billings": billings})
 
     def create_contract(self, contract: Contract) -> None:
-        self._put_new(
-            {
-                **contract_key(contract.customer_id, contract.id),
-                "entity": "contract",
-                "data": contract.model_dump_json(),
-            }
-        )
+        self._put_new(contract_item(contract))
 
     def get_contract(self, customer_id: str, contract_id: str) -> Contract | None:
         item = self._get(contract_key(customer_id, contract_id))
@@ -368,15 +370,7 @@ class DynamoDBStore:
     # Keys: docs/api.md "API access patterns". Audit entries: PK AUDIT#<shard> / SK <time>#<id>,
     # GSI2PK AUDIT#<resource_type>#<resource_id> / GSI2SK <time>#<id>.
     def create_customer_audited(self, customer: Customer, audit: AuditEntry) -> None:
-        item = {
-            **customer_key(customer.id),
-            "entity": "customer",
-            "GSI1PK": "CUSTOMERS",
-            "GSI1SK": f"{format_timestamp(customer.created_at)}#{customer.id}",
-            "data": customer.model_dump_json(exclude={"lifetime_billings"}),
-            "lifetime_billings": dict(customer.lifetime_billings),
-        }
-        self._transact_new(item, audit)
+        self._transact_new(customer_item(customer), audit)
 
     def update_provider_configurations(
         self, customer_id: str, change: ConfigurationsChange, audit: AuditEntry
@@ -416,12 +410,7 @@ class DynamoDBStore:
         raise RuntimeError(f"customer {customer_id}: gave up after {_MAX_OPTIMISTIC_RETRIES} concurrent writes")
 
     def create_contract_audited(self, contract: Contract, audit: AuditEntry) -> None:
-        item = {
-            **contract_key(contract.customer_id, contract.id),
-            "entity": "contract",
-            "data": contract.model_dump_json(),
-        }
-        self._transact_new(item, audit)
+        self._transact_new(contract_item(contract), audit)
 
     def record_audit(self, entry: AuditEntry) -> None:
         self._client.transact_write_items(TransactItems=[self._audit_put(entry)])
