@@ -116,7 +116,7 @@ def _invoice_id_of(entry: dict[str, Any]) -> str | None:
     body = entry.get("body")
     if not isinstance(body, dict):
         return None
-    event = body.get("event") or body.get("requestPayload")
+    event = body.get("requestPayload") or body  # an OnFailure record, or the rejected event itself
     if isinstance(event, dict) and isinstance(event.get("detail"), dict):
         invoice_id = event["detail"].get("id")
     else:

@@ -635,9 +635,10 @@ def dead_letter_entry(
         body: Any = json.loads(message["Body"])
     except ValueError:
         body = message["Body"]
+    attributes = {name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()}
     reason = "unknown (no reason recorded)"
-    if isinstance(body, dict) and isinstance(body.get("reason"), str):
-        reason = body["reason"]  # written by the function itself, e.g. the router's rejections
+    if attributes.get("reason"):
+        reason = attributes["reason"]  # written beside the event by the function itself (router rejections)
     elif isinstance(body, dict) and isinstance(body.get("requestContext"), dict) and "responsePayload" in body:
         context, payload = body["requestContext"], body.get("responsePayload") or {}
         reason = (
@@ -648,4 +649,7 @@ def dead_letter_entry(
         reason = f"maxReceiveCount exceeded on {source_queue}"
         if last_error:
             reason += f"; last error: {last_error}"
-    return {"queue": queue, "message_id": message["MessageId"], "reason": reason, "body": body}
+    entry = {"queue": queue, "message_id": message["MessageId"], "reason": reason, "body": body}
+    if attributes.get("field"):
+        entry["field"] = attributes["field"]
+    return entry

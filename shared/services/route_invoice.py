@@ -174,10 +174,12 @@ def _dead_letter(
 ) -> RouteResult:
     invoice_id = invoice.id if invoice else _invoice_id_of(event)
     reason = f"invoice {invoice_id or '(no id)'} rejected: {rejection}"
-    deps.dead_letters.send(
-        {"source": "invoice_router", "reason": reason, "field": rejection.field, "event": dict(event)},
-        attributes={"reason": reason, "field": rejection.field or ""},
-    )
+    # The body is the event exactly as received, so redriving it is a plain re-put on the bus;
+    # why it was rejected travels beside it as message attributes.
+    attributes = {"source": "invoice_router", "reason": reason}
+    if rejection.field:
+        attributes["field"] = rejection.field
+    deps.dead_letters.send(dict(event), attributes=attributes)
     customer_id = invoice.customer_id if invoice else None
     return RouteResult("rejected", invoice_id, customer_id, reason=reason, field=rejection.field)
 

@@ -50,7 +50,7 @@ def dead_letter_for(api: str, invoice_id: str) -> dict[str, Any] | None:
         body = entry["body"]
         if not isinstance(body, dict):
             continue
-        event = body.get("event") or body.get("requestPayload") or {}
+        event = body.get("requestPayload") or body  # an OnFailure record, or the rejected event itself
         if event.get("detail", {}).get("id") == invoice_id or body.get("invoice_id") == invoice_id:
             return entry
     return None

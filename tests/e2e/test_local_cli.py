@@ -47,10 +47,12 @@ def test_dlq_list_prints_one_json_object_per_line_and_consumes_nothing(
         listings.append([json.loads(line) for line in lines])
     assert all(len(listing) == len(listings[0]) for listing in listings)
     assert {e["message_id"] for e in listings[0]} == {e["message_id"] for e in listings[2]}
-    mine = [e for e in listings[2] if e["body"].get("event", {}).get("detail", {}).get("id") == event["detail"]["id"]]
+    mine = [e for e in listings[2] if e["body"].get("detail", {}).get("id") == event["detail"]["id"]]
     assert len(mine) == 1
-    assert list(mine[0]) == ["queue", "message_id", "reason", "body"]
+    assert list(mine[0]) == ["queue", "message_id", "reason", "body", "field"]
     assert "detail.currency" in mine[0]["reason"]
+    assert mine[0]["field"] == "detail.currency"
+    assert mine[0]["body"]["detail"] == event["detail"]
 
 
 def test_invoke_runs_a_handler_against_the_running_stack(

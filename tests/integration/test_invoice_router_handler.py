@@ -41,10 +41,21 @@ def queues(dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch) -> Iterato
     bootstrap.reset()
 
 
-def drain(url: str) -> list[dict[str, Any]]:
+def receive(url: str) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """(body, string attributes) of the messages now in the queue."""
     sqs: SQSClient = boto3.client("sqs")
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-    return [json.loads(message["Body"]) for message in messages.get("Messages", [])]
+    return [
+        (
+            json.loads(message["Body"]),
+            {name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()},
+        )
+        for message in messages.get("Messages", [])
+    ]
+
+
+def drain(url: str) -> list[dict[str, Any]]:
+    return [body for body, _ in receive(url)]
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
@@ -60,11 +71,13 @@ def test_sample_event_is_routed_to_the_stripe_queue(queues: dict[str, str]) -> N
 
 
 def test_invalid_event_is_in_the_dlq_and_the_handler_succeeds(queues: dict[str, str]) -> None:
-    result = invoke(invoice_event(total="12.345"))
+    event = invoice_event(total="12.345")
+    result = invoke(event)
     assert result["outcome"] == "rejected"
-    [body] = drain(queues["router-dlq"])
-    assert body["field"] == "detail.total"
-    assert "detail.total" in body["reason"]
+    [(body, attributes)] = receive(queues["router-dlq"])
+    assert body == event
+    assert attributes["field"] == "detail.total"
+    assert "detail.total" in attributes["reason"]
 
 
 def test_missing_environment_fails_at_start_with_the_variable_name(

@@ -181,8 +181,19 @@ def test_the_template_is_created_on_moto_and_environments_resolve_against_it(aws
 
 
 def test_dead_letter_lines_say_why() -> None:
-    rejected = message("r1", json.dumps({"source": "invoice_router", "reason": "detail.currency: bad"}))
-    assert dead_letter_entry("RouterDLQ", rejected, None, None)["reason"] == "detail.currency: bad"
+    event = {"source": "downbeat.billing", "detail": {"id": "inv_9", "currency": "US$"}}
+    rejected = message("r1", json.dumps(event))
+    rejected["MessageAttributes"] = {
+        "reason": {"DataType": "String", "StringValue": "detail.currency: bad"},
+        "field": {"DataType": "String", "StringValue": "detail.currency"},
+    }
+    assert dead_letter_entry("RouterDLQ", rejected, None, None) == {
+        "queue": "RouterDLQ",
+        "message_id": "r1",
+        "reason": "detail.currency: bad",
+        "field": "detail.currency",
+        "body": event,
+    }
     on_failure = {
         "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
         "requestPayload": {},

@@ -77,9 +77,10 @@ def test_contract_naming_a_provider_the_customer_lacks_goes_to_dlq(deps: RouterD
     result = route_invoice_event(invoice_event(contract_id="con_azure"), deps)
     assert result.outcome == "rejected"
     assert result.field == "detail.contract_id"
-    [body] = queue_of(deps.dead_letters).bodies
-    assert "azure_marketplace" in body["reason"]
-    assert body["event"]["detail"]["id"] == "inv_1"
+    [(body, attributes)] = queue_of(deps.dead_letters).messages
+    assert "azure_marketplace" in attributes["reason"]
+    assert attributes["field"] == "detail.contract_id"
+    assert body["detail"]["id"] == "inv_1"
     sync = deps.store.get_sync("inv_1")
     assert sync is not None
     assert sync.status == "failed"
@@ -113,11 +114,19 @@ def test_invalid_event_lands_in_dlq_with_field_and_original_event(deps: RouterDe
     result = route_invoice_event(event, deps)
     assert result.outcome == "rejected"
     [(body, attributes)] = queue_of(deps.dead_letters).messages
-    assert body["field"] == "detail.currency"
-    assert "detail.currency" in body["reason"]
-    assert "inv_1" in body["reason"]
-    assert body["event"] == event
+    assert body == event  # the original event, ready to be put on the bus again
     assert attributes["field"] == "detail.currency"
+    assert "detail.currency" in attributes["reason"]
+    assert "inv_1" in attributes["reason"]
+    assert attributes["source"] == "invoice_router"
+
+
+def test_event_that_is_not_an_object_has_no_field_attribute(deps: RouterDependencies) -> None:
+    event = {"source": "downbeat.billing", "detail-type": "invoice.finalized", "detail": "x"}
+    route_invoice_event(event, deps)
+    [(body, attributes)] = queue_of(deps.dead_letters).messages
+    assert body == event
+    assert attributes["field"] == "detail"
 
 
 def test_duplicate_event_is_a_no_op(deps: RouterDependencies) -> None:
