@@ -44,6 +44,7 @@ from shared.domain.stripe_state import (
 )
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
 from shared.domain.timestamps import format_timestamp
+from shared.domain.types import STORAGE
 from shared.ports import AlreadyExists, ConfigurationsChange, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
 
 if TYPE_CHECKING:
@@ -91,13 +92,17 @@ def customer_item(customer: Customer) -> Item:
         "entity": "customer",
         "GSI1PK": "CUSTOMERS",
         "GSI1SK": f"{format_timestamp(customer.created_at)}#{customer.id}",
-        "data": customer.model_dump_json(exclude={"lifetime_billings"}),
+        "data": customer.model_dump_json(exclude={"lifetime_billings"}, context=STORAGE),
         "lifetime_billings": dict(customer.lifetime_billings),
     }
 
 
 def contract_item(contract: Contract) -> Item:
-    return {**contract_key(contract.customer_id, contract.id), "entity": "contract", "data": contract.model_dump_json()}
+    return {
+        **contract_key(contract.customer_id, contract.id),
+        "entity": "contract",
+        "data": contract.model_dump_json(context=STORAGE),
+    }
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -212,7 +217,7 @@ class DynamoDBStore:
             "status": invoice.status,
             "version": invoice.version,
             "received_at": format_timestamp(received_at),
-            "data": invoice.model_dump_json(),
+            "data": invoice.model_dump_json(context=STORAGE),
         }
         if dispatched_version is not None:  # the router moves this marker forward itself
             item["dispatched_version"] = dispatched_version
@@ -301,7 +306,7 @@ class DynamoDBStore:
             ":status": status,
             ":reason": reason,
             ":at": format_timestamp(attempt.at),
-            ":attempt": [attempt.model_dump(mode="json")],
+            ":attempt": [attempt.model_dump(mode="json", context=STORAGE)],
             ":empty": [],
         }
         update = (
@@ -393,7 +398,7 @@ class DynamoDBStore:
                                 "ExpressionAttributeNames": {"#data": "data"},
                                 "ExpressionAttributeValues": to_attributes(
                                     {
-                                        ":new": updated.model_dump_json(exclude={"lifetime_billings"}),
+                                        ":new": updated.model_dump_json(exclude={"lifetime_billings"}, context=STORAGE),
                                         ":old": item["data"],
                                     }
                                 ),
@@ -518,7 +523,7 @@ class DynamoDBStore:
             "SK": entry.sort_key,
             "entity": "audit",
             "resource_type": entry.resource_type,
-            "data": entry.model_dump_json(),
+            "data": entry.model_dump_json(context=STORAGE),
         }
         if entry.resource_id is not None:
             item["resource_id"] = entry.resource_id

@@ -36,12 +36,17 @@ def parse_timestamp_or_date(text: str) -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SSZ`, with a fraction only when the moment has one."""
+    """The API's format, `YYYY-MM-DDTHH:MM:SSZ` (DESIGN §4a): fixed width, so it sorts as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_precise_timestamp(moment: datetime) -> str:
+    """RFC 3339 keeping any fraction of a second: what storage uses, so nothing upstream sent is lost."""
     utc = moment.astimezone(UTC)
     if utc.microsecond:
-        millis = f"{utc.microsecond:06d}".rstrip("0")
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + millis + "Z"
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        fraction = f"{utc.microsecond:06d}".rstrip("0")
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + fraction + "Z"
+    return format_timestamp(utc)
 
 
 def last_service_date(end_exclusive: datetime) -> date:

@@ -350,3 +350,14 @@ def test_stripe_sync_lease_attempts_and_oldest_unsynced(store: Store) -> None:
 
 
 # ==== end Stripe sync section ====================================================================
+
+
+def test_stored_invoice_keeps_fractions_of_a_second(store: Store) -> None:
+    store.create_customer(customer("cust_acme"))
+    save(store, start_timestamp="2025-02-01T00:00:00.250Z", issued_at="2025-03-01T00:04:10.5+00:00")
+    stored = store.get_invoice("inv_1")
+    assert stored is not None
+    assert stored.start_timestamp.microsecond == 250_000
+    assert stored.issued_at.microsecond == 500_000
+    # what the API shows is whole seconds (DESIGN §4a); what is stored is exact
+    assert stored.model_dump(mode="json")["start_timestamp"] == "2025-02-01T00:00:00Z"

@@ -164,3 +164,11 @@ def _assert_handled(event: dict[str, Any]) -> None:
     except ValidationError as error:
         rejected = first_field_error(error, event)
         assert rejected.message
+
+
+def test_timestamps_serialize_as_whole_seconds_and_precisely_for_storage() -> None:
+    from shared.domain.types import STORAGE
+
+    invoice = InvoiceEvent.model_validate(invoice_event(issued_at="2025-03-01T00:04:10.123456789Z")).detail
+    assert invoice.model_dump(mode="json")["issued_at"] == "2025-03-01T00:04:10Z"
+    assert invoice.model_dump(mode="json", context=STORAGE)["issued_at"] == "2025-03-01T00:04:10.123456Z"
