@@ -260,7 +260,9 @@ class LocalStack:
             log.warning("local stack: no Stripe double in this build; STRIPE_API_BASE keeps the template default")
             default: str = self._template.get("Parameters", {}).get("StripeApiBase", {}).get("Default", "")
             return default
-        self._stripe = StripeDouble().start()
+        # Customers created through the API name Stripe customers the double has never seen: it
+        # treats any `cus_…` id as an existing customer of the account it stands in for.
+        self._stripe = StripeDouble(auto_create_customers=True).start()
         for customer_id in self.options.stripe_customers:
             self._stripe.add_customer(customer_id)
         log.info("local stack: Stripe double at %s", self._stripe.url)

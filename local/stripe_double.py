@@ -197,11 +197,16 @@ class StripeDouble:
         add_lines_max_per_call: int = MAX_ITEMS_PER_INVOICE,
         tax_rate_bps: int = 1000,
         seed: int | None = None,
+        auto_create_customers: bool = False,
     ) -> None:
         self.clock = clock
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
         self.model = StripeModel(
-            clock, add_lines_max_per_call=add_lines_max_per_call, tax_rate_bps=tax_rate_bps, seed=seed
+            clock,
+            add_lines_max_per_call=add_lines_max_per_call,
+            tax_rate_bps=tax_rate_bps,
+            seed=seed,
+            auto_create_customers=auto_create_customers,
         )
         self._host, self._port = host, port
         self._lock = threading.RLock()

@@ -195,8 +195,12 @@ class StripeModel:
         add_lines_max_per_call: int = MAX_ITEMS_PER_INVOICE,
         tax_rate_bps: int = 1000,
         seed: int | None = None,
+        auto_create_customers: bool = False,
     ) -> None:
         self.clock = clock
+        # The local stack's double stands in for a Stripe account whose customers already exist:
+        # a `cus_…` id it has not seen is created on first use instead of answering resource_missing.
+        self.auto_create_customers = auto_create_customers
         self.add_lines_max_per_call = add_lines_max_per_call
         self.tax_rate_bps = tax_rate_bps
         self._random = random.Random(seed)
@@ -248,6 +252,8 @@ class StripeModel:
 
     def customer(self, customer_id: str, param: str | None = "customer") -> Customer:
         found = self.customers.get(customer_id)
+        if found is None and self.auto_create_customers and customer_id.startswith("cus_"):
+            found = self.add_customer(customer_id)
         if found is None:
             raise no_such("customer", customer_id, param)
         return found
