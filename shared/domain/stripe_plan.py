@@ -12,7 +12,7 @@ docs/stripe.md; in short:
 - applied credits are negative items named after them, so Σ items = the invoice `total`; with
   automatic tax (which refuses negative items) they are taken off the largest lines instead;
 - the rounding residue (total - Σ rounded items) goes onto the largest positive item; a residue
-  above one step per item is a permanent failure naming both totals;
+  above one step per item sent (after collapsing) is a permanent failure naming both totals;
 - more items than Stripe allows on one invoice (250) are collapsed per product;
 - `effective_at` is 12:00 in `invoice_date_timezone` on the last service date.
 """
@@ -348,7 +348,10 @@ def plan_stripe_invoice(invoice: Invoice, configuration: StripeConfiguration) ->
     items, collapsed_from = _items(invoice.line_items, invoice.applied_credits, currency, credits_as_items)
     netted_later = 0 if credits_as_items else sum(stripe_amount(c.amount, currency) for c in invoice.applied_credits)
     residue = total - (sum(item.amount for item in items) - netted_later)
-    bound = step * max(1, len(invoice.line_items) + len(invoice.applied_credits))
+    # At most one step per item Stripe will hold (after collapsing; credits netted off lines count
+    # too): each rounding is off by at most half a step, so anything larger is not rounding.
+    sent = len(items) + (0 if credits_as_items else len(invoice.applied_credits))
+    bound = step * max(1, sent)
     if abs(residue) > bound:
         reason = (
             f"invoice {invoice.id}: total {format_stripe_amount(total, currency)} differs from its lines and "

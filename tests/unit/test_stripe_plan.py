@@ -316,3 +316,23 @@ def test_items_always_sum_to_the_total_at_stripes_granularity(case: tuple[Invoic
     assert len({item.key for item in result.items}) == len(result.items)
     if automatic_tax:
         assert all(amount >= 0 for amount in amounts(result))
+
+
+def test_the_residue_bound_counts_the_items_sent_not_the_lines_collapsed_into_them() -> None:
+    # 300 lines of 1.00 collapse into 3 items (one per product); a 2.00 gap is no rounding residue
+    # of 3 items (at most one minor unit per item), however many lines went into them.
+    many = [line(index, "1.00", product=f"prod_{index % 3}") for index in range(300)]
+    result = plan(line_items=many, subtotal="300.00", total="302.00", applied_credits=[])
+
+    assert result.outcome is PlanOutcome.FAIL
+    assert "302.00 USD" in result.reason
+    assert "300.00 USD" in result.reason
+    assert result.calls() == []
+
+
+def test_collapsed_items_still_absorb_a_rounding_residue() -> None:
+    # 300 lines of 0.005 over 3 products: 0.50 per product, total 1.50: Σ items = total, no residue.
+    many = [line(index, "0.005", product=f"prod_{index % 3}") for index in range(300)]
+    result = plan(line_items=many, subtotal="1.500", total="1.50", applied_credits=[])
+    assert result.outcome is PlanOutcome.PUSH
+    assert sum(amounts(result)) == result.total == 150
