@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -33,7 +34,30 @@ from shared.services.api_errors import Conflict, NotFound
 API_TITLE = "downbeat API"
 API_VERSION = "1.0.0"
 
+
+class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, with the body read as the JSON object every route takes.
+
+    Powertools picks a parser by Content-Type (a form type parses as a form, so `curl -d '{…}'`
+    would be told a field is missing) and unwraps a list body to its first element (meant for
+    repeated query parameters): `[{"name": "x"}]` would create a customer. Here any body is
+    parsed as JSON, and one that is not a JSON object is a 400 with `field: null`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        body = self._parse_json_data(app)
+        if body is not None and not isinstance(body, dict):
+            raise RequestValidationError(
+                [{"type": "model_type", "loc": ("body",), "msg": "the request body must be a JSON object", "input": {}}]
+            )
+        return body
+
+
 app = APIGatewayHttpResolver(enable_validation=True)
+app._request_validation_middleware = _JsonObjectBodies()  # validates before any route or middleware runs
 app.include_router(router)
 _one_request_at_a_time = threading.Lock()  # the resolver keeps per-request state on itself
 

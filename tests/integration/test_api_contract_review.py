@@ -1,0 +1,105 @@
+"""DESIGN §3/§4/§4a checked rule by rule against `downbeat local` over real sockets.
+
+Each test pins a deviation a contract review found (or a rule worth guarding end to end, such as
+lifetime billings following invoices that arrive through the router).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.builders import AWS, STRIPE, invoice_event
+from tests.integration.api_harness import ApiClient, LocalApi, running_local_api
+
+WHOLE_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+@pytest.fixture(scope="module")
+def local_api() -> Iterator[LocalApi]:
+    with running_local_api() as running:
+        yield running
+
+
+@pytest.fixture
+def api(local_api: LocalApi) -> ApiClient:
+    return local_api.client
+
+
+def new_customer(api: ApiClient, *configurations: dict[str, Any]) -> str:
+    body = {"name": "Review", "billing_provider_configurations": [copy.deepcopy(c) for c in configurations]}
+    customer_id: str = api.post("/v1/customers", body).data["id"]
+    return customer_id
+
+
+def send(local_api: LocalApi, **detail: Any) -> None:
+    """An invoice event through the local bus, as `downbeat send-event` sends it."""
+    local_api.stack.put_event(invoice_event(**detail))
+
+
+def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def timestamps_in(value: Any, path: str = "") -> dict[str, str]:
+    """Every value whose key names a moment (`…_at`, `…_timestamp`, `at`, `starting_at`, …)."""
+    found: dict[str, str] = {}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if isinstance(item, str) and (
+                key in {"at", "timestamp", "ending_before"} or key.endswith(("_at", "_timestamp"))
+            ):
+                found[where] = item
+            elif key != "custom_fields":
+                found |= timestamps_in(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found |= timestamps_in(item, f"{path}.{index}")
+    return found
+
+
+# -- §4a "Status codes": a body is a JSON object ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/customers", [{"name": "first element"}]),
+        ("/v1/contracts/list", [{"customer_id": "cust_x"}]),
+    ],
+)
+def test_a_json_array_body_is_400_not_its_first_element(api: ApiClient, path: str, body: Any) -> None:
+    agent = f"array-{uuid.uuid4().hex}"
+    reply = api.post(path, body, user_agent=agent)
+    assert reply.error() == (400, None)
+    assert "JSON object" in reply.body["message"]
+
+
+def test_a_json_array_of_configurations_is_400(api: ApiClient) -> None:
+    customer_id = new_customer(api, STRIPE)
+    reply = api.post(f"/v1/customers/{customer_id}/billingProviderConfigurations", [AWS])
+    assert reply.error() == (400, None)
+    assert [c["billing_provider"] for c in api.get(f"/v1/customers/{customer_id}").data[
+        "billing_provider_configurations"
+    ]] == ["stripe"]  # fmt: skip
+
+
+def test_a_json_body_is_read_as_json_whatever_its_content_type(api: ApiClient) -> None:
+    """§4: JSON bodies. A client that omits Content-Type (curl -d sends a form type) is still understood."""
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "application/json; charset=utf-8"):
+        reply = api.post("/v1/customers", {"name": "typed"}, headers={"Content-Type": content_type})
+        assert reply.status == 200, (content_type, reply.body)
+    reply = api.call("POST", "/v1/customers", raw=b"name=typed", headers={"Content-Type": "text/plain"})
+    assert reply.error() == (400, None)
