@@ -23,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
-from shared.domain.providers import ContractProviderOverride, ProviderConfiguration
+from shared.domain.providers import PROVIDERS, ContractProviderOverride, ProviderConfiguration
 from shared.domain.timestamps import parse_timestamp_or_date
 from shared.domain.types import Identifier, Timestamp
 from shared.domain.validation import invalid_field
@@ -115,9 +115,27 @@ ProviderConfigurationBody = Annotated[ProviderConfiguration, BeforeValidator(tex
 class CreateCustomerRequest(_Body):
     name: Name
     custom_fields: CustomFields = Field(default_factory=dict)
-    billing_provider_configurations: Annotated[list[ProviderConfiguration], Field(max_length=3)] = Field(
+    billing_provider_configurations: Annotated[list[ProviderConfiguration], Field(max_length=len(PROVIDERS))] = Field(
         default_factory=list
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_per_provider(cls, data: Any) -> Any:
+        """More configurations than providers means a repeated provider: name it (DESIGN §3), not the length."""
+        configurations = data.get("billing_provider_configurations") if isinstance(data, Mapping) else None
+        if isinstance(configurations, list) and len(configurations) > len(PROVIDERS):
+            seen: set[object] = set()
+            for index, configuration in enumerate(configurations):
+                provider = configuration.get("billing_provider") if isinstance(configuration, Mapping) else None
+                if isinstance(provider, str) and provider in PROVIDERS:
+                    if provider in seen:
+                        raise invalid_field(
+                            f"billing_provider_configurations.{index}.billing_provider",
+                            f"a {provider} configuration already exists for this customer",
+                        )
+                    seen.add(provider)
+        return data
 
 
 class CreateContractRequest(_Body):

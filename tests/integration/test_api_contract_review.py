@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import AWS, STRIPE, invoice_event
+from tests.builders import AWS, AZURE, STRIPE, invoice_event
 from tests.integration.api_harness import ApiClient, LocalApi, running_local_api
 
 WHOLE_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -103,3 +103,11 @@ def test_a_json_body_is_read_as_json_whatever_its_content_type(api: ApiClient) -
         assert reply.status == 200, (content_type, reply.body)
     reply = api.call("POST", "/v1/customers", raw=b"name=typed", headers={"Content-Type": "text/plain"})
     assert reply.error() == (400, None)
+
+
+# -- §3 validation: a second configuration for the same provider names its index -----------------------
+def test_a_duplicate_provider_is_named_past_three_configurations(api: ApiClient) -> None:
+    body = {"name": "Dup", "billing_provider_configurations": [STRIPE, AWS, AZURE, STRIPE]}
+    assert api.post("/v1/customers", body).error() == (400, "billing_provider_configurations.3.billing_provider")
+    body = {"name": "Dup", "billing_provider_configurations": [AZURE, AZURE, AZURE, AZURE]}
+    assert api.post("/v1/customers", body).error() == (400, "billing_provider_configurations.1.billing_provider")
