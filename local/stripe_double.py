@@ -27,8 +27,9 @@ What it follows (behaviour looked up, not guessed; paraphrased, nothing copied):
   ``invoice_not_editable``, ``status_transition_invalid``, ``lock_timeout``, ``rate_limit``…).
   Messages are paraphrases; types, codes, params and statuses are what clients branch on.
 - Rate limits: https://docs.stripe.com/rate-limits (25 operations per second in test mode).
-- Invoices, invoice items, ``add_lines``: https://docs.stripe.com/api/invoices,
+- Invoices, invoice items, ``add_lines`` and ``remove_lines``: https://docs.stripe.com/api/invoices,
   https://docs.stripe.com/api/invoiceitems, https://docs.stripe.com/api/invoice-line-item/bulk,
+  https://docs.stripe.com/api/invoice-line-item/invoices/remove-lines/bulk,
   https://docs.stripe.com/invoicing/bulk-update-line-item, the 250-items-per-invoice limit
   (https://docs.stripe.com/changelog/2016-02-22/no-more-than-250-invoice-items), three-decimal
   currencies (https://stripe.com/docs/currencies: the last digit must be 0), automatic tax

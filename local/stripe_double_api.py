@@ -411,6 +411,7 @@ class StripeModel:
             (rf"/v1/invoices/{obj}/finalize", "POST", self.finalize_invoice),
             (rf"/v1/invoices/{obj}/void", "POST", self.void_invoice),
             (rf"/v1/invoices/{obj}/add_lines", "POST", self.add_lines),
+            (rf"/v1/invoices/{obj}/remove_lines", "POST", self.remove_lines),
             (rf"/v1/invoices/{obj}/lines", "GET", self.list_lines),
             (r"/v1/invoiceitems", "POST", self.create_item),
             (r"/v1/invoiceitems", "GET", self.list_items),
@@ -702,6 +703,39 @@ class StripeModel:
                 self._attach(entry, invoice)
             else:
                 self._attach(self._new_item(invoice.customer, invoice.currency, **entry), invoice)
+        invoice.metadata = merge_metadata(invoice.metadata, invoice_metadata)
+        return self.invoice_json(invoice)
+
+    def remove_lines(self, form: Form, invoice_id: str) -> JSON:
+        """Bulk remove (docs.stripe.com/api/invoice-line-item/invoices/remove-lines/bulk): drafts only;
+        each line is `delete`d (its invoice item goes) or `unassign`ed (back to a pending item)."""
+        form.reject_unknown({"lines", "invoice_metadata", "expand"})
+        lines = form.forms("lines")
+        invoice_metadata = form.metadata("invoice_metadata")
+        if not lines:
+            raise invalid_param("Missing required param: lines.", "lines", "parameter_missing")
+        invoice = self.invoice(invoice_id)
+        self._require_draft(invoice)
+        by_line = {item.line_id: item for item in self.invoice_items(invoice)}
+        staged: list[tuple[InvoiceItem, str]] = []
+        for line in lines:
+            line.reject_unknown({"id", "behavior"})
+            line_id = str(line.text("id", required=True))
+            behavior = line.choice("behavior", ("delete", "unassign"))
+            if behavior is None:
+                raise invalid_param(
+                    f"Missing required param: {line.name('behavior')}.", line.name("behavior"), "parameter_missing"
+                )
+            item = by_line.get(line_id)
+            if item is None or any(item is seen for seen, _ in staged):
+                raise no_such("line item", line_id, line.name("id"))
+            staged.append((item, behavior))
+        for item, behavior in staged:  # all lines were valid: apply them together
+            invoice.item_ids.remove(item.id)
+            if behavior == "delete":
+                del self.items[item.id]
+            else:
+                item.invoice = None
         invoice.metadata = merge_metadata(invoice.metadata, invoice_metadata)
         return self.invoice_json(invoice)
 

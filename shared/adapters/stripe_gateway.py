@@ -182,6 +182,28 @@ class StripeGateway:
         )
         return _invoice(obj)
 
+    def update_invoice(self, invoice_id: str, params: Mapping[str, Any], *, idempotency_key: str) -> StripeInvoiceView:
+        obj = self._call(
+            "update invoice",
+            lambda: self._client.v1.invoices.update(
+                invoice_id, params=cast(Any, dict(params)), options={"idempotency_key": idempotency_key}
+            ),
+        )
+        return _invoice(obj)
+
+    def remove_lines(
+        self, invoice_id: str, lines: Sequence[tuple[str, str]], *, idempotency_key: str
+    ) -> StripeInvoiceView:
+        obj = self._call(
+            "remove invoice lines",
+            lambda: self._client.v1.invoices.remove_lines(
+                invoice_id,
+                params={"lines": [{"id": line_id, "behavior": behavior} for line_id, behavior in lines]},
+                options={"idempotency_key": idempotency_key},
+            ),
+        )
+        return _invoice(obj)
+
     def create_invoice_item(self, params: Mapping[str, Any], *, idempotency_key: str) -> None:
         self._call(
             "create invoice item",

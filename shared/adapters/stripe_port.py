@@ -62,6 +62,16 @@ class StripeInvoices(Protocol):
         self, invoice_id: str, lines: Sequence[Mapping[str, Any]], *, idempotency_key: str
     ) -> StripeInvoiceView: ...
 
+    def update_invoice(self, invoice_id: str, params: Mapping[str, Any], *, idempotency_key: str) -> StripeInvoiceView:
+        """Change a draft's own fields (metadata, description, effective_at)."""
+        ...
+
+    def remove_lines(
+        self, invoice_id: str, lines: Sequence[tuple[str, str]], *, idempotency_key: str
+    ) -> StripeInvoiceView:
+        """Bulk-remove a draft's lines: (line id, `delete` | `unassign`) pairs."""
+        ...
+
     def create_invoice_item(self, params: Mapping[str, Any], *, idempotency_key: str) -> None:
         """The fallback to `add_lines`: one invoice item made with `invoice=`."""
         ...

@@ -288,17 +288,8 @@ class _Run:
 
         lines: list[StripeLineView] = []
         if existing is not None:
-            if existing.metadata.get(METADATA_INVOICE_VERSION) != str(plan.version):
-                self.deps.stripe.delete_invoice(existing.id)  # a higher version replaces the draft's items
-                self.notes.append(f"replaced the draft of version {existing.metadata.get(METADATA_INVOICE_VERSION)}")
-                existing = None
-            else:
-                lines = self.deps.stripe.list_lines(existing.id)
-                if not _lines_fit(plan, lines):
-                    self.deps.stripe.delete_invoice(existing.id)
-                    self.notes.append("rebuilt a draft whose items did not match the plan")
-                    existing, lines = None, []
-        if existing is None:
+            existing, lines = self._reconcile_draft(plan, existing)
+        else:
             existing = self.deps.stripe.create_invoice(plan.draft_params, idempotency_key=self._key("create_draft"))
             self._save("drafted", stripe_invoice_id=existing.id, version=plan.version)
 
@@ -318,6 +309,31 @@ class _Run:
         final = self.deps.stripe.finalize_invoice(current.id, idempotency_key=self._key("finalize"))
         reason = self._success_reason(plan, final.id, "finalized")
         return self._settle("synced", "synced", reason, stripe_invoice_id=final.id)
+
+    def _reconcile_draft(
+        self, plan: StripePlan, draft: StripeInvoiceView
+    ) -> tuple[StripeInvoiceView, list[StripeLineView]]:
+        """Our draft, kept (never recreated): its own fields follow `plan`'s version, and every line
+        that is not a planned item of that version with the planned amount is removed — ours deleted,
+        anyone else's unassigned (back to a pending item, untouched). Returns the lines kept."""
+        lines = self.deps.stripe.list_lines(draft.id)
+        keep, remove = _sort_lines(plan, lines)
+        old_version = draft.metadata.get(METADATA_INVOICE_VERSION)
+        if old_version != str(plan.version):
+            # A higher version replaces the draft's items (DESIGN §3); the draft itself stays.
+            changes: dict[str, Any] = {
+                "metadata": {METADATA_INVOICE_VERSION: str(plan.version)},
+                "description": plan.draft_params["description"],
+            }
+            if plan.effective_at is not None:
+                changes["effective_at"] = plan.effective_at
+            draft = self.deps.stripe.update_invoice(draft.id, changes, idempotency_key=self._key("update_draft"))
+            self.notes.append(f"replaced the items of the draft of version {old_version}")
+        if remove:
+            draft = self.deps.stripe.remove_lines(draft.id, remove, idempotency_key=self._key("remove_lines"))
+            if old_version == str(plan.version):
+                self.notes.append(f"removed {len(remove)} lines of the draft that were not in the plan")
+        return draft, keep
 
     def _add_missing(
         self, plan: StripePlan, draft: StripeInvoiceView, lines: list[StripeLineView]
@@ -395,16 +411,31 @@ class _Run:
         return self._settle("voided", "voided", reason, stripe_invoice_id=existing.id)
 
 
-def _lines_fit(plan: StripePlan, lines: list[StripeLineView]) -> bool:
-    """Every line on the draft is one of the plan's items, once, with the planned amount."""
+def _sort_lines(plan: StripePlan, lines: list[StripeLineView]) -> tuple[list[StripeLineView], list[tuple[str, str]]]:
+    """(lines to keep, (line id, behavior) to remove): a line is kept when it is one of the plan's
+    items, of the plan's version, once, with the planned amount. Our other lines are deleted; a line
+    that is not ours (added by hand) is unassigned, so it goes back to the customer's pending items."""
     planned = plan.items_by_key
+    keep: list[StripeLineView] = []
+    remove: list[tuple[str, str]] = []
     seen: set[str] = set()
     for line in lines:
+        ours = line.metadata.get(METADATA_INVOICE_ID) == plan.invoice_id
         key = line.metadata.get(METADATA_ITEM_KEY)
-        if key is None or key in seen or key not in planned or planned[key].amount != line.amount:
-            return False
-        seen.add(key)
-    return True
+        fits = (
+            ours
+            and key is not None
+            and key not in seen
+            and key in planned
+            and planned[key].amount == line.amount
+            and line.metadata.get(METADATA_INVOICE_VERSION) == str(plan.version)
+        )
+        if fits and key is not None:
+            keep.append(line)
+            seen.add(key)
+        else:
+            remove.append((line.id, "delete" if ours else "unassign"))
+    return keep, remove
 
 
 def _record(

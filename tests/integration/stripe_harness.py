@@ -77,6 +77,16 @@ class CrashingStripe:
         self._enter()
         return self._inner.add_lines(invoice_id, lines, idempotency_key=idempotency_key)
 
+    def update_invoice(self, invoice_id: str, params: Mapping[str, Any], *, idempotency_key: str) -> StripeInvoiceView:
+        self._enter()
+        return self._inner.update_invoice(invoice_id, params, idempotency_key=idempotency_key)
+
+    def remove_lines(
+        self, invoice_id: str, lines: Sequence[tuple[str, str]], *, idempotency_key: str
+    ) -> StripeInvoiceView:
+        self._enter()
+        return self._inner.remove_lines(invoice_id, lines, idempotency_key=idempotency_key)
+
     def create_invoice_item(self, params: Mapping[str, Any], *, idempotency_key: str) -> None:
         self._enter()
         self._inner.create_invoice_item(params, idempotency_key=idempotency_key)

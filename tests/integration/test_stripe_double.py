@@ -89,6 +89,37 @@ def test_include_behaviour_sweeps_pending_items_of_the_currency(client: stripe.S
     assert invoice.total == 500
 
 
+def test_remove_lines_deletes_or_unassigns_lines_of_a_draft_only(
+    client: stripe.StripeClient, double: StripeDouble
+) -> None:
+    invoice = client.v1.invoices.add_lines(draft(client).id, params={"lines": lines(3, amount=100)})
+    listed = client.v1.invoices.line_items.list(invoice.id).data
+    first, second, third = (str(line.id) for line in listed)
+
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.invoices.remove_lines(
+            invoice.id, params={"lines": [{"id": first, "behavior": "delete"}, {"id": "il_nope", "behavior": "delete"}]}
+        )
+    assert missing.value.code == "resource_missing"
+    assert line_count(double, invoice.id) == 3  # all or nothing
+
+    updated = client.v1.invoices.remove_lines(
+        invoice.id,
+        params={
+            "lines": [{"id": first, "behavior": "delete"}, {"id": second, "behavior": "unassign"}],
+            "invoice_metadata": {"downbeat_invoice_version": "8"},
+        },
+    )
+
+    assert (updated.total, metadata_of(updated)["downbeat_invoice_version"]) == (100, "8")
+    assert [item["amount"] for item in double.invoice_items(pending=True)] == [100]  # unassigned, kept
+    assert len(double.invoice_items()) == 2  # the deleted one is gone
+    client.v1.invoices.finalize_invoice(invoice.id)
+    with pytest.raises(stripe.InvalidRequestError) as final:
+        client.v1.invoices.remove_lines(invoice.id, params={"lines": [{"id": third, "behavior": "delete"}]})
+    assert final.value.code == "invoice_not_editable"
+
+
 def test_add_lines_cap_per_call_is_enforced(clock: ManualClock) -> None:
     with StripeDouble(clock=clock, add_lines_max_per_call=5) as capped:
         capped.add_customer(CUSTOMER)

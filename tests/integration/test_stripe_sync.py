@@ -122,6 +122,49 @@ def test_leave_as_draft_then_a_higher_version_replaces_the_draft(h: Harness) -> 
     assert replaced["metadata"]["downbeat_invoice_version"] == "8"
 
 
+def test_a_higher_version_replaces_the_items_of_the_same_stripe_draft(h: Harness) -> None:
+    h.add_customer(leave_as_draft=True)
+    h.save_invoice()
+    first = h.deliver("inv_1")
+    h.gateway.create_invoice_item(  # someone adds a line to the draft by hand
+        {"customer": STRIPE_CUSTOMER, "invoice": first.stripe_invoice_id, "amount": 5}, idempotency_key="by-hand"
+    )
+
+    h.save_invoice(version=8, line_items=lines(2), subtotal="2.00", total="2.00", applied_credits=[])
+    second = h.deliver("inv_1")
+
+    assert (second.status, second.stripe_invoice_id) == ("draft", first.stripe_invoice_id)  # the same draft
+    draft = h.only_stripe_invoice("inv_1")
+    assert (draft["id"], draft["total"]) == (first.stripe_invoice_id, 200)
+    assert draft["metadata"]["downbeat_invoice_version"] == "8"
+    items = h.double.invoice_items(invoice=draft["id"])
+    assert sorted((i["amount"], i["metadata"]["downbeat_invoice_version"]) for i in items) == [(100, "8"), (100, "8")]
+    assert [i["amount"] for i in h.double.invoice_items(pending=True)] == [5]  # not ours: unassigned, not deleted
+    assert h.double.calls("DELETE") == []
+    sync = h.store.get_sync("inv_1")
+    assert sync is not None
+    assert sync.provider_ids == {"stripe_invoice_id": first.stripe_invoice_id}
+
+
+def test_a_crash_while_replacing_a_drafts_items_resumes_on_the_same_draft(h: Harness) -> None:
+    h.add_customer(leave_as_draft=True)
+    h.save_invoice()
+    first = h.deliver("inv_1")
+    h.save_invoice(version=8, line_items=lines(2), subtotal="2.00", total="2.00", applied_credits=[])
+    h.stripe.survive = 4  # retrieve, list lines, update the draft, remove the old items; die before adding
+    with pytest.raises(BaseException, match="crash"):
+        h.deliver("inv_1")
+    h.stripe.survive = None
+    h.clock.advance(600)
+
+    result = h.deliver("inv_1")
+
+    assert (result.status, result.stripe_invoice_id) == ("draft", first.stripe_invoice_id)
+    draft = h.only_stripe_invoice("inv_1")
+    assert draft["total"] == 200
+    assert len(h.double.invoice_items(invoice=draft["id"])) == 2
+
+
 def test_send_invoice_sends_days_until_due(h: Harness) -> None:
     h.add_customer(stripe_collection_method="send_invoice", days_until_due=14)
     h.save_invoice()
