@@ -6,6 +6,7 @@ Amounts are decimal strings (lifetime billings at the currency's precision); tim
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice, LineItem
-from shared.domain.money import format_amount
+from shared.domain.money import format_amount, minor_units, quantum
 from shared.domain.providers import ProviderConfiguration
 from shared.domain.sync import SyncRecord
 from shared.domain.timestamps import format_timestamp
@@ -94,9 +95,45 @@ class InvoiceView(Invoice):
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceView:
+        """The stored invoice, amounts shown with at least the currency's minor units (DESIGN §4a:
+        "7.5" EUR → "7.50", "100" USD → "100.00"); the extra digits §2 allows on `subtotal` and
+        line totals stay, and nothing is rounded."""
+        currency = invoice.currency
+
+        def amount(value: Decimal | None) -> Decimal | None:
+            return None if value is None else at_least_minor_units(value, currency)
+
         # Products arrive with a later issue; until then a line's product has no custom fields.
-        lines = [InvoiceLineView(**line.model_dump(), product_custom_fields={}) for line in invoice.line_items]
-        return cls(**{**invoice.model_dump(), "line_items": lines})
+        lines = [
+            InvoiceLineView(
+                **{
+                    **line.model_dump(),
+                    "unit_price": amount(line.unit_price),
+                    "total": amount(line.total),
+                    "buckets": [{**bucket.model_dump(), "total": amount(bucket.total)} for bucket in line.buckets],
+                },
+                product_custom_fields={},
+            )
+            for line in invoice.line_items
+        ]
+        credits = [{**credit.model_dump(), "amount": amount(credit.amount)} for credit in invoice.applied_credits]
+        return cls(
+            **{
+                **invoice.model_dump(),
+                "subtotal": amount(invoice.subtotal),
+                "total": amount(invoice.total),
+                "line_items": lines,
+                "applied_credits": credits,
+            }
+        )
+
+
+def at_least_minor_units(value: Decimal, currency: str) -> Decimal:
+    """`value` written with at least the currency's minor units, never rounded: 7.5 → 7.50, 0.001 stays."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -minor_units(currency):
+        return value.quantize(quantum(currency))
+    return value
 
 
 class InvoiceData(_View):

@@ -111,3 +111,42 @@ def test_a_duplicate_provider_is_named_past_three_configurations(api: ApiClient)
     assert api.post("/v1/customers", body).error() == (400, "billing_provider_configurations.3.billing_provider")
     body = {"name": "Dup", "billing_provider_configurations": [AZURE, AZURE, AZURE, AZURE]}
     assert api.post("/v1/customers", body).error() == (400, "billing_provider_configurations.1.billing_provider")
+
+
+# -- §4a "Formats": amounts at the currency's minor units --------------------------------------------
+def test_invoice_amounts_are_at_the_currency_precision(local_api: LocalApi, api: ApiClient) -> None:
+    customer_id = new_customer(api)
+    line = {"id": "li_1", "name": "API calls", "product_id": "prod_api", "quantity": "3", "unit_price": "2.5",
+            "total": "7.5", "custom_fields": {}}  # fmt: skip
+    fine = {**line, "id": "li_2", "unit_price": "0.001", "total": "1530.0045"}
+    send(local_api, id=f"{customer_id}-eur", customer_id=customer_id, currency="EUR", subtotal="7.5", total="7.5",
+         line_items=[line], applied_credits=[], version=1)  # fmt: skip
+    send(local_api, id=f"{customer_id}-usd", customer_id=customer_id, subtotal="1600", total="100",
+         line_items=[fine], applied_credits=[{"id": "commit_1", "type": "PREPAID", "amount": "1500"}],
+         version=1)  # fmt: skip
+    send(local_api, id=f"{customer_id}-jpy", customer_id=customer_id, currency="JPY", subtotal="12345",
+         total="12345", line_items=[{**line, "unit_price": "4115", "total": "12345"}], applied_credits=[],
+         version=1)  # fmt: skip
+
+    def three() -> list[dict[str, Any]]:
+        invoices: list[dict[str, Any]] = api.get(f"/v1/customers/{customer_id}/invoices").data
+        assert len(invoices) == 3
+        return invoices
+
+    invoices = {invoice["currency"]: invoice for invoice in eventually(three)}
+    eur, usd, jpy = invoices["EUR"], invoices["USD"], invoices["JPY"]
+    assert (eur["total"], eur["subtotal"]) == ("7.50", "7.50")
+    assert (eur["line_items"][0]["total"], eur["line_items"][0]["unit_price"]) == ("7.50", "2.50")
+    assert eur["line_items"][0]["quantity"] == "3"  # a quantity is not an amount
+    assert (usd["total"], usd["subtotal"]) == ("100.00", "1600.00")
+    assert usd["applied_credits"][0]["amount"] == "1500.00"
+    assert usd["line_items"][0]["total"] == "1530.0045"  # line totals may carry more digits (§2): kept
+    assert usd["line_items"][0]["unit_price"] == "0.001"
+    assert (jpy["total"], jpy["line_items"][0]["total"]) == ("12345", "12345")
+    single = api.get(f"/v1/customers/{customer_id}/invoices/{customer_id}-eur").data
+    assert single == eur
+    assert api.get(f"/v1/customers/{customer_id}").data["lifetime_billings"] == {
+        "EUR": "7.50",
+        "JPY": "12345",
+        "USD": "100.00",
+    }
