@@ -3,8 +3,9 @@
 The SDK's `StripeClient` does the HTTP, the form encoding and the retries that are safe to do
 blindly: with `max_network_retries` it retries connection errors, 409s, 5xx and any reply with
 `Stripe-Should-Retry: true` (a 429 `lock_timeout`), under the same idempotency key. It does not
-retry a 429 `rate_limit` (Stripe sends no Retry-After): that becomes `StripeRateLimited` and the
-service backs off. Every other SDK error becomes a `RetryableError` or a `PermanentError` carrying
+retry a 429 `rate_limit` (Stripe sends no Retry-After): that becomes `StripeRateLimited`, and a 409
+its retries could not clear becomes `StripeConflict`; for both the service backs off, then hands
+the record back. Every other SDK error becomes a `RetryableError` or a `PermanentError` carrying
 Stripe's error `code`.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, cast
 import stripe
 
 from shared.adapters.errors import AdapterError, PermanentError, RetryableError
-from shared.adapters.stripe_port import StripeInvoiceView, StripeLineView, StripeRateLimited
+from shared.adapters.stripe_port import StripeConflict, StripeInvoiceView, StripeLineView, StripeRateLimited
 
 STRIPE_API_BASE = "https://api.stripe.com"
 DEFAULT_MAX_NETWORK_RETRIES = 2
@@ -105,9 +106,11 @@ def map_stripe_error(error: stripe.StripeError, action: str) -> AdapterError:
         if code in (None, "rate_limit"):
             return StripeRateLimited(detail, code="rate_limit")
         return RetryableError(detail, code=code)  # lock_timeout after the SDK's own retries
+    if status == 409:  # the SDK already retried it max_network_retries times
+        return StripeConflict(detail, code=code or "http_409")
     if isinstance(error, stripe.APIConnectionError | stripe.IdempotencyError):
         return RetryableError(detail, code=code or "connection_error")
-    if status is None or status >= 500 or status == 409:
+    if status is None or status >= 500:
         return RetryableError(detail, code=code or f"http_{status}")
     return PermanentError(detail, code=code or f"http_{status}")
 

@@ -13,8 +13,16 @@ from typing import Any, Protocol
 from shared.adapters.errors import RetryableError
 
 
-class StripeRateLimited(RetryableError):
+class StripeBackOff(RetryableError):
+    """Back off with jitter, then hand the record back to its queue (DESIGN §3 "Errors")."""
+
+
+class StripeRateLimited(StripeBackOff):
     """A 429 `rate_limit`: the SDK does not retry it (Stripe sends no Retry-After); we back off."""
+
+
+class StripeConflict(StripeBackOff):
+    """A 409 still failing once the SDK's own retries are spent; treated like a 429 `rate_limit`."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.errors import PermanentError, RetryableError
-from shared.adapters.stripe_port import StripeInvoices, StripeInvoiceView, StripeLineView, StripeRateLimited
+from shared.adapters.stripe_port import StripeBackOff, StripeInvoices, StripeInvoiceView, StripeLineView
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.providers import (
     StripeConfiguration,
@@ -78,7 +78,7 @@ class StripeSyncDependencies:
     jitter: Callable[[], float] = random.random  # in [0, 1)
     lease: timedelta = timedelta(minutes=2)  # > the function timeout (60 s); < the visibility timeout
     max_rounds: int = 3  # observe → act rounds within one run
-    rate_limit_wait_seconds: float = 4.0  # total back-off for 429 rate_limit within one run
+    rate_limit_wait_seconds: float = 4.0  # total back-off for 429 rate_limit / 409 within one run
     bulk_lines: bool = True  # add_lines; False: one invoice item per line (`invoice=`)
     add_lines_cap: int = ADD_LINES_MAX_PER_CALL
 
@@ -232,7 +232,7 @@ class _Run:
         for round_number in range(1, self.deps.max_rounds + 1):
             try:
                 return act()
-            except StripeRateLimited:
+            except StripeBackOff:  # a 429 rate_limit, or a 409 the SDK's retries did not clear
                 pause = min(0.5 * 2 ** (round_number - 1), 2.0) * (0.5 + 0.5 * self.deps.jitter())
                 if round_number == self.deps.max_rounds or waited + pause > self.deps.rate_limit_wait_seconds:
                     raise

@@ -247,6 +247,28 @@ def test_persistent_rate_limit_hands_the_record_back(h: Harness) -> None:
     assert len(h.stripe_invoices("inv_1")) == 1
 
 
+def test_a_409_once_the_sdks_retries_are_spent_backs_off_then_hands_the_record_back(h: Harness) -> None:
+    h.save_invoice()
+    conflict = {"type": "invalid_request_error", "code": "idempotency_key_in_use", "message": "busy"}
+    h.double.fail_before(method="POST", path=r"/v1/invoices/.*/add_lines", status=409, error=conflict, times=None)
+
+    with pytest.raises(RetryableError) as raised:
+        h.deliver("inv_1")
+
+    assert raised.value.code == "idempotency_key_in_use"
+    assert h.slept  # backed off with jitter before handing back, as for a 429 rate_limit
+    assert sum(h.slept) <= h.deps.rate_limit_wait_seconds
+    adds = h.double.calls("POST", r"/v1/invoices/.*/add_lines")
+    assert len(adds) == 3 * len(h.slept) + 3  # each round: the request and the SDK's 2 retries
+    sync = h.store.get_sync("inv_1")
+    assert sync is not None
+    assert sync.status == "pending"
+    h.double.clear_faults()
+    h.clock.advance(600)
+    assert h.deliver("inv_1").status == "synced"
+    assert len(h.stripe_invoices("inv_1")) == 1
+
+
 class LyingTotals:
     """Stripe's total differs from ours (e.g. a customer discount we did not plan for)."""
 
