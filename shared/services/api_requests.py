@@ -6,6 +6,7 @@ body against its model before any route code runs; every error becomes a 400 nam
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -88,12 +89,16 @@ NotYet = Annotated[
 ]
 
 
+# `…T00:00:00+01:00` typed into a query string unencoded: form decoding turns its `+` into a space.
+_PLUS_DECODED_AS_SPACE = re.compile(r"^(\S+T\d{2}:\d{2}:\d{2}(?:\.\d+)?) (\d{2}:\d{2})$")
+
+
 def _date_filter(value: object) -> datetime:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 timestamp or a date (YYYY-MM-DD)")
-    return parse_timestamp_or_date(value)
+    return parse_timestamp_or_date(_PLUS_DECODED_AS_SPACE.sub(r"\1+\2", value))
 
 
 DateFilter = Annotated[

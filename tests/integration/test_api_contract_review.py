@@ -150,3 +150,14 @@ def test_invoice_amounts_are_at_the_currency_precision(local_api: LocalApi, api:
         "JPY": "12345",
         "USD": "100.00",
     }
+
+
+# -- §4a "Formats": date filters accept a timestamp or a date ----------------------------------------
+def test_a_date_filter_offset_sent_unencoded_still_parses(local_api: LocalApi, api: ApiClient) -> None:
+    """`+00:00` typed straight into a query string arrives as a space (form decoding)."""
+    customer_id = new_customer(api)
+    base = f"/v1/customers/{customer_id}/invoices"
+    assert api.get(f"{base}?starting_on=2025-02-01T00:00:00+00:00").status == 200
+    assert api.get(f"{base}?ending_before=2025-02-01T01:00:00+01:00").status == 200
+    assert api.get("/v1/auditLogs?starting_on=2025-02-01T00:00:00+00:00").status == 200
+    assert api.get(f"{base}?starting_on=2025-02-01T00:00:00%2000").error() == (400, "starting_on")
