@@ -87,6 +87,34 @@ def test_a_500_saved_under_the_key_is_not_retried_blindly(h: Harness) -> None:
     assert h.double.calls("GET", "/v1/invoices")  # after the failure the worker re-read Stripe
 
 
+def test_our_draft_is_found_past_the_first_page_of_the_customers_invoices() -> None:
+    with harness(max_network_retries=0) as h:
+        h.add_customer()
+        _found_past_the_first_page(h)
+
+
+def _found_past_the_first_page(h: Harness) -> None:
+    h.save_invoice()
+    h.double.drop_after_apply(method="POST", path="/v1/invoices")  # created, but the reply never arrives
+    h.deps.max_rounds = 1
+    with pytest.raises(RetryableError):
+        h.deliver("inv_1")
+    h.deps.max_rounds = 3
+    for number in range(150):  # newer invoices of the same customer push ours onto the second page
+        h.gateway.create_invoice(
+            {"customer": STRIPE_CUSTOMER, "currency": "usd", "metadata": {"other": str(number)}},
+            idempotency_key=f"other-{number}",
+        )
+    h.clock.advance(600)
+
+    result = h.deliver("inv_1")
+
+    assert result.status == "synced"
+    assert len(h.stripe_invoices("inv_1")) == 1
+    pages = h.double.calls("GET", "/v1/invoices")
+    assert any("starting_after" in page.params for page in pages)
+
+
 def test_resume_adds_only_the_missing_items(h: Harness) -> None:
     h.add_customer()
     h.save_invoice(line_items=lines(3), subtotal="3.00", total="3.00", applied_credits=[])
