@@ -161,3 +161,73 @@ def test_a_date_filter_offset_sent_unencoded_still_parses(local_api: LocalApi, a
     assert api.get(f"{base}?ending_before=2025-02-01T01:00:00+01:00").status == 200
     assert api.get("/v1/auditLogs?starting_on=2025-02-01T00:00:00+00:00").status == 200
     assert api.get(f"{base}?starting_on=2025-02-01T00:00:00%2000").error() == (400, "starting_on")
+
+
+# -- §4a "Formats": timestamps are YYYY-MM-DDTHH:MM:SSZ ----------------------------------------------
+def test_contract_timestamps_are_whole_seconds(api: ApiClient) -> None:
+    customer_id = new_customer(api)
+    body = {
+        "customer_id": customer_id,
+        "name": "ms",
+        "starting_at": "2025-01-01T00:00:00.000Z",
+        "ending_before": "2026-01-01T00:00:00.250+00:00",
+    }
+    created = api.post("/v1/contracts/create", body).data
+    assert (created["starting_at"], created["ending_before"]) == ("2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+    fetched = api.post("/v1/contracts/get", {"customer_id": customer_id, "contract_id": created["id"]}).data
+    assert fetched == created
+
+
+def test_sync_status_timestamps_are_whole_seconds(local_api: LocalApi, api: ApiClient) -> None:
+    customer_id = new_customer(api)  # no provider: the router records `skipped`
+    invoice_id = f"inv_{uuid.uuid4().hex}"
+    send(local_api, id=invoice_id, customer_id=customer_id, version=1)
+
+    def skipped() -> dict[str, Any]:
+        reply = api.get(f"/v1/invoices/{invoice_id}/sync")
+        assert reply.status == 200
+        record: dict[str, Any] = reply.data
+        assert record["status"] == "skipped"
+        return record
+
+    record = eventually(skipped)
+    assert {"invoice_id", "provider", "status", "reason", "provider_ids", "attempts"} <= set(record)
+    assert (record["provider"], record["provider_ids"]) == (None, {})
+    assert record["reason"]
+    assert record["attempts"]
+    assert all(set(attempt) == {"at", "outcome", "detail"} for attempt in record["attempts"])
+    moments = timestamps_in(record)
+    assert moments
+    assert {where: value for where, value in moments.items() if not WHOLE_SECONDS.match(value)} == {}
+
+
+# -- §4 lifetime_billings through the router: re-versioned and voided invoices -----------------------
+def test_lifetime_billings_follow_invoices_sent_through_the_router(local_api: LocalApi, api: ApiClient) -> None:
+    customer_id = new_customer(api)
+
+    def billings(expected: dict[str, str]) -> Callable[[], None]:
+        def check() -> None:
+            assert api.get(f"/v1/customers/{customer_id}").data["lifetime_billings"] == expected
+
+        return check
+
+    send(local_api, id=f"{customer_id}-a", customer_id=customer_id, total="100.10", applied_credits=[], version=1)
+    send(local_api, id=f"{customer_id}-b", customer_id=customer_id, total="200.25", applied_credits=[], version=1)
+    send(local_api, id=f"{customer_id}-d", customer_id=customer_id, status="DRAFT", total="55.00", version=1)
+    eventually(billings({"USD": "300.35"}))
+    send(local_api, id=f"{customer_id}-a", customer_id=customer_id, total="110.10", applied_credits=[], version=2)
+    send(local_api, id=f"{customer_id}-b", customer_id=customer_id, status="VOID", total="200.25", version=2)
+    send(local_api, id=f"{customer_id}-d", customer_id=customer_id, total="60.00", applied_credits=[], version=3)
+    eventually(billings({"USD": "170.10"}))
+    send(local_api, id=f"{customer_id}-a", customer_id=customer_id, total="999.99", applied_credits=[], version=1)
+    time.sleep(1)  # a stale version changes nothing
+    billings({"USD": "170.10"})()
+    voided = api.get(f"/v1/customers/{customer_id}/invoices?status=VOID").data
+    assert [invoice["id"] for invoice in voided] == [f"{customer_id}-b"]
+
+
+# -- §4a: GET /openapi.json without a token -----------------------------------------------------
+def test_openapi_document_is_served_even_with_a_wrong_token(api: ApiClient) -> None:
+    reply = api.get("/openapi.json", authorization="Bearer not-the-token")
+    assert reply.status == 200
+    assert reply.body["openapi"].startswith("3.")
