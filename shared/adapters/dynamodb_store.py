@@ -590,7 +590,15 @@ class DynamoDBStore:
         if index is not None:
             kwargs["IndexName"] = index
         if page.cursor is not None:
-            kwargs["ExclusiveStartKey"] = to_attributes(_key_position(page.cursor, key_names, partition))
+            position = _key_position(page.cursor, key_names, partition)
+            # DynamoDB refuses a start key outside the key condition ("outside query boundaries"),
+            # which a cursor reused with other filters can be; moto does not check. Before the
+            # range: start at its beginning. After it: nothing is left.
+            at = position.get(sort_name) if sort_range is not None else None
+            if sort_range is not None and isinstance(at, str) and at > sort_range[1]:
+                return [], None
+            if not (sort_range is not None and isinstance(at, str) and at < sort_range[0]):
+                kwargs["ExclusiveStartKey"] = to_attributes(position)
         kept: list[Item] = []
         while True:
             response = self._client.query(**kwargs)

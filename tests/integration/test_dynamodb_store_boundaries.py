@@ -1,0 +1,80 @@
+"""Cursors reused with other filters must not send DynamoDB a start key outside the key condition.
+
+Real DynamoDB answers such a Query with ValidationException ("The provided starting key is outside
+query boundaries"); moto does not check, so a strict client wrapper plays DynamoDB's part here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from shared.adapters.dynamodb_store import DynamoDBStore, from_attributes
+from shared.domain.invoice import InvoiceEvent
+from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.paging import PageRequest
+from tests.builders import customer, invoice_event
+from tests.conftest import TABLE_NAME
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+class BoundaryCheckingClient:
+    """Forwards to moto, refusing an ExclusiveStartKey outside `BETWEEN :low AND :high` as DynamoDB does."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def query(self, **kwargs: Any) -> Any:
+        start = kwargs.get("ExclusiveStartKey")
+        condition = kwargs.get("KeyConditionExpression", "")
+        if start is not None and "BETWEEN" in condition:
+            sort_name = kwargs["ExpressionAttributeNames"]["#sk"]
+            values = from_attributes(kwargs["ExpressionAttributeValues"])
+            position = from_attributes(start)[sort_name]
+            if not values[":low"] <= position <= values[":high"]:
+                error = {"Error": {"Code": "ValidationException", "Message": "outside query boundaries"}}
+                raise ClientError(error, "Query")  # type: ignore[arg-type]
+        return self._client.query(**kwargs)
+
+
+def test_an_invoice_cursor_reused_with_a_narrower_range(dynamodb: DynamoDBClient) -> None:
+    store = DynamoDBStore(BoundaryCheckingClient(dynamodb), TABLE_NAME)  # type: ignore[arg-type]
+    store.create_customer(customer("cust_acme"))
+    for month in range(1, 7):
+        event = invoice_event(
+            id=f"inv_{month}",
+            start_timestamp=f"2025-{month:02d}-01T00:00:00Z",
+            end_timestamp=f"2025-{month + 1:02d}-01T00:00:00Z",
+        )
+        store.save_invoice(InvoiceEvent.model_validate(event).detail, datetime(2025, 8, 1, tzinfo=UTC))
+    first = store.list_invoices("cust_acme", InvoiceQuery(), PageRequest(limit=2))
+    assert [invoice.id for invoice in first.items] == ["inv_1", "inv_2"]
+    assert first.next_page is not None
+
+    later = InvoiceQuery(starting_on=datetime(2025, 4, 1, tzinfo=UTC))  # the cursor lies before this range
+    page = store.list_invoices("cust_acme", later, PageRequest(limit=10, cursor=first.next_page))
+    assert [invoice.id for invoice in page.items] == ["inv_4", "inv_5", "inv_6"]
+
+    earlier = InvoiceQuery(ending_before=datetime(2025, 1, 15, tzinfo=UTC))  # the cursor lies after this range
+    page = store.list_invoices("cust_acme", earlier, PageRequest(limit=10, cursor=first.next_page))
+    assert (page.items, page.next_page) == ([], None)
+
+
+def test_the_strict_client_does_refuse_an_out_of_range_start(dynamodb: DynamoDBClient) -> None:
+    client = BoundaryCheckingClient(dynamodb)
+    with pytest.raises(ClientError, match="outside query boundaries"):
+        client.query(
+            TableName=TABLE_NAME,
+            KeyConditionExpression="#pk = :pk AND #sk BETWEEN :low AND :high",
+            ExpressionAttributeNames={"#pk": "PK", "#sk": "SK"},
+            ExpressionAttributeValues={":pk": {"S": "x"}, ":low": {"S": "b"}, ":high": {"S": "c"}},
+            ExclusiveStartKey={"PK": {"S": "x"}, "SK": {"S": "a"}},
+        )
