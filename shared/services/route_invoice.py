@@ -113,12 +113,15 @@ def _to_stripe(invoice: Invoice, resolution: Resolution, deps: RouterDependencie
         reason = "the invoice is still DRAFT; it goes to Stripe when finalized"
         return _finish(deps, invoice, "stripe", "pending", reason, "stored")
     action = "sync" if invoice.status == "FINALIZED" else "void"
+    reason = f"queued for Stripe ({action}); {resolution.reason}"
+    # Status first, then the hand-over: the worker may settle the invoice before we get back here,
+    # and its status must not be overwritten by ours.
+    result = _finish(deps, invoice, "stripe", "pending", reason, "queued")
     deps.stripe_queue.send(
         {"invoice_id": invoice.id, "version": invoice.version, "action": action},
         attributes={"invoice_id": invoice.id, "customer_id": invoice.customer_id},
     )
-    reason = f"queued for Stripe ({action}); {resolution.reason}"
-    return _finish(deps, invoice, "stripe", "pending", reason, "queued")
+    return result
 
 
 def _to_marketplace(
@@ -127,6 +130,19 @@ def _to_marketplace(
     if invoice.currency != MARKETPLACE_CURRENCY:
         reason = f"{provider} meters in USD only; invoice currency is {invoice.currency}"
         return _finish(deps, invoice, provider, "failed", reason, "failed")
+    if invoice.status == "VOID":
+        result = _finish(
+            deps,
+            invoice,
+            provider,
+            "voided",
+            "the invoice was voided; nothing more is metered (usage already sent stays sent)",
+            "outboxed",
+        )
+    else:
+        reason = f"in the {provider} metering outbox; {resolution.reason}"
+        result = _finish(deps, invoice, provider, "pending", reason, "outboxed")
+    # After the status, as for Stripe: the meter run may pick the entry up at once.
     deps.store.upsert_meter_outbox(
         MeterOutboxEntry(
             invoice_id=invoice.id,
@@ -138,11 +154,7 @@ def _to_marketplace(
             target_amount=round_to_currency(invoice.total, invoice.currency),
         )
     )
-    if invoice.status == "VOID":
-        reason = "the invoice was voided; nothing more is metered (usage already sent stays sent)"
-        return _finish(deps, invoice, provider, "voided", reason, "outboxed")
-    reason = f"in the {provider} metering outbox; {resolution.reason}"
-    return _finish(deps, invoice, provider, "pending", reason, "outboxed")
+    return result
 
 
 def _finish(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.domain.sync import SyncAttempt
 from shared.services.route_invoice import RouterDependencies, route_invoice_event
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore, RecordingQueue
@@ -201,3 +202,22 @@ def test_lifetime_billings_follow_finalized_versions_and_voids(deps: RouterDepen
     route_invoice_event(invoice_event(id="b", version=2, total="12.50"), deps)
     route_invoice_event(invoice_event(id="c", version=2, total="7.00", currency="EUR", status="VOID"), deps)
     assert store.customers["cust_acme"].lifetime_billings == {"USD": Decimal("12.50"), "EUR": Decimal("0.00")}
+
+
+def test_a_worker_that_finishes_before_the_router_returns_keeps_its_status(deps: RouterDependencies) -> None:
+    """The Stripe worker can settle the invoice before the router's own write: the router writes first."""
+    store = store_of(deps)
+
+    class InstantWorker(RecordingQueue):
+        def send(self, body: Any, attributes: Any = None) -> str:
+            message_id = super().send(body, attributes)
+            attempt = SyncAttempt(at=NOW, outcome="synced")
+            store.record_sync(body["invoice_id"], provider="stripe", status="synced", reason="done", attempt=attempt)
+            return message_id
+
+    deps.stripe_queue = InstantWorker()
+    assert route_invoice_event(invoice_event(), deps).outcome == "queued"
+    sync = store.get_sync("inv_1")
+    assert sync is not None
+    assert sync.status == "synced"
+    assert [attempt.outcome for attempt in sync.attempts] == ["routed:queued", "synced"]
