@@ -10,26 +10,15 @@ import copy
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.builders import AWS, AZURE, STRIPE, invoice_event
-from tests.integration.api_harness import ApiClient, LocalApi, running_local_api
+from tests.integration.api_harness import ApiClient, LocalApi
 
 WHOLE_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-
-
-@pytest.fixture(scope="module")
-def local_api() -> Iterator[LocalApi]:
-    with running_local_api() as running:
-        yield running
-
-
-@pytest.fixture
-def api(local_api: LocalApi) -> ApiClient:
-    return local_api.client
 
 
 def new_customer(api: ApiClient, *configurations: dict[str, Any]) -> str:

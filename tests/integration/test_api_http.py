@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,20 +16,9 @@ import pytest
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.sync import SyncAttempt
 from tests.builders import AWS, AZURE, STRIPE, invoice_event
-from tests.integration.api_harness import USER_AGENT, ApiClient, LocalApi, running_local_api
+from tests.integration.api_harness import USER_AGENT, ApiClient, LocalApi
 
 RECEIVED = datetime(2025, 3, 1, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def local_api() -> Iterator[LocalApi]:
-    with running_local_api() as running:
-        yield running
-
-
-@pytest.fixture
-def api(local_api: LocalApi) -> ApiClient:
-    return local_api.client
 
 
 def new_customer(api: ApiClient, *configurations: dict[str, Any], **fields: Any) -> dict[str, Any]:

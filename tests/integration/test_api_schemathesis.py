@@ -8,16 +8,14 @@ declared schema, JSON everywhere. Examples per operation are limited to keep thi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis import checks as schemathesis_checks
 
-from tests.integration.api_harness import TOKEN, LocalApi, running_local_api
+from tests.integration.api_harness import TOKEN, LocalApi
 
 EXAMPLES = int(os.environ.get("DOWNBEAT_SCHEMATHESIS_EXAMPLES", "25"))
 CHECKS = [
@@ -26,12 +24,6 @@ CHECKS = [
     schemathesis_checks.content_type_conformance,
     schemathesis_checks.response_schema_conformance,
 ]
-
-
-@pytest.fixture(scope="module")
-def local_api() -> Iterator[LocalApi]:
-    with running_local_api() as running:
-        yield running
 
 
 def run_operation(operation: Any, mode: GenerationMode, base_url: str, customer_id: str) -> None:
