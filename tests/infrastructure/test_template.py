@@ -191,6 +191,29 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
             assert name in ALLOWED_MANAGED_POLICIES, f"{lid} attaches unexpected managed policy {arn}"
 
 
+# Table actions each function's code calls (shared/adapters/dynamodb_store.py); TransactWriteItems
+# is authorized by the Put/Update actions of its items.
+TABLE_ACTIONS = {
+    "InvoiceRouterFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "StripeSyncFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+    "ApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+}
+
+
+def test_each_function_gets_only_the_table_actions_it_calls(transformed: dict[str, Json]) -> None:
+    roles = resources(transformed, "AWS::IAM::Role")
+    for function, expected in TABLE_ACTIONS.items():
+        role = roles[f"{function}Role"]
+        granted = {
+            action
+            for node in walk(props(role).get("Policies", []))
+            if isinstance(node, dict) and "Effect" in node
+            for action in (node["Action"] if isinstance(node["Action"], list) else [node["Action"]])
+            if str(action).startswith("dynamodb:")
+        }
+        assert granted == expected, f"{function}: table actions {sorted(granted)}, expected {sorted(expected)}"
+
+
 def test_functions_use_sam_generated_least_privilege_roles(template: dict[str, Json]) -> None:
     for lid, function in resources(template, FUNCTION).items():
         assert "Role" not in props(function), f"{lid}: use Policies so the checks above see them"
