@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,15 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 SQS_MAX_MESSAGE_BYTES = 256 * 1024
+ATTRIBUTE_MAX_CHARS = 1024  # ours: a reason is a sentence, not a document
+# SQS accepts only these characters in bodies and attribute values (#x9 #xA #xD #x20-#xD7FF
+# #xE000-#xFFFD #x10000-#x10FFFF); anything else (a NUL, a lone surrogate) would fail the send.
+_NOT_ALLOWED_BY_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def sqs_safe(text: str) -> str:
+    """`text` with every character SQS refuses replaced by U+FFFD."""
+    return _NOT_ALLOWED_BY_SQS.sub("\ufffd", text)
 
 
 class SqsQueue:
@@ -23,7 +33,9 @@ class SqsQueue:
         if len(text.encode()) > SQS_MAX_MESSAGE_BYTES:
             raise ValueError(f"message of {len(text.encode())} bytes exceeds SQS's {SQS_MAX_MESSAGE_BYTES}")
         message_attributes: dict[str, MessageAttributeValueTypeDef] = {
-            name: {"DataType": "String", "StringValue": value[:1024]} for name, value in (attributes or {}).items()
+            name: {"DataType": "String", "StringValue": sqs_safe(value[:ATTRIBUTE_MAX_CHARS])}
+            for name, value in (attributes or {}).items()
+            if value
         }
         response = self._client.send_message(
             QueueUrl=self.queue_url, MessageBody=text, MessageAttributes=message_attributes

@@ -109,3 +109,11 @@ def test_secrets_never_reach_the_logs(queues: dict[str, str], monkeypatch: pytes
     invoke(invoice_event(total="oops"))
     invoke(invoice_event())
     assert "sk_test_never_logged" not in log_stream.getvalue()
+
+
+def test_a_rejection_whose_reason_holds_characters_sqs_refuses_still_reaches_the_dlq(queues: dict[str, str]) -> None:
+    event = invoice_event(custom_fields={"bad\x00key": 1})
+    assert invoke(event)["outcome"] == "rejected"
+    [(body, attributes)] = receive(queues["router-dlq"])
+    assert body == event
+    assert attributes["field"] == "detail.custom_fields.bad\ufffdkey"

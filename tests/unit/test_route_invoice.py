@@ -7,7 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from shared.adapters.sqs_queue import sqs_safe
 from shared.domain.sync import SyncAttempt
 from shared.services.route_invoice import RouterDependencies, route_invoice_event
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
@@ -221,3 +224,41 @@ def test_a_worker_that_finishes_before_the_router_returns_keeps_its_status(deps:
     assert sync is not None
     assert sync.status == "synced"
     assert [attempt.outcome for attempt in sync.attempts] == ["routed:queued", "synced"]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(sorted(invoice_event()["detail"])), value=JSON_VALUES)
+def test_any_corrupted_event_is_routed_or_dead_lettered_never_raised(
+    deps: RouterDependencies, key: str, value: Any
+) -> None:
+    event = invoice_event(id=f"inv_fuzz_{len(queue_of(deps.dead_letters).messages)}")
+    event["detail"][key] = value
+    result = route_invoice_event(event, deps)
+    if result.outcome == "rejected":
+        body, attributes = queue_of(deps.dead_letters).messages[-1]
+        assert body == event
+        assert attributes["reason"]
+        assert attributes["field"].startswith("detail")  # only the detail was corrupted
+    else:
+        assert result.outcome in {"queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale"}
+
+
+def test_sqs_safe_replaces_only_what_sqs_refuses() -> None:
+    assert sqs_safe("detail.custom_fields.\x00\ud800 ok\t\n€😀") == "detail.custom_fields.\ufffd\ufffd ok\t\n€😀"
+
+
+SQS_ALLOWED = {0x9, 0xA, 0xD} | set(range(0x20, 0xD800)) | set(range(0xE000, 0xFFFE))
+
+
+@given(st.text())
+def test_sqs_safe_output_has_only_characters_sqs_accepts(text: str) -> None:
+    cleaned = sqs_safe(text)
+    assert len(cleaned) == len(text)
+    assert all(ord(char) in SQS_ALLOWED or ord(char) >= 0x10000 for char in cleaned)
