@@ -32,7 +32,9 @@ class Caller:
 
 
 class AuditEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Its schema is built on first use: only the API writes audit entries, while every function
+    # imports the store adapter that knows this model.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str
     timestamp: Timestamp
