@@ -1,6 +1,7 @@
 """Cold-start import cost: each handler module vs. the SDKs it needs, in fresh interpreters.
 
-For each function, `import functions.<name>.handler` is measured against `import <the SDKs that
+For each function, `import functions.<name>.handler` plus what its bootstrap factory imports on
+the first invocation (the stripe SDK for the worker) is measured against `import <the SDKs that
 handler needs>` (boto3, the pydantic names our models use, Powertools, X-Ray, and per function
 stripe or the HTTP resolver), each in its own fresh interpreter with the same environment. What
 is measured is the CPU time (user + system) of the imports themselves, taken inside the child:
