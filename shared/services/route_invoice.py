@@ -51,7 +51,7 @@ class RouteResult:
 
 def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
     try:
-        invoice = _accept(event, deps.store)
+        invoice, customer, contract = _accept(event, deps.store)
     except FieldError as rejection:
         return _dead_letter(event, rejection, deps)
 
@@ -61,29 +61,36 @@ def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> R
     if write.outcome is InvoiceWriteOutcome.DUPLICATE and write.dispatched_version == invoice.version:
         return RouteResult("duplicate", invoice.id, invoice.customer_id)
     # CREATED / UPDATED, or a duplicate of an event whose routing did not finish: (re)dispatch.
-    return _dispatch(invoice, event, deps)
+    return _dispatch(invoice, customer, contract, event, deps)
 
 
-def _accept(event: Mapping[str, Any], store: Store) -> Invoice:
-    """The event's invoice, or a FieldError naming what makes it unacceptable."""
+def _accept(event: Mapping[str, Any], store: Store) -> tuple[Invoice, Customer, Contract | None]:
+    """The event's invoice with its customer and contract, or a FieldError naming what makes it
+    unacceptable. Routing uses the customer and contract read here (customers and contracts are
+    never deleted)."""
     try:
         invoice = InvoiceEvent.model_validate(event).detail
     except ValidationError as error:
         raise first_field_error(error, event) from None
-    if store.get_customer(invoice.customer_id) is None:
+    customer = store.get_customer(invoice.customer_id)
+    if customer is None:
         raise FieldError("detail.customer_id", f"unknown customer {invoice.customer_id!r}")
-    if invoice.contract_id is not None and store.get_contract(invoice.customer_id, invoice.contract_id) is None:
+    contract = None if invoice.contract_id is None else store.get_contract(invoice.customer_id, invoice.contract_id)
+    if invoice.contract_id is not None and contract is None:
         raise FieldError(
             "detail.contract_id",
             f"contract {invoice.contract_id!r} is unknown or does not belong to customer {invoice.customer_id!r}",
         )
-    return invoice
+    return invoice, customer, contract
 
 
-def _dispatch(invoice: Invoice, event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
-    customer = deps.store.get_customer(invoice.customer_id)
-    contract = deps.store.get_contract(invoice.customer_id, invoice.contract_id) if invoice.contract_id else None
-    assert customer is not None  # checked by _accept; customers are never deleted
+def _dispatch(
+    invoice: Invoice,
+    customer: Customer,
+    contract: Contract | None,
+    event: Mapping[str, Any],
+    deps: RouterDependencies,
+) -> RouteResult:
     try:
         resolution = _resolve(customer, contract)
     except UnresolvableProvider as error:

@@ -226,6 +226,28 @@ def test_a_worker_that_finishes_before_the_router_returns_keeps_its_status(deps:
     assert [attempt.outcome for attempt in sync.attempts] == ["routed:queued", "synced"]
 
 
+def test_an_event_reads_its_customer_and_contract_once(
+    deps: RouterDependencies, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the check read is what routing uses: one read of each per event, not two."""
+    store = store_of(deps)
+    reads: list[str] = []
+    get_customer, get_contract = store.get_customer, store.get_contract
+
+    def counted_customer(customer_id: str) -> Any:
+        reads.append("customer")
+        return get_customer(customer_id)
+
+    def counted_contract(customer_id: str, contract_id: str) -> Any:
+        reads.append("contract")
+        return get_contract(customer_id, contract_id)
+
+    monkeypatch.setattr(store, "get_customer", counted_customer)
+    monkeypatch.setattr(store, "get_contract", counted_contract)
+    assert route_invoice_event(invoice_event(contract_id="con_aws"), deps).outcome == "outboxed"
+    assert reads == ["customer", "contract"]
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=12),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=4),
