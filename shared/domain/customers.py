@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.providers import ContractProviderOverride, ProviderConfiguration
+from shared.domain.providers import ContractProviderOverride, ProviderConfiguration, Resolution, resolve_provider
 from shared.domain.types import CustomFields, DecimalString, Identifier, Timestamp
 
 
@@ -27,6 +27,12 @@ class Customer(BaseModel):
             if configuration.billing_provider == provider:
                 return configuration
         return None
+
+    def provider_for(self, contract: Contract | None) -> Resolution:
+        """Where an invoice of this customer under `contract` goes: the contract's override, else
+        the customer's default (DESIGN §3). Raises UnresolvableProvider for a broken override."""
+        override = contract.billing_provider_configuration if contract is not None else None
+        return resolve_provider(self.billing_provider_configurations, override)
 
     def lifetime_total(self, currency: str) -> Decimal:
         return self.lifetime_billings.get(currency, Decimal(0))

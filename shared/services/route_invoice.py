@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.money import round_to_currency
-from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider, resolve_provider
+from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
 from shared.domain.sync import SyncAttempt, SyncStatus
 from shared.domain.validation import FieldError, first_field_error
 from shared.ports import InvoiceWriteOutcome, MessageQueue, MeterOutboxEntry, Store
@@ -92,7 +92,7 @@ def _dispatch(
     deps: RouterDependencies,
 ) -> RouteResult:
     try:
-        resolution = _resolve(customer, contract)
+        resolution = customer.provider_for(contract)
     except UnresolvableProvider as error:
         # Stored but not dispatched: once the configuration is fixed, redriving the event routes it.
         field_error = FieldError("detail.contract_id", f"{error} (contract {invoice.contract_id})")
@@ -108,11 +108,6 @@ def _dispatch(
         result = _to_marketplace(invoice, provider, resolution, deps)
     deps.store.mark_dispatched(invoice.id, invoice.version)
     return result
-
-
-def _resolve(customer: Customer, contract: Contract | None) -> Resolution:
-    override = contract.billing_provider_configuration if contract is not None else None
-    return resolve_provider(customer.billing_provider_configurations, override)
 
 
 def _to_stripe(invoice: Invoice, resolution: Resolution, deps: RouterDependencies) -> RouteResult:

@@ -37,7 +37,6 @@ from shared.domain.providers import (
     StripeConfiguration,
     StripeProviderConfiguration,
     UnresolvableProvider,
-    resolve_provider,
 )
 from shared.domain.stripe_plan import (
     ADD_LINES_MAX_PER_CALL,
@@ -219,8 +218,7 @@ class _Run:
             else None
         )
         try:
-            override = contract.billing_provider_configuration if contract is not None else None
-            resolution = resolve_provider(customer.billing_provider_configurations, override)
+            resolution = customer.provider_for(contract)
         except UnresolvableProvider as error:
             return None, str(error)
         if isinstance(resolution.configuration, StripeProviderConfiguration):
