@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from shared.domain.audit import AuditEntry, AuditQuery, sortable_timestamp
+from shared.domain.audit import AuditEntry, AuditQuery
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceQuery
@@ -39,11 +39,9 @@ from shared.domain.stripe_state import (
     SyncLeaseLost,
     epoch_seconds,
     from_epoch_seconds,
-    parse_sortable_utc,
-    sortable_utc,
 )
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
-from shared.domain.timestamps import format_timestamp
+from shared.domain.timestamps import format_timestamp, parse_sortable_timestamp, sortable_timestamp
 from shared.domain.types import STORAGE
 from shared.ports import AlreadyExists, ConfigurationsChange, InvoiceWrite, InvoiceWriteOutcome, MeterOutboxEntry
 
@@ -128,7 +126,7 @@ def _stripe_sync_key(invoice_id: str) -> Item:
 def _stripe_state_from_item(item: Item) -> StripeSyncState:
     def moment(name: str) -> datetime | None:
         value = item.get(name)
-        return None if value is None else parse_sortable_utc(value)
+        return None if value is None else parse_sortable_timestamp(value)
 
     lease_until = item.get("lease_until")
     version = item.get("version")
@@ -622,7 +620,7 @@ class DynamoDBStore:
     def claim_stripe_sync(
         self, invoice_id: str, *, now: datetime, lease_until: datetime, token: str
     ) -> StripeSyncState | None:
-        moment = sortable_utc(now)
+        moment = sortable_timestamp(now)
         values = {
             ":entity": "stripe_sync",
             ":invoice_id": invoice_id,
@@ -634,7 +632,7 @@ class DynamoDBStore:
             ":now_epoch": epoch_seconds(now),
             ":now": moment,
             ":gsi1pk": _STRIPE_UNSYNCED,
-            ":gsi1sk": f"{sortable_utc(now)}#{invoice_id}",
+            ":gsi1sk": f"{moment}#{invoice_id}",
         }
         try:
             response = self._client.update_item(
@@ -671,13 +669,13 @@ class DynamoDBStore:
             "stripe_invoice_id": state.stripe_invoice_id,
             "lease_token": state.lease_token,
             "lease_until": None if state.lease_until is None else epoch_seconds(state.lease_until),
-            "updated_at": None if state.updated_at is None else sortable_utc(state.updated_at),
+            "updated_at": None if state.updated_at is None else sortable_timestamp(state.updated_at),
         }
         item.update({name: value for name, value in optional.items() if value is not None})
         if not state.settled and state.pending_since is not None:
-            item["pending_since"] = sortable_utc(state.pending_since)
+            item["pending_since"] = sortable_timestamp(state.pending_since)
             item["GSI1PK"] = _STRIPE_UNSYNCED
-            item["GSI1SK"] = f"{sortable_utc(state.pending_since)}#{state.invoice_id}"
+            item["GSI1SK"] = f"{item['pending_since']}#{state.invoice_id}"
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -706,7 +704,7 @@ class DynamoDBStore:
         if not items:
             return None
         pending = from_attributes(items[0]).get("pending_since")
-        return None if pending is None else parse_sortable_utc(pending)
+        return None if pending is None else parse_sortable_timestamp(pending)
 
     # ==== end Stripe sync section ===============================================================
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.domain.timestamps import sortable_timestamp
 from shared.domain.types import Timestamp
 
 ACTOR_PREFIX = "tok_"
@@ -74,11 +75,6 @@ class AuditEntry(BaseModel):
     def sort_key(self) -> str:
         """`<timestamp to the microsecond, fixed width>#<id>`: sorts by time as a plain string."""
         return f"{sortable_timestamp(self.timestamp)}#{self.id}"
-
-
-def sortable_timestamp(moment: datetime) -> str:
-    """A fixed-width UTC timestamp (microseconds always present), so string order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

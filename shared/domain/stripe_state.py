@@ -51,15 +51,6 @@ class SyncLeaseLost(Exception):
     """Another run took over this invoice's Stripe sync (our lease had expired)."""
 
 
-def sortable_utc(moment: datetime) -> str:
-    """Fixed-width UTC text (microseconds always present), so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_sortable_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def epoch_seconds(moment: datetime) -> Decimal:
     """A lease deadline as a number, for DynamoDB condition comparisons."""
     return Decimal(str(moment.timestamp()))

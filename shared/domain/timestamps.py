@@ -49,6 +49,15 @@ def format_precise_timestamp(moment: datetime) -> str:
     return format_timestamp(utc)
 
 
+def sortable_timestamp(moment: datetime) -> str:
+    """Fixed-width UTC text with microseconds always present, so text order is time order (sort keys)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_sortable_timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def last_service_date(end_exclusive: datetime) -> date:
     """The UTC calendar date of the last moment of a period whose end is exclusive."""
     return (end_exclusive.astimezone(UTC) - ONE_MILLISECOND).date()
