@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 Item = dict[str, Any]
+_T = TypeVar("_T")
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _MAX_OPTIMISTIC_RETRIES = 8
@@ -158,11 +159,7 @@ class DynamoDBStore:
 
     def get_customer(self, customer_id: str) -> Customer | None:
         item = self._get(customer_key(customer_id))
-        if item is None:
-            return None
-        customer = Customer.model_validate_json(item["data"])
-        billings = {currency: Decimal(amount) for currency, amount in item.get("lifetime_billings", {}).items()}
-        return customer.model_copy(update={"lifetime_billings": billings})
+        return None if item is None else _customer_from_item(item)
 
     def create_contract(self, contract: Contract) -> None:
         self._put_new(contract_item(contract))
@@ -419,39 +416,39 @@ class DynamoDBStore:
         self._client.transact_write_items(TransactItems=[self._audit_put(entry)])
 
     def list_customers(self, page: PageRequest) -> Page[Customer]:
-        items, cursor = self._query_page(
+        return self._query_page(
             index="GSI1",
             partition=("GSI1PK", "CUSTOMERS"),
             sort=("GSI1SK", None),
             key_names=("PK", "SK", "GSI1PK", "GSI1SK"),
             page=page,
+            read=_customer_from_item,
         )
-        return Page([_customer_from_item(item) for item in items], cursor)
 
     def list_contracts(self, customer_id: str, page: PageRequest) -> Page[Contract]:
-        items, cursor = self._query_page(
+        return self._query_page(
             index=None,
             partition=("PK", f"CUSTOMER#{customer_id}"),
             sort=("SK", ("CONTRACT#", "CONTRACT$")),  # '$' follows '#': every CONTRACT#… key
             key_names=("PK", "SK"),
             page=page,
+            read=lambda item: Contract.model_validate_json(item["data"]),
         )
-        return Page([Contract.model_validate_json(item["data"]) for item in items], cursor)
 
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
         # GSI1SK is `<start_timestamp>#<id>`; a start with a fraction ("…:00.5Z") sorts before "…:00Z",
         # so the key range is widened to whole seconds and the exact bounds are checked per invoice.
         low = _second_prefix(query.starting_on) if query.starting_on else "0"
         high = _second_prefix(query.ending_before) + "~" if query.ending_before else "~"
-        items, cursor = self._query_page(
+        return self._query_page(
             index="GSI1",
             partition=("GSI1PK", f"CUSTOMER#{customer_id}#INVOICES"),
             sort=("GSI1SK", (low, high)),
             key_names=("PK", "SK", "GSI1PK", "GSI1SK"),
             page=page,
-            keep=lambda item: query.matches(Invoice.model_validate_json(item["data"])),
+            read=lambda item: Invoice.model_validate_json(item["data"]),
+            keep=query.matches,
         )
-        return Page([Invoice.model_validate_json(item["data"]) for item in items], cursor)
 
     def list_audit_entries(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:
         before = _audit_position(page.cursor) if page.cursor else None
@@ -563,9 +560,11 @@ class DynamoDBStore:
         sort: tuple[str, tuple[str, str] | None],
         key_names: tuple[str, ...],
         page: PageRequest,
-        keep: Callable[[Item], bool] = lambda item: True,
-    ) -> tuple[list[Item], str | None]:
-        """One page in key order: `limit` kept items and a cursor to the next, or None when none is left.
+        read: Callable[[Item], _T],
+        keep: Callable[[_T], bool] | None = None,
+    ) -> Page[_T]:
+        """One page in key order: `limit` items that `keep` accepts (each item `read` once, and only
+        as far as needed) and a cursor to the next, or None when none is left.
 
         The cursor is the key of the last item returned (not DynamoDB's LastEvaluatedKey, which may
         lie past items a filter kept back), so a page may stop in the middle of a DynamoDB page.
@@ -594,22 +593,27 @@ class DynamoDBStore:
             # range: start at its beginning. After it: nothing is left.
             at = position.get(sort_name) if sort_range is not None else None
             if sort_range is not None and isinstance(at, str) and at > sort_range[1]:
-                return [], None
+                return Page([], None)
             if not (sort_range is not None and isinstance(at, str) and at < sort_range[0]):
                 kwargs["ExclusiveStartKey"] = to_attributes(position)
-        kept: list[Item] = []
+        kept: list[_T] = []
+        last_position: Item = {}
         while True:
             response = self._client.query(**kwargs)
             for raw in response.get("Items", []):
                 item = from_attributes(raw)
-                if not keep(item):
+                if keep is None and len(kept) == page.limit:  # one more exists: nothing to read
+                    return Page(kept, encode_cursor(last_position))
+                value = read(item)
+                if keep is not None and not keep(value):
                     continue
                 if len(kept) == page.limit:  # one more exists: this page is full and not the last
-                    return kept, encode_cursor({name: kept[-1][name] for name in key_names})
-                kept.append(item)
+                    return Page(kept, encode_cursor(last_position))
+                kept.append(value)
+                last_position = {name: item[name] for name in key_names}
             last = response.get("LastEvaluatedKey")
             if not last:
-                return kept, None
+                return Page(kept, None)
             kwargs["ExclusiveStartKey"] = last
 
     # ==== end API section =====================================================================

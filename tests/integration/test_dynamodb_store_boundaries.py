@@ -2,6 +2,7 @@
 
 Real DynamoDB answers such a Query with ValidationException ("The provided starting key is outside
 query boundaries"); moto does not check, so a strict client wrapper plays DynamoDB's part here.
+Also: a filtered page reads each stored invoice once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_store import DynamoDBStore, from_attributes
-from shared.domain.invoice import InvoiceEvent
+from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import PageRequest
 from tests.builders import customer, invoice_event
@@ -78,3 +79,32 @@ def test_the_strict_client_does_refuse_an_out_of_range_start(dynamodb: DynamoDBC
             ExpressionAttributeValues={":pk": {"S": "x"}, ":low": {"S": "b"}, ":high": {"S": "c"}},
             ExclusiveStartKey={"PK": {"S": "x"}, "SK": {"S": "a"}},
         )
+
+
+def test_an_invoice_page_reads_each_stored_invoice_once(
+    dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filter and the page share one parse of each invoice (up to 10,000 line items each)."""
+    store = DynamoDBStore(dynamodb, TABLE_NAME)
+    store.create_customer(customer("cust_acme"))
+    for number, status in enumerate(["FINALIZED", "DRAFT", "FINALIZED", "FINALIZED", "FINALIZED"], start=1):
+        event = invoice_event(
+            id=f"inv_{number}",
+            status=status,
+            start_timestamp=f"2025-{number:02d}-01T00:00:00Z",
+            end_timestamp=f"2025-{number + 1:02d}-01T00:00:00Z",
+        )
+        store.save_invoice(InvoiceEvent.model_validate(event).detail, datetime(2025, 8, 1, tzinfo=UTC))
+    parsed: list[str] = []
+    parse = Invoice.model_validate_json
+
+    def counted(data: Any) -> Invoice:
+        invoice = parse(data)
+        parsed.append(invoice.id)
+        return invoice
+
+    monkeypatch.setattr(Invoice, "model_validate_json", counted)
+    page = store.list_invoices("cust_acme", InvoiceQuery(status="FINALIZED"), PageRequest(limit=2))
+    assert [invoice.id for invoice in page.items] == ["inv_1", "inv_3"]
+    assert page.next_page is not None
+    assert parsed == ["inv_1", "inv_2", "inv_3", "inv_4"]  # inv_4 proves a next page exists
