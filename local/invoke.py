@@ -106,11 +106,8 @@ def _stripe_double(stack: contextlib.ExitStack, spec: FunctionSpec) -> str | Non
     """The Stripe double's URL for a function that talks to Stripe (None for the others)."""
     if not any(name.startswith("STRIPE_") for name in spec.environment):
         return None
-    try:
-        from local.stripe_double import StripeDouble  # noqa: PLC0415 - optional
-    except ImportError:
-        return None
     from local.demo_data import DEMO_STRIPE_CUSTOMERS  # noqa: PLC0415
+    from local.stripe_double import StripeDouble  # noqa: PLC0415 - only for a function that talks to Stripe
 
     double = stack.enter_context(StripeDouble())
     for customer_id in DEMO_STRIPE_CUSTOMERS:
@@ -121,6 +118,4 @@ def _stripe_double(stack: contextlib.ExitStack, spec: FunctionSpec) -> str | Non
 def _reset_bootstrap() -> None:
     from shared import bootstrap  # noqa: PLC0415
 
-    reset = getattr(bootstrap, "reset", None)
-    if callable(reset):
-        reset()
+    bootstrap.reset()

@@ -253,13 +253,9 @@ class LocalStack:
         return values
 
     def _start_stripe_double(self) -> str:
-        """Start the built-in Stripe double; its URL, or the template's default when it is absent."""
-        try:
-            from local.stripe_double import StripeDouble  # noqa: PLC0415 - optional: written separately
-        except ImportError:
-            log.warning("local stack: no Stripe double in this build; STRIPE_API_BASE keeps the template default")
-            default: str = self._template.get("Parameters", {}).get("StripeApiBase", {}).get("Default", "")
-            return default
+        """Start the built-in Stripe double; its URL."""
+        from local.stripe_double import StripeDouble  # noqa: PLC0415 - only when STRIPE_API_BASE is unset
+
         # Customers created through the API name Stripe customers the double has never seen: it
         # treats any `cus_…` id as an existing customer of the account it stands in for.
         self._stripe = StripeDouble(auto_create_customers=True).start()
@@ -321,9 +317,7 @@ class LocalStack:
         """Cached clients from before the environment changed would talk to the wrong endpoint."""
         from shared import bootstrap  # noqa: PLC0415 - imported late: only the stack needs it
 
-        reset = getattr(bootstrap, "reset", None)
-        if callable(reset):
-            reset()
+        bootstrap.reset()
 
     # -- event sources ----------------------------------------------------------------------------------
 
@@ -537,9 +531,9 @@ class LocalStack:
             raise ControlError(404, f"no scheduled function {name} in this build")
         schedule = spec.schedules[0]
         event = scheduled_event(
-            schedule_arn=f"arn:aws:scheduler:{self.region}:123456789012:schedule/default/{spec.logical_id}{schedule.event_logical_id}",
+            schedule_arn=f"arn:aws:scheduler:{self.region}:{LOCAL_ACCOUNT_ID}:schedule/default/{spec.logical_id}{schedule.event_logical_id}",
             region=self.region,
-            account_id="123456789012",
+            account_id=LOCAL_ACCOUNT_ID,
             now=datetime.now(UTC),
             input_text=schedule.input,
             scheduler=schedule.scheduler,
