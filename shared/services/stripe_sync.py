@@ -113,10 +113,7 @@ def sync_stripe_invoice(message: StripeSyncMessage, deps: StripeSyncDependencies
     run = _Run(deps, invoice, state, token)
     try:
         return run.execute()
-    except (RetryableError, SyncLeaseLost) as error:
-        run.hand_back(error)
-        raise
-    except Exception as error:
+    except Exception as error:  # retryable, lease lost or unexpected: release the lease, say why, re-raise
         run.hand_back(error)
         raise
 
@@ -183,7 +180,7 @@ class _Run:
         )
 
     def hand_back(self, error: BaseException) -> None:
-        """A retryable end: release the lease, keep the step, say why in the sync status."""
+        """The run ended in an error: release the lease, keep the step, say why in the sync status."""
         now = self.deps.clock()
         state = replace(self.state, calls=self.calls_before + self.calls).released(now)
         try:
