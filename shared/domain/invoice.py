@@ -27,7 +27,6 @@ STATUS_FOR_DETAIL_TYPE: dict[str, InvoiceStatus] = {
     "invoice.updated": "DRAFT",
     "invoice.voided": "VOID",
 }
-EVENT_SOURCE = "downbeat.billing"
 MAX_LINE_ITEMS = 10_000
 
 

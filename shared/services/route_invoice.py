@@ -27,7 +27,6 @@ from shared.domain.validation import FieldError, first_field_error
 from shared.ports import InvoiceWriteOutcome, MessageQueue, MeterOutboxEntry, Store
 
 Outcome = Literal["queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale", "rejected"]
-MARKETPLACES: frozenset[str] = frozenset({"aws_marketplace", "azure_marketplace"})
 MARKETPLACE_CURRENCY = "USD"
 
 

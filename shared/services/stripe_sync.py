@@ -55,8 +55,6 @@ from shared.domain.sync import SyncAttempt, SyncStatus
 from shared.domain.types import Identifier
 from shared.ports import StripeSyncStore
 
-FINALIZED_STATUSES = frozenset({"open", "paid", "uncollectible"})
-
 
 class StripeSyncMessage(BaseModel):
     """What the router puts on the Stripe queue."""
