@@ -218,13 +218,7 @@ class DynamoDBStore:
             item["dispatched_version"] = dispatched_version
         put: TransactWriteItemTypeDef
         if stored_version is None:
-            put = {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_attributes(item),
-                    "ConditionExpression": "attribute_not_exists(PK)",
-                }
-            }
+            put = self._put_if_absent(item)
         else:
             put = {
                 "Put": {
@@ -524,29 +518,12 @@ class DynamoDBStore:
             item["resource_id"] = entry.resource_id
             item["GSI2PK"] = f"AUDIT#{entry.resource_type}#{entry.resource_id}"
             item["GSI2SK"] = entry.sort_key
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_attributes(item),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
+        return self._put_if_absent(item)
 
     def _transact_new(self, item: Mapping[str, Any], audit: AuditEntry) -> None:
         """Put a new `item` together with its audit entry; AlreadyExists when the item exists."""
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_attributes(item),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    self._audit_put(audit),
-                ]
-            )
+            self._client.transact_write_items(TransactItems=[self._put_if_absent(item), self._audit_put(audit)])
         except ClientError as error:
             if _is_condition_failure(error):
                 raise AlreadyExists(f"{item['PK']} {item['SK']}") from None
@@ -713,6 +690,16 @@ class DynamoDBStore:
     # ==== end Stripe sync section ===============================================================
 
     # -- helpers ----------------------------------------------------------------------------
+    def _put_if_absent(self, item: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+        """A transaction's Put of a new item: it fails the transaction when the key exists."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_attributes(item),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
     def _get(self, key: Mapping[str, Any]) -> Item | None:
         response = self._client.get_item(TableName=self._table, Key=to_attributes(key), ConsistentRead=True)
         item = response.get("Item")
