@@ -13,6 +13,7 @@ loads its own modules and no other's (the router never loads the API's or the St
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import boto3
@@ -46,16 +47,14 @@ def invoice_router() -> RouterDependencies:
 # ==== API (issue #10) ============================================================================
 @functools.cache
 def api() -> ApiDependencies:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    from shared.api.auth import fixed_token, secret_token
+    from shared.api.auth import fixed_token
     from shared.config import ApiSettings
     from shared.services.api_dependencies import ApiDependencies, random_id
 
     settings = ApiSettings.from_env()
     settings.require_token_source()
     token = (
-        secret_token(settings.api_token_secret_name, SecretsProvider(boto3_client=boto3.client("secretsmanager")))
+        secret_text(settings.api_token_secret_name)
         if settings.api_token_secret_name
         else fixed_token(settings.downbeat_api_token or "")
     )
@@ -71,20 +70,12 @@ def api() -> ApiDependencies:
 
 
 # ==== Stripe sync (issue #4) =====================================================================
-STRIPE_SECRET_MAX_AGE_SECONDS = 300
-
-
 def stripe_api_key(settings: StripeSyncSettings) -> str:
     """STRIPE_API_KEY locally, else the secret STRIPE_SECRET_NAME (cached by Powertools Parameters)."""
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
     settings.require_key_source()
     if settings.stripe_api_key:
         return settings.stripe_api_key
-    # A provider with its own boto3 client, so AWS_ENDPOINT_URL* decide where it goes (as for the API token).
-    provider = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
-    value = provider.get(str(settings.stripe_secret_name), max_age=STRIPE_SECRET_MAX_AGE_SECONDS)
-    return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
+    return secret_text(str(settings.stripe_secret_name))()
 
 
 @functools.cache
@@ -108,6 +99,26 @@ def stripe_sync() -> StripeSyncDependencies:
 
 
 # ==== end Stripe sync section ====================================================================
+
+
+SECRET_MAX_AGE_SECONDS = 300
+
+
+def secret_text(secret_name: str) -> Callable[[], str]:
+    """The text of a Secrets Manager secret (a plain string), cached by Powertools Parameters.
+
+    The provider has its own boto3 client, so AWS_ENDPOINT_URL* decide where it goes and a process
+    that moves between endpoints (the local stack, tests) never reuses a client bound to an old one.
+    """
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    provider = SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+
+    def current() -> str:
+        value = provider.get(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
+        return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
+
+    return current
 
 
 def reset() -> None:

@@ -1,7 +1,8 @@
 """Bearer-token authentication, done before routing (DESIGN §4a: 401 comes before any 400).
 
 The expected token is `DOWNBEAT_API_TOKEN` locally, or the Secrets Manager secret named by
-`API_TOKEN_SECRET_NAME` in the cloud (read through Powertools Parameters, cached for five minutes).
+`API_TOKEN_SECRET_NAME` in the cloud (`shared.bootstrap.secret_text`: Powertools Parameters, cached
+for five minutes).
 Tokens are compared as SHA-256 digests in constant time, so neither content nor length leaks
 through timing; neither token is ever logged or stored, only `actor_for_token`.
 """
@@ -15,11 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-
 from shared.domain.audit import Caller, actor_for_token
 
-SECRET_MAX_AGE_SECONDS = 300
 OPENAPI_PATH = "/openapi.json"
 
 
@@ -77,17 +75,3 @@ def unauthorized(refusal: Refusal) -> dict[str, Any]:
 
 def fixed_token(token: str) -> Callable[[], str]:
     return lambda: token
-
-
-def secret_token(secret_name: str, provider: parameters.SecretsProvider) -> Callable[[], str]:
-    """The token in a Secrets Manager secret (a plain string), cached by Powertools Parameters.
-
-    The provider is built by the composition root with its own client, so a process that moves
-    between endpoints (the local stack, tests) never reuses a client bound to an old one.
-    """
-
-    def current() -> str:
-        value = provider.get(secret_name, max_age=SECRET_MAX_AGE_SECONDS)
-        return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
-
-    return current
