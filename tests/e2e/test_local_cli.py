@@ -100,25 +100,28 @@ def test_invoke_without_a_stack_uses_a_fresh_in_memory_aws_and_needs_no_credenti
 
 def test_downbeat_local_prints_one_ready_line_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     environment = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "local", "--port", "0", "--no-schedules"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    stderr_path = tmp_path / "stderr.log"  # shown when an assertion fails: what the stack said
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.cli", "local", "--port", "0", "--no-schedules"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     try:
         assert process.stdout is not None
         line = process.stdout.readline()  # blocks until the stack is ready (or the process dies)
         match = re.fullmatch(r"downbeat local ready: api=(http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        with urllib.request.urlopen(match.group(1) + "/health", timeout=5) as response:
+        assert match, (line, stderr_path.read_text()[-2000:])
+        # generous timeouts: a loaded CI machine, not the stack, decides how long these take
+        with urllib.request.urlopen(match.group(1) + "/health", timeout=30) as response:
             assert response.status == 200
         process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=30)
+        rest, _ = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 0
+    assert process.returncode == 0, stderr_path.read_text()[-2000:]
     assert rest == ""
