@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RUNS = 11
+RUNS = 21
 GOAL = 1.15
 POWERTOOLS = "from aws_lambda_powertools import Logger, Metrics, Tracer; import aws_xray_sdk.core"
 # The pydantic names our models use (pydantic imports them lazily), and one trivial model, since
