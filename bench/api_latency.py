@@ -21,7 +21,7 @@ from typing import Any
 from local.http_server import http_api_event
 from local.stack import LocalStack, StackOptions
 from shared import bootstrap
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.invoice import InvoiceEvent
 from tests.builders import STRIPE, invoice_event
 

@@ -85,7 +85,7 @@ def read_json_file(path: str) -> Any:
 def cmd_local(args: argparse.Namespace) -> int:
     from local.demo_data import DEMO_STRIPE_CUSTOMERS, seed_demo_data  # noqa: PLC0415 - keeps --help fast
     from local.stack import LocalStack, StackOptions  # noqa: PLC0415
-    from shared.adapters.dynamodb_store import DynamoDBStore  # noqa: PLC0415
+    from shared.adapters.dynamodb import DynamoDBStore  # noqa: PLC0415
 
     _log_to_stderr(args.log_level)
     options = StackOptions(

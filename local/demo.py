@@ -26,7 +26,7 @@ import boto3
 from local.cli import request_json
 from local.demo_data import DEMO_EVENTS, DEMO_STRIPE_CUSTOMERS, ApiCall, demo_event, seed_demo_data_via_api
 from local.stack import LocalStack, StackOptions
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.sync import SyncRecord
 
 DEADLINE_SECONDS = 60.0

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter
 
 from shared.domain.customers import Contract, Customer
 from shared.domain.providers import ProviderConfiguration
-from shared.ports import AlreadyExists
+from shared.ports.store import AlreadyExists
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events" / "invoice_router"
 CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)

@@ -93,7 +93,7 @@ def invoke_in_memory(spec: FunctionSpec, event: Any, *, seed: bool = False) -> A
         stack.enter_context(patched_environ(environment))
         if seed:
             from local.demo_data import seed_demo_data  # noqa: PLC0415 - only with --seed
-            from shared.adapters.dynamodb_store import DynamoDBStore  # noqa: PLC0415
+            from shared.adapters.dynamodb import DynamoDBStore  # noqa: PLC0415
 
             seed_demo_data(DynamoDBStore(clients.dynamodb, resources.table_name))
         try:

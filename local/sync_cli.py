@@ -1,7 +1,7 @@
 """`downbeat sync --dry-run INVOICE_FILE`: print the Stripe plan for an invoice, calling nothing.
 
 INVOICE_FILE is an invoice event (EventBridge envelope) or a bare invoice. The Stripe configuration
-comes from `--config FILE` (a DESIGN §3 `configuration` object), else the file's own
+comes from `--config FILE` (a Stripe `configuration` object, as on a customer), else the file's own
 `stripe_configuration`, else the defaults with a placeholder customer id.
 """
 
@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared.services.stripe_sync import render_dry_run
+from shared.domain.invoice import Invoice, InvoiceEvent
+from shared.domain.providers import StripeConfiguration
+from shared.domain.stripe_plan import plan_stripe_invoice
 
 
 def add_sync_command(commands: Any) -> None:
@@ -31,7 +34,11 @@ def add_sync_command(commands: Any) -> None:
     )
     sync.add_argument("invoice_file", metavar="INVOICE_FILE", help="an invoice event or invoice as JSON")
     sync.add_argument("--dry-run", action="store_true", help="print the plan only (required: the worker syncs)")
-    sync.add_argument("--config", metavar="FILE", help="a Stripe configuration object as JSON (DESIGN §3)")
+    sync.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a Stripe configuration object as JSON, as a customer's stripe configuration holds",
+    )
     sync.set_defaults(run=cmd_sync)
 
 
@@ -48,6 +55,24 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"downbeat sync: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def dry_run_plan(document: Mapping[str, Any], configuration: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The plan for an invoice event (or a bare invoice), no Stripe call.
+
+    The Stripe configuration comes from `configuration`, else from the document's
+    `stripe_configuration`, else the defaults with a placeholder customer.
+    """
+    event = "detail" in document
+    invoice = InvoiceEvent.model_validate(document).detail if event else Invoice.model_validate(document)
+    raw = dict(configuration or document.get("stripe_configuration") or {})
+    raw.setdefault("stripe_customer_id", f"<stripe customer of {invoice.customer_id}>")
+    plan = plan_stripe_invoice(invoice, StripeConfiguration.model_validate(raw))
+    return plan.describe()
+
+
+def render_dry_run(document: Mapping[str, Any], configuration: Mapping[str, Any] | None = None) -> str:
+    return json.dumps(dry_run_plan(document, configuration), indent=2, default=str)
 
 
 def main(argv: list[str] | None = None) -> int:

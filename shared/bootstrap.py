@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
 
 if TYPE_CHECKING:

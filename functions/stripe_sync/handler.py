@@ -16,8 +16,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import bootstrap
-from shared.adapters.errors import RetryableError
+from shared.domain.stripe_state import LEASE_KIND
 from shared.observability import count, logger, metrics, tracer
+from shared.ports.errors import RetryableError
 from shared.services.stripe_sync import StripeSyncDependencies, StripeSyncMessage, sync_stripe_invoice
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -45,7 +46,7 @@ def sync_record(record: SQSRecord, deps: StripeSyncDependencies) -> None:
 
 
 def report_oldest_unsynced(deps: StripeSyncDependencies) -> None:
-    oldest = deps.store.oldest_unsynced_stripe()
+    oldest = deps.store.oldest_unsettled(LEASE_KIND)
     age = 0.0 if oldest is None else max(0.0, (deps.clock() - oldest).total_seconds())
     metrics.add_metric(name="OldestUnsyncedStripeInvoiceAge", unit=MetricUnit.Seconds, value=age)
 

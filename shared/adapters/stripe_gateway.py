@@ -16,8 +16,8 @@ from typing import Any, cast
 
 import stripe
 
-from shared.adapters.errors import AdapterError, PermanentError, RetryableError
-from shared.adapters.stripe_port import StripeConflict, StripeInvoiceView, StripeLineView, StripeRateLimited
+from shared.ports.errors import AdapterError, PermanentError, RetryableError
+from shared.ports.stripe import StripeConflict, StripeInvoiceView, StripeLineView, StripeRateLimited
 
 STRIPE_API_BASE = "https://api.stripe.com"
 DEFAULT_MAX_NETWORK_RETRIES = 2
@@ -116,7 +116,7 @@ def map_stripe_error(error: stripe.StripeError, action: str) -> AdapterError:
 
 
 class StripeGateway:
-    """`shared.adapters.stripe_port.StripeInvoices` on the official SDK."""
+    """`shared.ports.stripe.StripeInvoices` on the official SDK."""
 
     def __init__(self, client: stripe.StripeClient) -> None:
         self._client = client

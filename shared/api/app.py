@@ -27,7 +27,7 @@ from shared.domain.audit import Caller
 from shared.domain.paging import InvalidCursor
 from shared.domain.validation import FieldError, field_path
 from shared.observability import logger
-from shared.ports import AlreadyExists
+from shared.ports.store import AlreadyExists
 from shared.services.api_dependencies import AUDITED_ACTIONS, ApiDependencies, record_failed_call
 from shared.services.api_errors import Conflict, NotFound
 

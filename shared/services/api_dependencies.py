@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from shared.clock import Clock
 from shared.domain.audit import AuditEntry, Caller
-from shared.ports import Store
+from shared.ports.store import ApiStore
 
 IdSource = Callable[[str], str]
 
@@ -24,7 +24,7 @@ def random_id(prefix: str) -> str:
 
 @dataclass(frozen=True)
 class ApiDependencies:
-    store: Store
+    store: ApiStore
     clock: Clock
     new_id: IdSource
     api_token: Callable[[], str]  # the expected bearer token (cached by its source)

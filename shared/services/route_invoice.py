@@ -1,4 +1,4 @@
-"""Use case: route one invoice event (DESIGN §2, §3).
+"""Use case: route one invoice event (the event contract: docs/architecture.md).
 
 validate → check the customer and contract → store (highest version wins) → resolve the provider
 → hand the invoice to its provider's queue or outbox → record the sync status.
@@ -24,7 +24,8 @@ from shared.domain.money import round_to_currency
 from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
 from shared.domain.sync import SyncAttempt, SyncStatus
 from shared.domain.validation import FieldError, first_field_error
-from shared.ports import InvoiceWriteOutcome, MessageQueue, MeterOutboxEntry, Store
+from shared.ports.queues import MessageQueue
+from shared.ports.store import CustomerReads, InvoiceWriteOutcome, MeterOutboxEntry, RouterStore
 
 Outcome = Literal["queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale", "rejected"]
 MARKETPLACE_CURRENCY = "USD"
@@ -32,7 +33,7 @@ MARKETPLACE_CURRENCY = "USD"
 
 @dataclass
 class RouterDependencies:
-    store: Store
+    store: RouterStore
     stripe_queue: MessageQueue
     dead_letters: MessageQueue
     clock: Callable[[], datetime]
@@ -63,7 +64,7 @@ def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> R
     return _dispatch(invoice, customer, contract, event, deps)
 
 
-def _accept(event: Mapping[str, Any], store: Store) -> tuple[Invoice, Customer, Contract | None]:
+def _accept(event: Mapping[str, Any], store: CustomerReads) -> tuple[Invoice, Customer, Contract | None]:
     """The event's invoice with its customer and contract, or a FieldError naming what makes it
     unacceptable. Routing uses the customer and contract read here (customers and contracts are
     never deleted)."""

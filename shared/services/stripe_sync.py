@@ -3,8 +3,9 @@
 The plan (`shared.domain.stripe_plan`) says what the Stripe invoice must look like; this executor
 makes Stripe look like that and records receipts. Each run:
 
-1. loads the invoice (its latest version: a queued message only names it) and takes the invoice's
-   lease, which also counts the run (`attempt`, part of every idempotency key);
+1. loads the invoice (its latest version: a queued message only names it) and claims the
+   invoice's `stripe` worker lease, which also counts the run (`attempt`, part of every
+   idempotency key);
 2. observes Stripe — unless no earlier run can have sent anything: the draft whose id we stored,
    else the customer's invoices listed and matched on metadata `downbeat_invoice_id` (a list,
    never search, which is eventually consistent);
@@ -19,20 +20,16 @@ A crash anywhere leaves the lease to expire; the next delivery observes and resu
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.adapters.errors import PermanentError, RetryableError
-from shared.adapters.stripe_port import StripeBackOff, StripeInvoices, StripeInvoiceView, StripeLineView
-from shared.domain.invoice import Invoice, InvoiceEvent
+from shared.domain.invoice import Invoice
 from shared.domain.providers import (
     StripeConfiguration,
     StripeProviderConfiguration,
@@ -50,10 +47,13 @@ from shared.domain.stripe_plan import (
     idempotency_key,
     plan_stripe_invoice,
 )
-from shared.domain.stripe_state import StripeStep, StripeSyncState, SyncLeaseLost
+from shared.domain.stripe_state import LEASE_KIND, StripeStep, StripeSyncState
 from shared.domain.sync import SyncAttempt, SyncStatus
 from shared.domain.types import Identifier
-from shared.ports import StripeSyncStore
+from shared.ports.errors import PermanentError, RetryableError
+from shared.ports.leases import Lease, LeaseLost, WorkerLeases
+from shared.ports.store import StripeSyncStore
+from shared.ports.stripe import StripeBackOff, StripeInvoices, StripeInvoiceView, StripeLineView
 
 
 class StripeSyncMessage(BaseModel):
@@ -66,9 +66,13 @@ class StripeSyncMessage(BaseModel):
     action: Literal["sync", "void"] = "sync"
 
 
+class StripeWorkerStore(StripeSyncStore, WorkerLeases, Protocol):
+    """The table as the Stripe worker sees it: its reads and writes, and the invoice's lease."""
+
+
 @dataclass
 class StripeSyncDependencies:
-    store: StripeSyncStore
+    store: StripeWorkerStore
     stripe: StripeInvoices
     clock: Callable[[], datetime]
     sleep: Callable[[float], None] = time.sleep
@@ -104,11 +108,11 @@ def sync_stripe_invoice(message: StripeSyncMessage, deps: StripeSyncDependencies
         _record(deps, message.invoice_id, "failed", reason, "failed", None)
         return StripeSyncResult(message.invoice_id, "failed", reason, failure_code="unknown_invoice")
     now = deps.clock()
-    token = uuid.uuid4().hex
-    state = deps.store.claim_stripe_sync(invoice.id, now=now, lease_until=now + deps.lease, token=token)
-    if state is None:
+    lease = deps.store.claim(LEASE_KIND, invoice.id, now=now, until=now + deps.lease)
+    if lease is None:
         raise SyncBusy(f"invoice {invoice.id}: another run is syncing it to Stripe; retry later", code="busy")
-    run = _Run(deps, invoice, state, token)
+    state = deps.store.get_stripe_sync(invoice.id) or StripeSyncState(invoice_id=invoice.id)
+    run = _Run(deps, invoice, state, lease)
     try:
         return run.execute()
     except Exception as error:  # retryable, lease lost or unexpected: release the lease, say why, re-raise
@@ -121,7 +125,7 @@ class _Run:
     deps: StripeSyncDependencies
     invoice: Invoice
     state: StripeSyncState
-    token: str
+    lease: Lease
     calls_at_start: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -136,16 +140,17 @@ class _Run:
         return self.deps.stripe.calls - self.calls_at_start
 
     def _key(self, step: str) -> str:
-        return idempotency_key(self.invoice.id, self.invoice.version, step, self.state.attempt)
+        return idempotency_key(self.invoice.id, self.invoice.version, step, self.lease.attempt)
 
     def _save(self, step: StripeStep | None = None, **changes: Any) -> None:
         now = self.deps.clock()
         state = self.state.moved(step or self.state.step, now, calls=self.calls_before + self.calls, **changes)
-        self.deps.store.save_stripe_sync(state, token=self.token)
+        self.deps.store.save_stripe_sync(state, self.lease)
         self.state = state
 
     def _new_attempt(self) -> None:
-        self._save(attempt=self.state.attempt + 1)
+        now = self.deps.clock()
+        self.lease = self.deps.store.renew(self.lease, now=now, until=now + self.deps.lease, new_attempt=True)
 
     def _settle(
         self,
@@ -162,9 +167,9 @@ class _Run:
         state = self.state.moved(
             step, now, version=self.invoice.version, stripe_invoice_id=sid or None, calls=total_calls
         )
-        self.deps.store.save_stripe_sync(state.released(now), token=self.token)
+        self.deps.store.save_stripe_sync(state, self.lease, release=True)
         self.state = state
-        detail = f"version {self.invoice.version}, attempt {self.state.attempt}, {self.calls} Stripe calls: {reason}"
+        detail = f"version {self.invoice.version}, attempt {self.lease.attempt}, {self.calls} Stripe calls: {reason}"
         _record(self.deps, self.invoice.id, status, reason, status, sid, detail)
         return StripeSyncResult(
             self.invoice.id,
@@ -174,19 +179,18 @@ class _Run:
             failure_code=failure_code,
             calls=self.calls,
             total_calls=total_calls,
-            attempt=self.state.attempt,
+            attempt=self.lease.attempt,
         )
 
     def hand_back(self, error: BaseException) -> None:
         """The run ended in an error: release the lease, keep the step, say why in the sync status."""
-        now = self.deps.clock()
-        state = replace(self.state, calls=self.calls_before + self.calls).released(now)
+        state = replace(self.state, calls=self.calls_before + self.calls, updated_at=self.deps.clock())
         try:
-            self.deps.store.save_stripe_sync(state, token=self.token)
-        except SyncLeaseLost:
+            self.deps.store.save_stripe_sync(state, self.lease, release=True)
+        except LeaseLost:
             return  # another run owns the invoice now; it will record its own outcome
         reason = f"invoice {self.invoice.id}: Stripe sync will be retried: {error}"
-        detail = f"version {self.invoice.version}, attempt {self.state.attempt}, {self.calls} Stripe calls: {error}"
+        detail = f"version {self.invoice.version}, attempt {self.lease.attempt}, {self.calls} Stripe calls: {error}"
         _record(self.deps, self.invoice.id, "pending", reason, "retry", self.state.stripe_invoice_id, detail)
 
     # -- the run -----------------------------------------------------------------------------
@@ -252,7 +256,7 @@ class _Run:
     # -- observing ---------------------------------------------------------------------------
 
     def _observe(self, customer: str | None) -> StripeInvoiceView | None:
-        if not self.state.touched_stripe:
+        if not self.state.touched_stripe(self.lease.attempt):
             return None  # no earlier run: nothing of ours can exist in Stripe
         if self.state.stripe_invoice_id is not None:
             found = self.deps.stripe.retrieve_invoice(self.state.stripe_invoice_id)
@@ -449,24 +453,3 @@ def _record(
         attempt=SyncAttempt(at=deps.clock(), outcome=outcome, detail=detail or reason),
         provider_ids=provider_ids,
     )
-
-
-# ---- dry run ------------------------------------------------------------------------------------
-
-
-def dry_run_plan(document: Mapping[str, Any], configuration: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """`downbeat sync --dry-run`: the plan for an invoice event (or a bare invoice), no Stripe call.
-
-    The Stripe configuration comes from `configuration`, else from the document's
-    `stripe_configuration`, else the defaults with a placeholder customer.
-    """
-    event = "detail" in document
-    invoice = InvoiceEvent.model_validate(document).detail if event else Invoice.model_validate(document)
-    raw = dict(configuration or document.get("stripe_configuration") or {})
-    raw.setdefault("stripe_customer_id", f"<stripe customer of {invoice.customer_id}>")
-    plan = plan_stripe_invoice(invoice, StripeConfiguration.model_validate(raw))
-    return plan.describe()
-
-
-def render_dry_run(document: Mapping[str, Any], configuration: Mapping[str, Any] | None = None) -> str:
-    return json.dumps(dry_run_plan(document, configuration), indent=2, default=str)

@@ -14,7 +14,7 @@ import pytest
 
 from local.demo_data import DEMO_STRIPE_CUSTOMERS, seed_demo_data
 from local.stack import LocalStack, StackOptions
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 
 
 @pytest.fixture(scope="package")

@@ -10,7 +10,7 @@ import pytest
 from local.cli import main
 from local.stack import LocalStack
 from shared import bootstrap
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from tests.e2e.helpers import dead_letter_for, poll_until, sample_event, write_event
 
 

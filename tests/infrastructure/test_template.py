@@ -191,7 +191,7 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
             assert name in ALLOWED_MANAGED_POLICIES, f"{lid} attaches unexpected managed policy {arn}"
 
 
-# Table actions each function's code calls (shared/adapters/dynamodb_store.py); TransactWriteItems
+# Table actions each function's code calls (shared/adapters/dynamodb/); TransactWriteItems
 # is authorized by the Put/Update actions of its items.
 TABLE_ACTIONS = {
     "InvoiceRouterFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},

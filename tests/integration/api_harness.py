@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local.stack import LocalStack, StackOptions
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 
 TOKEN = "test-token-4f8a1c"
 USER_AGENT = "downbeat-tests/1.0"

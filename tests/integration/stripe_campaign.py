@@ -15,11 +15,11 @@ from decimal import Decimal
 from typing import Any, cast
 
 from local.stripe_double import FaultKind
-from shared.adapters.errors import RetryableError
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.money import round_to_currency
 from shared.domain.providers import StripeConfiguration
 from shared.domain.stripe_plan import plan_stripe_invoice, service_period_effective_at
+from shared.ports.errors import RetryableError
 from tests.builders import invoice_event
 from tests.integration.stripe_harness import STRIPE_CUSTOMER, Harness, SimulatedCrash
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from local.stripe_double import ManualClock, StripeDouble
 from shared.adapters.stripe_gateway import StripeGateway, stripe_client
-from shared.adapters.stripe_port import StripeInvoices, StripeInvoiceView, StripeLineView
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.stripe_plan import METADATA_INVOICE_ID
+from shared.ports.stripe import StripeInvoices, StripeInvoiceView, StripeLineView
 from shared.services.stripe_sync import (
     StripeSyncDependencies,
     StripeSyncMessage,

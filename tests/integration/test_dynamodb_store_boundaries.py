@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from shared.adapters.dynamodb_store import DynamoDBStore, from_attributes
+from shared.adapters.dynamodb import DynamoDBStore, from_attributes
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import PageRequest

@@ -14,7 +14,7 @@ import pytest
 from functions.invoice_router.handler import lambda_handler
 from local.lambda_context import LocalLambdaContext
 from shared import bootstrap
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from shared.observability import logger
 from tests.builders import AWS, STRIPE, configuration, contract, customer, invoice_event
 from tests.conftest import TABLE_NAME

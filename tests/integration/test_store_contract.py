@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.invoice import InvoiceEvent
+from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncAttempt
-from shared.ports import AlreadyExists, InvoiceWriteOutcome, MeterOutboxEntry, Store
+from shared.ports.leases import LeaseLost
+from shared.ports.store import AlreadyExists, InvoiceWriteOutcome, MeterOutboxEntry, Store
 from tests.builders import STRIPE, configuration, contract, customer, invoice_event
 from tests.conftest import TABLE_NAME
 from tests.fakes.memory_store import InMemoryStore
@@ -294,62 +297,79 @@ def test_audit_entries_newest_first_with_filters_and_pages(store: Store) -> None
 # ==== end API section ============================================================================
 
 
-# ==== Stripe sync section (owner: Stripe sync, issue #4) =========================================
-
-
-def test_stripe_sync_lease_attempts_and_oldest_unsynced(store: Store) -> None:
-    from dataclasses import replace
-    from datetime import timedelta
-    from typing import cast
-
-    from shared.domain.stripe_state import SyncLeaseLost
-    from shared.ports import StripeSyncStore
-
-    sync_store = cast(StripeSyncStore, store)
-
+def test_worker_lease_counts_attempts_refuses_overlap_and_tracks_the_oldest_waiting(store: Store) -> None:
     later = NOW + timedelta(seconds=30)
-    assert sync_store.get_stripe_sync("inv_1") is None
-    assert sync_store.oldest_unsynced_stripe() is None
+    assert store.oldest_unsettled("stripe") is None
 
-    first = sync_store.claim_stripe_sync("inv_1", now=NOW, lease_until=NOW + timedelta(minutes=2), token="t1")
+    first = store.claim("stripe", "inv_1", now=NOW, until=NOW + timedelta(minutes=2))
     assert first is not None
-    assert (first.attempt, first.step, first.calls, first.lease_token) == (1, "new", 0, "t1")
-    assert first.pending_since == NOW
-    assert sync_store.claim_stripe_sync("inv_1", now=later, lease_until=later, token="t2") is None  # leased
+    assert (first.kind, first.key, first.attempt, first.pending_since) == ("stripe", "inv_1", 1, NOW)
+    assert store.claim("stripe", "inv_1", now=later, until=later) is None  # leased
+    assert store.claim("meter", "inv_1", now=later, until=later) is not None  # another kind, another lease
 
-    sync_store.claim_stripe_sync("inv_2", now=later, lease_until=later, token="u1")
-    assert sync_store.oldest_unsynced_stripe() == NOW
+    assert store.claim("stripe", "inv_2", now=later, until=later) is not None
+    assert store.oldest_unsettled("stripe") == NOW
 
-    drafted = replace(first.moved("drafted", later, stripe_invoice_id="in_1", calls=2, version=7), lease_until=later)
-    sync_store.save_stripe_sync(drafted, token="t1")
-    with pytest.raises(SyncLeaseLost):
-        sync_store.save_stripe_sync(drafted, token="nope")
-    assert sync_store.get_stripe_sync("inv_1") == drafted
+    renewed = store.renew(first, now=later, until=later + timedelta(minutes=2), new_attempt=True)
+    assert (renewed.attempt, renewed.token, renewed.until) == (2, first.token, later + timedelta(minutes=2))
+    assert store.renew(renewed, now=later, until=later + timedelta(minutes=3)).attempt == 2
 
     expired = NOW + timedelta(minutes=5)
-    second = sync_store.claim_stripe_sync("inv_1", now=expired, lease_until=expired + timedelta(minutes=2), token="t3")
+    second = store.claim("stripe", "inv_1", now=expired, until=expired + timedelta(minutes=2))
     assert second is not None
-    assert (second.attempt, second.step, second.stripe_invoice_id, second.calls) == (2, "drafted", "in_1", 2)
-    assert second.pending_since == NOW  # still waiting since the first run
-    with pytest.raises(SyncLeaseLost):
-        sync_store.save_stripe_sync(drafted, token="t1")  # the first run's lease was taken over
+    assert (second.attempt, second.pending_since) == (3, NOW)  # still waiting since the first run
+    assert second.token != first.token
+    for stale in (
+        lambda: store.renew(renewed, now=expired, until=expired),
+        lambda: store.hand_back(renewed, now=expired),
+        lambda: store.settle(renewed, now=expired),
+    ):
+        with pytest.raises(LeaseLost):
+            stale()  # the first run's lease was taken over
 
-    sync_store.save_stripe_sync(second.moved("synced", expired).released(expired), token="t3")
-    settled = sync_store.get_stripe_sync("inv_1")
-    assert settled is not None
-    assert (settled.step, settled.pending_since, settled.lease_token, settled.lease_until) == (
-        "synced",
-        None,
-        None,
-        None,
-    )
-    assert sync_store.oldest_unsynced_stripe() == later  # inv_2 is the only one left waiting
-    again = sync_store.claim_stripe_sync("inv_1", now=expired, lease_until=expired, token="t4")
+    store.hand_back(second, now=expired)  # released, still waiting
+    assert store.oldest_unsettled("stripe") == NOW
+    third = store.claim("stripe", "inv_1", now=expired, until=expired + timedelta(minutes=2))
+    assert third is not None
+    assert third.attempt == 4
+    store.settle(third, now=expired)
+    assert store.oldest_unsettled("stripe") == later  # inv_2 is the only one left waiting
+    again = store.claim("stripe", "inv_1", now=expired, until=expired)
     assert again is not None
-    assert (again.attempt, again.pending_since) == (3, expired)  # a new version starts a new wait
+    assert (again.attempt, again.pending_since) == (5, expired)  # new work starts a new wait
 
 
-# ==== end Stripe sync section ====================================================================
+def test_stripe_state_is_written_only_under_its_lease(store: Store) -> None:
+    later = NOW + timedelta(seconds=30)
+    assert store.get_stripe_sync("inv_1") is None
+    first = store.claim("stripe", "inv_1", now=NOW, until=NOW + timedelta(minutes=2))
+    assert first is not None
+    assert store.get_stripe_sync("inv_1") == StripeSyncState(invoice_id="inv_1")  # claimed, nothing done yet
+
+    drafted = StripeSyncState("inv_1").moved("drafted", later, stripe_invoice_id="in_1", calls=2, version=7)
+    store.save_stripe_sync(drafted, first)
+    with pytest.raises(LeaseLost):
+        store.save_stripe_sync(drafted, replace(first, token="nope"))
+    assert store.get_stripe_sync("inv_1") == drafted
+
+    expired = NOW + timedelta(minutes=5)
+    second = store.claim("stripe", "inv_1", now=expired, until=expired + timedelta(minutes=2))
+    assert second is not None
+    assert store.get_stripe_sync("inv_1") == drafted  # a new claim keeps the state
+    with pytest.raises(LeaseLost):
+        store.save_stripe_sync(drafted, first)  # the first run's lease was taken over
+
+    store.save_stripe_sync(drafted.moved("synced", expired), second, release=True)
+    settled = store.get_stripe_sync("inv_1")
+    assert settled is not None
+    assert (settled.step, settled.stripe_invoice_id, settled.version, settled.calls) == ("synced", "in_1", 7, 2)
+    assert store.oldest_unsettled("stripe") is None  # a settled state settles its lease
+    assert store.claim("stripe", "inv_1", now=expired, until=expired) is not None  # and lets it go
+
+    third = store.claim("stripe", "inv_3", now=expired, until=expired + timedelta(minutes=2))
+    assert third is not None
+    store.save_stripe_sync(StripeSyncState("inv_3").moved("drafted", expired), third, release=True)
+    assert store.oldest_unsettled("stripe") == expired  # handed back unsettled: still waiting
 
 
 def test_stored_invoice_keeps_fractions_of_a_second(store: Store) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.errors import RetryableError
-from shared.adapters.stripe_port import StripeInvoiceView
 from shared.domain.stripe_plan import METADATA_INVOICE_ID
+from shared.ports.errors import RetryableError
+from shared.ports.stripe import StripeInvoiceView
 from tests.builders import configuration, customer
 from tests.integration.stripe_harness import STRIPE_CUSTOMER, Harness, harness, lines
 
@@ -269,7 +269,9 @@ def test_persistent_rate_limit_hands_the_record_back(h: Harness) -> None:
     assert "retried" in (sync.reason or "")
     state = h.store.get_stripe_sync("inv_1")
     assert state is not None
-    assert state.lease_token is None
+    released = h.store.claim("stripe", "inv_1", now=h.now(), until=h.now())  # the run let its lease go
+    assert released is not None
+    h.store.hand_back(released, now=h.now())
     h.double.clear_faults()
     assert h.deliver("inv_1").status == "synced"
     assert len(h.stripe_invoices("inv_1")) == 1

@@ -13,7 +13,7 @@ import pytest
 from functions.stripe_sync.handler import lambda_handler
 from local.lambda_context import LocalLambdaContext
 from shared import bootstrap
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.invoice import InvoiceEvent
 from tests.builders import configuration, customer, invoice_event
 from tests.conftest import TABLE_NAME
@@ -105,8 +105,8 @@ def test_the_sample_event_through_bootstrap_on_dynamodb(
         assert sync.provider_ids == {"stripe_invoice_id": stripe_invoice["id"]}
         state = store.get_stripe_sync("inv_7f3a")
         assert state is not None
-        assert (state.step, state.calls, state.pending_since) == ("synced", 3, None)
-        assert store.oldest_unsynced_stripe() is None
+        assert (state.step, state.calls) == ("synced", 3)
+        assert store.oldest_unsettled("stripe") is None  # settled: no longer waiting
 
 
 def test_settings_never_show_the_key() -> None:

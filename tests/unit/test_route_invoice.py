@@ -48,7 +48,7 @@ def test_finalized_invoice_goes_to_the_stripe_queue(deps: RouterDependencies) ->
     result = route_invoice_event(invoice_event(contract_id="con_default"), deps)
     assert (result.outcome, result.provider) == ("queued", "stripe")
     assert queue_of(deps.stripe_queue).bodies == [{"invoice_id": "inv_1", "version": 7, "action": "sync"}]
-    sync = deps.store.get_sync("inv_1")
+    sync = store_of(deps).get_sync("inv_1")
     assert sync is not None
     assert (sync.status, sync.provider) == ("pending", "stripe")
 
@@ -70,11 +70,11 @@ def test_only_configuration_routes_to_azure(deps: RouterDependencies) -> None:
 def test_no_resolvable_default_is_stored_and_skipped(deps: RouterDependencies, customer_id: str) -> None:
     result = route_invoice_event(invoice_event(customer_id=customer_id), deps)
     assert result.outcome == "skipped"
-    sync = deps.store.get_sync("inv_1")
+    sync = store_of(deps).get_sync("inv_1")
     assert sync is not None
     assert sync.status == "skipped"
     assert sync.reason
-    assert deps.store.get_invoice("inv_1") is not None
+    assert store_of(deps).get_invoice("inv_1") is not None
 
 
 def test_contract_naming_a_provider_the_customer_lacks_goes_to_dlq(deps: RouterDependencies) -> None:
@@ -85,7 +85,7 @@ def test_contract_naming_a_provider_the_customer_lacks_goes_to_dlq(deps: RouterD
     assert "azure_marketplace" in attributes["reason"]
     assert attributes["field"] == "detail.contract_id"
     assert body["detail"]["id"] == "inv_1"
-    sync = deps.store.get_sync("inv_1")
+    sync = store_of(deps).get_sync("inv_1")
     assert sync is not None
     assert sync.status == "failed"
 
@@ -103,7 +103,7 @@ def test_redriven_event_routes_once_the_configuration_is_fixed(deps: RouterDepen
 def test_unknown_customer_is_rejected_naming_customer_id(deps: RouterDependencies) -> None:
     result = route_invoice_event(invoice_event(customer_id="cust_ghost"), deps)
     assert (result.outcome, result.field) == ("rejected", "detail.customer_id")
-    assert deps.store.get_invoice("inv_1") is None
+    assert store_of(deps).get_invoice("inv_1") is None
 
 
 @pytest.mark.parametrize("contract_id", ["con_ghost", "con_other"])
@@ -144,7 +144,7 @@ def test_older_version_after_newer_is_ignored(deps: RouterDependencies) -> None:
     route_invoice_event(invoice_event(version=8, total="10.00"), deps)
     result = route_invoice_event(invoice_event(version=7, total="20.00"), deps)
     assert result.outcome == "stale"
-    stored = deps.store.get_invoice("inv_1")
+    stored = store_of(deps).get_invoice("inv_1")
     assert stored is not None
     assert (stored.version, stored.total) == (8, Decimal("10.00"))
     assert len(queue_of(deps.stripe_queue).messages) == 1
@@ -173,7 +173,7 @@ def test_duplicate_of_an_event_whose_dispatch_crashed_is_dispatched(deps: Router
 def test_draft_for_stripe_is_stored_pending(deps: RouterDependencies) -> None:
     result = route_invoice_event(invoice_event(status="DRAFT"), deps)
     assert result.outcome == "stored"
-    sync = deps.store.get_sync("inv_1")
+    sync = store_of(deps).get_sync("inv_1")
     assert sync is not None
     assert sync.status == "pending"
     assert "DRAFT" in (sync.reason or "")
@@ -189,7 +189,7 @@ def test_void_for_stripe_is_queued_as_void(deps: RouterDependencies) -> None:
 def test_marketplace_non_usd_fails_permanently_without_dlq(deps: RouterDependencies) -> None:
     result = route_invoice_event(invoice_event(customer_id="cust_azure", currency="EUR"), deps)
     assert result.outcome == "failed"
-    sync = deps.store.get_sync("inv_1")
+    sync = store_of(deps).get_sync("inv_1")
     assert sync is not None
     assert sync.status == "failed"
     assert "USD" in (sync.reason or "")

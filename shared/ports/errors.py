@@ -3,6 +3,7 @@
 `RetryableError`: try again later — throttling, 5xx, timeouts, conflicts. An SQS consumer lets the
 record fail so the queue redelivers it. `PermanentError`: trying again cannot help — validation,
 a missing object, bad configuration — so the record is settled as failed with the reason.
+No SDK exception (botocore's `ClientError`, Stripe's `StripeError`) leaves an adapter.
 """
 
 from __future__ import annotations

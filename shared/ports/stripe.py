@@ -1,7 +1,7 @@
 """The Stripe port: the calls the Stripe worker makes, as plain data (no SDK types).
 
 `shared/adapters/stripe_gateway.py` implements it with the official SDK; tests may hand the
-service anything with these methods. Errors are `shared.adapters.errors` types.
+service anything with these methods. Errors are `shared.ports.errors` types.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.adapters.errors import RetryableError
+from shared.ports.errors import RetryableError
 
 
 class StripeBackOff(RetryableError):

@@ -1,4 +1,9 @@
-"""Ports: what the use cases need from the outside world. Adapters implement them."""
+"""The table, as each use case sees it: one protocol per aggregate, composed per use case.
+
+`shared.adapters.dynamodb.DynamoDBStore` implements all of them on one DynamoDB table;
+`tests/fakes/memory_store` does in memory, and one contract suite runs against both.
+Use cases depend on their composition only: `RouterStore`, `ApiStore`, `StripeSyncStore`.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from shared.domain.paging import Page, PageRequest
 from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
+from shared.ports.leases import Lease, WorkerLeases
 
 
 class InvoiceWriteOutcome(StrEnum):
@@ -50,26 +56,35 @@ class AlreadyExists(Exception):
     """A create hit an existing id."""
 
 
-class CustomerStore(Protocol):
-    def create_customer(self, customer: Customer) -> None: ...
+class CustomerReads(Protocol):
     def get_customer(self, customer_id: str) -> Customer | None: ...
-
-
-class ContractStore(Protocol):
-    def create_contract(self, contract: Contract) -> None: ...
     def get_contract(self, customer_id: str, contract_id: str) -> Contract | None: ...
 
 
-class InvoiceStore(Protocol):
+class CustomerWrites(Protocol):
+    """Unaudited creates, for seeding (the API's creates are audited: `ApiTables`)."""
+
+    def create_customer(self, customer: Customer) -> None: ...
+    def create_contract(self, contract: Contract) -> None: ...
+
+
+class InvoiceReads(Protocol):
+    def get_invoice(self, invoice_id: str) -> Invoice | None: ...
+
+
+class InvoiceWrites(Protocol):
     def save_invoice(self, invoice: Invoice, received_at: datetime) -> InvoiceWrite:
         """Store `invoice` if its version is the highest seen; keep lifetime billings right."""
         ...
 
-    def get_invoice(self, invoice_id: str) -> Invoice | None: ...
     def mark_dispatched(self, invoice_id: str, version: int) -> None: ...
 
 
-class SyncStore(Protocol):
+class SyncReads(Protocol):
+    def get_sync(self, invoice_id: str) -> SyncRecord | None: ...
+
+
+class SyncWrites(Protocol):
     def record_sync(
         self,
         invoice_id: str,
@@ -83,8 +98,6 @@ class SyncStore(Protocol):
         """Set the invoice's sync status and append one attempt to its history."""
         ...
 
-    def get_sync(self, invoice_id: str) -> SyncRecord | None: ...
-
 
 class OutboxStore(Protocol):
     def upsert_meter_outbox(self, entry: MeterOutboxEntry) -> None:
@@ -92,7 +105,6 @@ class OutboxStore(Protocol):
         ...
 
 
-# ==== API (issue #10): audited writes, list pages, the audit log ================================
 # Every successful mutating API call writes its audit entry in the same transaction as the change;
 # a failed call records its entry alone (`record_audit`). Lists never scan: each has its own key
 # (see docs/api.md, "API access patterns"). Cursors are opaque; a foreign one raises InvalidCursor.
@@ -102,7 +114,7 @@ class OutboxStore(Protocol):
 ConfigurationsChange = Callable[[Customer], list[ProviderConfiguration]]
 
 
-class ApiStore(Protocol):
+class ApiTables(Protocol):
     def create_customer_audited(self, customer: Customer, audit: AuditEntry) -> None:
         """Create `customer` and its audit entry together; AlreadyExists writes neither."""
         ...
@@ -130,44 +142,28 @@ class ApiStore(Protocol):
         ...
 
 
-# ==== end API section ============================================================================
-
-
-class Store(CustomerStore, ContractStore, InvoiceStore, SyncStore, OutboxStore, ApiStore, Protocol):
-    """The single DynamoDB table, seen through every access pattern the use cases need."""
-
-
-class MessageQueue(Protocol):
-    def send(self, body: Mapping[str, Any], attributes: Mapping[str, str] | None = None) -> str:
-        """Send one JSON message; returns the message id."""
-        ...
-
-
-# ==== Stripe sync section (owner: Stripe sync, issue #4) =========================================
-
-
 class StripeSyncStateStore(Protocol):
-    """The Stripe worker's state per invoice (`shared.domain.stripe_state`)."""
-
-    def claim_stripe_sync(
-        self, invoice_id: str, *, now: datetime, lease_until: datetime, token: str
-    ) -> StripeSyncState | None:
-        """Take the invoice's lease and count one more attempt; None while another live lease holds it."""
-        ...
-
-    def save_stripe_sync(self, state: StripeSyncState, *, token: str) -> None:
-        """Replace the state if `token` still holds the lease, else raise `stripe_state.SyncLeaseLost`."""
-        ...
+    """The Stripe worker's state per invoice (`shared.domain.stripe_state`), kept on its lease."""
 
     def get_stripe_sync(self, invoice_id: str) -> StripeSyncState | None: ...
 
-    def oldest_unsynced_stripe(self) -> datetime | None:
-        """When the longest-waiting unsettled Stripe sync began (None when all are settled)."""
+    def save_stripe_sync(self, state: StripeSyncState, lease: Lease, *, release: bool = False) -> None:
+        """Write the state while `lease` still holds the invoice, else raise `LeaseLost`. With
+        `release`, the same write lets the lease go (and settles the work when the state is settled)."""
         ...
 
 
-class StripeSyncStore(CustomerStore, ContractStore, InvoiceStore, SyncStore, StripeSyncStateStore, Protocol):
-    """What the Stripe worker needs from the table."""
+class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protocol):
+    """What the invoice router reads and writes."""
 
 
-# ==== end Stripe sync section ====================================================================
+class ApiStore(CustomerReads, InvoiceReads, SyncReads, ApiTables, Protocol):
+    """What the API's use cases read and write."""
+
+
+class StripeSyncStore(CustomerReads, InvoiceReads, SyncWrites, StripeSyncStateStore, Protocol):
+    """What the Stripe worker reads and writes (its lease is `WorkerLeases`)."""
+
+
+class Store(RouterStore, ApiStore, StripeSyncStore, CustomerWrites, SyncReads, WorkerLeases, Protocol):
+    """The single table, seen through every access pattern above."""

@@ -1,0 +1,81 @@
+"""Keys and item mapping of the single table (see docs/architecture.md for the access patterns).
+
+| item            | PK                    | SK                 | GSI1PK                      | GSI1SK                 |
+|-----------------|-----------------------|--------------------|-----------------------------|------------------------|
+| customer        | CUSTOMER#<id>         | #CUSTOMER          | CUSTOMERS                   | <created_at>#<id>      |
+| contract        | CUSTOMER#<customer>   | CONTRACT#<id>      |                             |                        |
+| invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
+| sync status     | INVOICE#<id>          | SYNC               |                             |                        |
+| meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider>           | <customer>#<id>        |
+| worker lease    | LEASE#<kind>#<id>     | #LEASE             | UNSETTLED#<kind> (waiting)  | <pending_since>#<id>   |
+| audit entry     | AUDIT#<shard 0-3>     | <time µs>#<id>     | (GSI2) AUDIT#<type>#<resource id> / <time µs>#<id> |
+
+A worker's own state lives on its lease item (the Stripe worker's step and ids on `LEASE#stripe#<invoice>`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from shared.adapters.dynamodb.table import Item
+from shared.domain.customers import Contract, Customer
+from shared.domain.timestamps import format_timestamp
+from shared.domain.types import STORAGE
+
+
+def customer_key(customer_id: str) -> Item:
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": "#CUSTOMER"}
+
+
+def contract_key(customer_id: str, contract_id: str) -> Item:
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": f"CONTRACT#{contract_id}"}
+
+
+def invoice_key(invoice_id: str) -> Item:
+    return {"PK": f"INVOICE#{invoice_id}", "SK": "#INVOICE"}
+
+
+def sync_key(invoice_id: str) -> Item:
+    return {"PK": f"INVOICE#{invoice_id}", "SK": "SYNC"}
+
+
+def outbox_key(invoice_id: str, provider: str) -> Item:
+    return {"PK": f"INVOICE#{invoice_id}", "SK": f"METER#{provider}"}
+
+
+def lease_key(kind: str, key: str) -> Item:
+    return {"PK": f"LEASE#{kind}#{key}", "SK": "#LEASE"}
+
+
+def customer_item(customer: Customer) -> Item:
+    """A customer's item; `lifetime_billings` is a top-level map so invoice writes can add to it."""
+    return {
+        **customer_key(customer.id),
+        "entity": "customer",
+        "GSI1PK": "CUSTOMERS",
+        "GSI1SK": f"{format_timestamp(customer.created_at)}#{customer.id}",
+        "data": customer_data(customer),
+        "lifetime_billings": dict(customer.lifetime_billings),
+    }
+
+
+def customer_data(customer: Customer) -> str:
+    return customer.model_dump_json(exclude={"lifetime_billings"}, context=STORAGE)
+
+
+def customer_from_item(item: Item) -> Customer:
+    customer = Customer.model_validate_json(item["data"])
+    billings = {currency: Decimal(amount) for currency, amount in item.get("lifetime_billings", {}).items()}
+    return customer.model_copy(update={"lifetime_billings": billings})
+
+
+def contract_item(contract: Contract) -> Item:
+    return {
+        **contract_key(contract.customer_id, contract.id),
+        "entity": "contract",
+        "data": contract.model_dump_json(context=STORAGE),
+    }
+
+
+def contract_from_item(item: Item) -> Contract:
+    return Contract.model_validate_json(item["data"])

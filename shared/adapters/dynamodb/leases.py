@@ -1,0 +1,148 @@
+"""Worker leases (`shared.ports.leases`) on items `LEASE#<kind>#<id>` / `#LEASE`.
+
+While the work is unsettled its item is listed in GSI1 under `UNSETTLED#<kind>` /
+`<pending_since>#<id>`, so the oldest waiting work is one Query away. A worker may keep its own
+state on the same item (`_update_leased`): every such write is conditional on the lease token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.adapters.aws_errors import ConditionFailed
+from shared.adapters.dynamodb.keys import lease_key
+from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
+from shared.domain.timestamps import parse_sortable_timestamp, sortable_timestamp
+from shared.ports.leases import Lease, LeaseLost
+
+_HELD = ("lease_token", "lease_until")
+_UNSETTLED = ("pending_since", "GSI1PK", "GSI1SK")
+
+
+def epoch_seconds(moment: datetime) -> Decimal:
+    """A lease deadline as a number, for DynamoDB condition comparisons."""
+    return Decimal(str(moment.timestamp()))
+
+
+def from_epoch_seconds(value: Decimal | float | int) -> datetime:
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+class LeaseTable(TableAccess):
+    def claim(self, kind: str, key: str, *, now: datetime, until: datetime) -> Lease | None:
+        moment = sortable_timestamp(now)
+        token = uuid.uuid4().hex
+        values = {
+            ":entity": "lease",
+            ":kind": kind,
+            ":key": key,
+            ":zero": 0,
+            ":one": 1,
+            ":token": token,
+            ":until": epoch_seconds(until),
+            ":now_epoch": epoch_seconds(now),
+            ":now": moment,
+            ":gsi1pk": f"UNSETTLED#{kind}",
+            ":gsi1sk": f"{moment}#{key}",
+        }
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=to_attributes(lease_key(kind, key)),
+                UpdateExpression=(
+                    "SET entity = :entity, lease_kind = :kind, work_id = :key,"
+                    " attempt = if_not_exists(attempt, :zero) + :one, lease_token = :token, lease_until = :until,"
+                    " updated_at = :now, pending_since = if_not_exists(pending_since, :now),"
+                    " GSI1PK = :gsi1pk, GSI1SK = if_not_exists(GSI1SK, :gsi1sk)"
+                ),
+                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now_epoch",
+                ExpressionAttributeValues=to_attributes(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ConditionFailed:
+            return None
+        return _lease_from_item(kind, key, from_attributes(response["Attributes"]))
+
+    def renew(self, lease: Lease, *, now: datetime, until: datetime, new_attempt: bool = False) -> Lease:
+        item = self._update_leased(lease, now=now, values={"lease_until": epoch_seconds(until)}, count=new_attempt)
+        return _lease_from_item(lease.kind, lease.key, item)
+
+    def hand_back(self, lease: Lease, *, now: datetime) -> None:
+        self._update_leased(lease, now=now, release=True)
+
+    def settle(self, lease: Lease, *, now: datetime) -> None:
+        self._update_leased(lease, now=now, release=True, settle=True)
+
+    def oldest_unsettled(self, kind: str) -> datetime | None:
+        response = self._client.query(
+            TableName=self._table,
+            IndexName="GSI1",
+            KeyConditionExpression="GSI1PK = :pk",
+            ExpressionAttributeValues=to_attributes({":pk": f"UNSETTLED#{kind}"}),
+            Limit=1,
+        )
+        items = response.get("Items") or []
+        if not items:
+            return None
+        pending = from_attributes(items[0]).get("pending_since")
+        return None if pending is None else parse_sortable_timestamp(pending)
+
+    def _update_leased(
+        self,
+        lease: Lease,
+        *,
+        now: datetime,
+        values: Mapping[str, Any] | None = None,
+        count: bool = False,
+        release: bool = False,
+        settle: bool = False,
+    ) -> Item:
+        """One write to the lease's item while `lease` holds it: set `values` (None removes the
+        attribute), take a new attempt number, let the lease go, mark the work settled."""
+        names: dict[str, str] = {"#token": "lease_token", "#updated": "updated_at"}
+        bound: dict[str, Any] = {":token": lease.token, ":now": sortable_timestamp(now)}
+        sets = ["#updated = :now"]
+        removes: list[str] = []
+        for index, (name, value) in enumerate((values or {}).items()):
+            names[f"#v{index}"] = name
+            if value is None:
+                removes.append(f"#v{index}")
+            else:
+                bound[f":v{index}"] = value
+                sets.append(f"#v{index} = :v{index}")
+        if count:
+            names["#attempt"] = "attempt"
+            bound[":one"] = 1
+            sets.append("#attempt = #attempt + :one")
+        for index, name in enumerate((_HELD if release else ()) + (_UNSETTLED if settle else ())):
+            names[f"#r{index}"] = name
+            removes.append(f"#r{index}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=to_attributes(lease_key(lease.kind, lease.key)),
+                UpdateExpression=expression,
+                ConditionExpression="#token = :token",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_attributes(bound),
+                ReturnValues="ALL_NEW",
+            )
+        except ConditionFailed:
+            raise LeaseLost(f"{lease.kind} work {lease.key}: the lease was taken over by another run") from None
+        return from_attributes(response["Attributes"])
+
+
+def _lease_from_item(kind: str, key: str, item: Item) -> Lease:
+    return Lease(
+        kind=kind,
+        key=key,
+        token=str(item["lease_token"]),
+        until=from_epoch_seconds(item["lease_until"]),
+        attempt=int(item["attempt"]),
+        pending_since=parse_sortable_timestamp(item["pending_since"]),
+    )

@@ -1,0 +1,64 @@
+"""What every aggregate module shares: the client (errors mapped), the table name, item codecs.
+
+Entities are stored as `data`, their JSON text (amounts as decimal strings, so nothing passes
+through DynamoDB's number type on the way back); the few attributes that conditions and arithmetic
+need (`version`, `lifetime_billings`, `target_amount`, lease deadlines) are top-level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from shared.adapters.aws_errors import ConditionFailed, with_mapped_errors
+from shared.ports.store import AlreadyExists
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+Item = dict[str, Any]
+MAX_OPTIMISTIC_RETRIES = 8  # read-decide-write loops give up after this many concurrent writers
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items()}
+
+
+def from_attributes(item: Mapping[str, Any]) -> Item:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+class TableAccess:
+    """The one table; each aggregate's methods live in their own mixin of `DynamoDBStore`."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = with_mapped_errors(client, service="DynamoDB", resource=f"table {table_name}")
+        self._table = table_name
+
+    def _get(self, key: Mapping[str, Any]) -> Item | None:
+        response = self._client.get_item(TableName=self._table, Key=to_attributes(key), ConsistentRead=True)
+        item = response.get("Item")
+        return None if item is None else from_attributes(item)
+
+    def _put_if_absent(self, item: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+        """A transaction's Put of a new item: it fails the transaction when the key exists."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_attributes(item),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+
+    def _put_new(self, item: Mapping[str, Any]) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=to_attributes(item), ConditionExpression="attribute_not_exists(PK)"
+            )
+        except ConditionFailed:
+            raise AlreadyExists(f"{item['PK']} {item['SK']}") from None

@@ -1,0 +1,51 @@
+"""Invoices in memory (the fake of `shared/adapters/dynamodb/invoices.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from shared.domain.invoice import Invoice
+from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.paging import Page, PageRequest
+from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
+from tests.fakes.memory_store.pages import page_of
+from tests.fakes.memory_store.state import MemoryTables
+
+
+class MemoryInvoices(MemoryTables):
+    def save_invoice(self, invoice: Invoice, received_at: datetime) -> InvoiceWrite:
+        with self._lock:
+            previous = self.invoices.get(invoice.id)
+            dispatched = self.dispatched.get(invoice.id)
+            if previous is not None and invoice.version <= previous.version:
+                same = invoice.version == previous.version
+                outcome = InvoiceWriteOutcome.DUPLICATE if same else InvoiceWriteOutcome.STALE
+                return InvoiceWrite(outcome, previous.version, dispatched)
+            self.invoices[invoice.id] = invoice
+            self._adjust_lifetime(previous, -1)
+            self._adjust_lifetime(invoice, 1)
+            outcome = InvoiceWriteOutcome.CREATED if previous is None else InvoiceWriteOutcome.UPDATED
+            return InvoiceWrite(outcome, invoice.version, dispatched)
+
+    def _adjust_lifetime(self, invoice: Invoice | None, sign: int) -> None:
+        if invoice is None or invoice.status != "FINALIZED":
+            return
+        customer = self.customers[invoice.customer_id]
+        billings = dict(customer.lifetime_billings)
+        billings[invoice.currency] = billings.get(invoice.currency, Decimal(0)) + sign * invoice.total
+        self.customers[customer.id] = customer.model_copy(update={"lifetime_billings": billings})
+
+    def get_invoice(self, invoice_id: str) -> Invoice | None:
+        return self.invoices.get(invoice_id)
+
+    def mark_dispatched(self, invoice_id: str, version: int) -> None:
+        with self._lock:
+            if invoice_id in self.invoices and self.dispatched.get(invoice_id, -1) < version:
+                self.dispatched[invoice_id] = version
+
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
+        with self._lock:
+            matching = [i for i in self.invoices.values() if i.customer_id == customer_id and query.matches(i)]
+        ordered = sorted(matching, key=lambda i: (i.start_timestamp, i.id))
+        return page_of(f"invoices:{customer_id}", ordered, lambda i: [i.start_timestamp.isoformat(), i.id], page)
