@@ -19,15 +19,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    HTTPClientError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from shared.ports.errors import AdapterError, PermanentError, RetryableError
 
@@ -79,14 +72,15 @@ _HINTS = {
     "ExpiredTokenException": "refresh the AWS credentials",
     "ValidationException": "the request was invalid; this is a bug in downbeat or an oversized item",
 }
-_RETRY_CONNECTION = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+# Refused or timed-out connections, dropped or timed-out reads.
+_NO_ANSWER = (BotocoreConnectionError, HTTPClientError)
 
 
 def describe(error: ClientError | BotoCoreError, service: str, operation: str, resource: str) -> AdapterError:
     """Our error for a botocore error raised by `service`'s `operation` on `resource`."""
     where = f"{service} {operation} on {resource}"
     if isinstance(error, BotoCoreError):
-        if isinstance(error, _RETRY_CONNECTION | HTTPClientError):
+        if isinstance(error, _NO_ANSWER):
             return RetryableError(f"{where} did not answer ({error}); it will be retried", code="connection")
         return PermanentError(f"{where} could not be sent: {error}", code=type(error).__name__)
     details = error.response.get("Error", {})

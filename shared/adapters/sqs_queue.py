@@ -1,4 +1,6 @@
-"""The MessageQueue port on SQS: JSON bodies, string message attributes."""
+"""The MessageQueue port (`shared.ports.queues`) on SQS: JSON bodies, string message attributes.
+
+botocore errors leave as `RetryableError` / `PermanentError` (`shared.adapters.aws_errors`)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,9 @@ import json
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from shared.adapters.aws_errors import with_mapped_errors
+from shared.ports.errors import PermanentError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -25,13 +30,16 @@ def sqs_safe(text: str) -> str:
 
 class SqsQueue:
     def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._client = client
+        self._client = with_mapped_errors(client, service="SQS", resource=f"queue {queue_url}")
         self.queue_url = queue_url
 
     def send(self, body: Mapping[str, Any], attributes: Mapping[str, str] | None = None) -> str:
         text = json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
         if len(text.encode()) > SQS_MAX_MESSAGE_BYTES:
-            raise ValueError(f"message of {len(text.encode())} bytes exceeds SQS's {SQS_MAX_MESSAGE_BYTES}")
+            raise PermanentError(
+                f"a message of {len(text.encode())} bytes for {self.queue_url} exceeds SQS's {SQS_MAX_MESSAGE_BYTES}",
+                code="message_too_large",
+            )
         message_attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": sqs_safe(value[:ATTRIBUTE_MAX_CHARS])}
             for name, value in (attributes or {}).items()

@@ -31,9 +31,7 @@ class StripeStateTable(LeaseTable):
 
 def _stripe_state_from_item(invoice_id: str, item: Item) -> StripeSyncState:
     version = item.get("version")
-    updated_at: datetime | None = (
-        None if item.get("step_at") is None else parse_sortable_timestamp(item["step_at"])
-    )
+    updated_at: datetime | None = None if item.get("step_at") is None else parse_sortable_timestamp(item["step_at"])
     return StripeSyncState(
         invoice_id=invoice_id,
         step=item.get("step", "new"),
