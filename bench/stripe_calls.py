@@ -1,6 +1,6 @@
 """Stripe calls per invoice and per-invoice CPU time (excluding the Stripe double), by line count.
 
-Goal (issue #4): calls ≤ 3 + ⌈N / bulk cap⌉. The worker runs against the in-process Stripe double
+Goal: calls ≤ 3 + ⌈N / bulk cap⌉. The worker runs against the in-process Stripe double
 over loopback with the real SDK; CPU time is the worker thread's own (`time.thread_time`), so the
 double's request handling (its own threads) is not counted, while SDK encoding and decoding are.
 """

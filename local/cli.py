@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     dlq_list.set_defaults(run=cmd_dlq_list)
-    add_sync_command(commands)  # Stripe sync (issue #4): `downbeat sync --dry-run INVOICE_FILE`
+    add_sync_command(commands)  # `downbeat sync --dry-run INVOICE_FILE`
     return parser
 
 

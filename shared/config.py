@@ -38,7 +38,7 @@ class RouterSettings(Settings):
     router_dlq_url: str = Field(min_length=1)
 
 
-# ==== API (issue #10) ============================================================================
+# -- API
 class ApiSettings(Settings):
     """The API function: the table, and its bearer token (a fixed one locally, a secret in the cloud)."""
 
@@ -51,10 +51,7 @@ class ApiSettings(Settings):
             raise ConfigurationError("ApiSettings: set DOWNBEAT_API_TOKEN (local) or API_TOKEN_SECRET_NAME (cloud)")
 
 
-# ==== end API section ============================================================================
-
-
-# ==== Stripe sync (issue #4) =====================================================================
+# -- Stripe sync
 class StripeSyncSettings(Settings):
     """The Stripe worker: the table, Stripe's API base, and its key (never logged: repr=False)."""
 
@@ -67,6 +64,3 @@ class StripeSyncSettings(Settings):
     def require_key_source(self) -> None:
         if not (self.stripe_api_key or self.stripe_secret_name):
             raise ConfigurationError("StripeSyncSettings: set STRIPE_API_KEY (local) or STRIPE_SECRET_NAME (cloud)")
-
-
-# ==== end Stripe sync section ====================================================================

@@ -14,7 +14,7 @@ from shared.services.api_dependencies import ApiDependencies
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses carry customer data
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None) -> Any:
     deps = deps or bootstrap.api()

@@ -13,7 +13,7 @@ from shared.services.route_invoice import RouterDependencies, route_invoice_even
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)  # responses carry customer data
 @metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: RouterDependencies | None = None

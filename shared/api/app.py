@@ -57,7 +57,9 @@ class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
 
 
 app = APIGatewayHttpResolver(enable_validation=True)
-app._request_validation_middleware = _JsonObjectBodies()  # validates before any route or middleware runs
+# Powertools has no public hook for the middleware that validates before any route or middleware
+# runs; it reads this attribute. pyproject.toml pins the Powertools minor release this is tested on.
+app._request_validation_middleware = _JsonObjectBodies()
 app.include_router(router)
 _one_request_at_a_time = threading.Lock()  # the resolver keeps per-request state on itself
 

@@ -120,6 +120,28 @@ def check_configuration_set(
             default_seen = True
 
 
+def with_configuration(
+    configurations: list[ProviderConfiguration], configuration: ProviderConfiguration
+) -> list[ProviderConfiguration]:
+    """Add `configuration`, or replace the one for the same provider in place.
+
+    A new default while another provider's configuration is the default is refused (field
+    `default`): which provider an invoice goes to never changes as a side effect.
+    """
+    provider = configuration.billing_provider
+    if configuration.default:
+        for other in configurations:
+            if other.default and other.billing_provider != provider:
+                raise FieldError(
+                    "default",
+                    f"the {other.billing_provider} configuration is already the default; set it again with"
+                    ' "default": false first',
+                )
+    if any(existing.billing_provider == provider for existing in configurations):
+        return [configuration if existing.billing_provider == provider else existing for existing in configurations]
+    return [*configurations, configuration]
+
+
 @dataclass(frozen=True)
 class Resolution:
     """Which configuration an invoice goes to; `configuration` is None when none applies."""

@@ -1,12 +1,11 @@
-"""Customers and their billing provider configurations (DESIGN §3, §4)."""
+"""Customers and their billing provider configurations: create, get, list, add or replace one."""
 
 from __future__ import annotations
 
 from shared.domain.audit import Caller
 from shared.domain.customers import Customer
 from shared.domain.paging import Page, PageRequest
-from shared.domain.providers import ProviderConfiguration, check_configuration_set
-from shared.domain.validation import FieldError
+from shared.domain.providers import ProviderConfiguration, check_configuration_set, with_configuration
 from shared.services.api_dependencies import CONFIGURATIONS_SET, CUSTOMERS_CREATE, ApiDependencies, audit_entry
 from shared.services.api_errors import NotFound
 from shared.services.api_requests import CreateCustomerRequest
@@ -34,28 +33,6 @@ def get_customer(deps: ApiDependencies, customer_id: str) -> Customer:
     if customer is None:
         raise NotFound(f"customer {customer_id!r} not found")
     return customer
-
-
-def with_configuration(
-    configurations: list[ProviderConfiguration], configuration: ProviderConfiguration
-) -> list[ProviderConfiguration]:
-    """Add `configuration`, or replace the one for the same provider in place.
-
-    A new default while another provider's configuration is the default is refused (field
-    `default`): which provider an invoice goes to never changes as a side effect.
-    """
-    provider = configuration.billing_provider
-    if configuration.default:
-        for other in configurations:
-            if other.default and other.billing_provider != provider:
-                raise FieldError(
-                    "default",
-                    f"the {other.billing_provider} configuration is already the default; set it again with"
-                    ' "default": false first',
-                )
-    if any(existing.billing_provider == provider for existing in configurations):
-        return [configuration if existing.billing_provider == provider else existing for existing in configurations]
-    return [*configurations, configuration]
 
 
 def set_provider_configuration(

@@ -125,7 +125,7 @@ def test_outbox_target_never_goes_back_to_an_older_version(store: Store) -> None
         assert (item["target_amount"], item["invoice_version"], item["metered_amount"]) == (Decimal("30.00"), 3, 0)
 
 
-# ==== API (issue #10): audited writes, list pages, the audit log ================================
+# -- API: audited writes, list pages, the audit log
 def audit(entry_id: str, at: datetime, resource_type: str = "customer", resource_id: str | None = "cust_acme") -> Any:
     from shared.domain.audit import AuditEntry, Caller
 
@@ -292,9 +292,6 @@ def test_audit_entries_newest_first_with_filters_and_pages(store: Store) -> None
     window = AuditQuery(starting_on=NOW + timedelta(minutes=2), ending_before=NOW + timedelta(minutes=5))
     assert listed(window, 2) == ["a04", "a03", "a02"]
     assert listed(AuditQuery(resource_type="customer", resource_id=None), 100)[-1] == "a_none"
-
-
-# ==== end API section ============================================================================
 
 
 def test_worker_lease_counts_attempts_refuses_overlap_and_tracks_the_oldest_waiting(store: Store) -> None:

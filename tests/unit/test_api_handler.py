@@ -99,3 +99,23 @@ def test_openapi_declares_errors_and_never_422() -> None:
             error = responses["400"]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/ErrorBody"}
     assert document["security"] == [{"bearer": []}]
+
+
+def test_powertools_still_validates_through_our_json_object_middleware(deps: ApiDependencies) -> None:
+    """shared/api/app.py replaces a private Powertools attribute; this fails first if a release stops
+    reading it (then a form or text/plain body would be parsed as a form, a list body unwrapped)."""
+    from shared.api.app import _JsonObjectBodies, app
+
+    assert isinstance(app._request_validation_middleware, _JsonObjectBodies)
+    seen: list[Any] = []
+    original = _JsonObjectBodies._get_body
+
+    def spy(self: _JsonObjectBodies, resolver: Any) -> dict[str, Any]:
+        seen.append(self)
+        return original(self, resolver)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_JsonObjectBodies, "_get_body", spy)
+        status, _ = call(deps, "POST", "/v1/customers", b'{"name": "typed"}', **{"content-type": "text/plain"})
+    assert status == 200
+    assert seen == [app._request_validation_middleware], "Powertools did not call our request validation"

@@ -11,6 +11,7 @@ from shared.domain.audit import AuditQuery, Caller
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import PageRequest
+from shared.domain.providers import with_configuration
 from shared.domain.validation import FieldError
 from shared.services import api_contracts, api_customers, api_invoices
 from shared.services.api_dependencies import ApiDependencies
@@ -64,14 +65,14 @@ def test_a_second_default_in_one_create_names_its_index(deps: ApiDependencies, s
 def test_with_configuration_adds_replaces_and_guards_the_default() -> None:
     stripe_default = configuration(STRIPE, default=True)
     aws = configuration(AWS)
-    added = api_customers.with_configuration([stripe_default], aws)
+    added = with_configuration([stripe_default], aws)
     assert [c.billing_provider for c in added] == ["stripe", "aws_marketplace"]
-    replaced = api_customers.with_configuration(added, configuration(STRIPE))
+    replaced = with_configuration(added, configuration(STRIPE))
     assert [(c.billing_provider, c.default) for c in replaced] == [("stripe", False), ("aws_marketplace", False)]
     with pytest.raises(FieldError) as refused:
-        api_customers.with_configuration(added, configuration(AZURE, default=True))
+        with_configuration(added, configuration(AZURE, default=True))
     assert refused.value.field == "default"
-    again = api_customers.with_configuration(added, configuration(STRIPE, default=True))  # same provider: fine
+    again = with_configuration(added, configuration(STRIPE, default=True))  # same provider: fine
     assert again[0].default
 
 
