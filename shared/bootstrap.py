@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
     from shared.services.route_invoice import RouterDependencies
-    from shared.services.stripe_sync import StripeSyncDependencies
+    from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
 
 @functools.cache
@@ -83,7 +83,7 @@ def stripe_sync() -> StripeSyncDependencies:
     # Only the Stripe worker loads the stripe SDK (DESIGN §1 packaging).
     from shared.adapters.stripe_gateway import StripeGateway, stripe_client
     from shared.config import StripeSyncSettings
-    from shared.services.stripe_sync import StripeSyncDependencies
+    from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
     settings = StripeSyncSettings.from_env()
     client = stripe_client(

@@ -19,7 +19,8 @@ from shared import bootstrap
 from shared.domain.stripe_state import LEASE_KIND
 from shared.observability import count, logger, metrics, tracer
 from shared.ports.errors import RetryableError
-from shared.services.stripe_sync import StripeSyncDependencies, StripeSyncMessage, sync_stripe_invoice
+from shared.services.stripe_sync import sync_stripe_invoice
+from shared.services.stripe_sync_dependencies import StripeSyncDependencies, StripeSyncMessage
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

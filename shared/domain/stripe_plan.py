@@ -15,52 +15,43 @@ docs/stripe.md; in short:
   above one step per item sent (after collapsing) is a permanent failure naming both totals;
 - more items than Stripe allows on one invoice (250) are collapsed per product;
 - `effective_at` is 12:00 in `invoice_date_timezone` on the last service date.
+
+Amounts live in `stripe_amounts`, the items (lines, credits, collapsing, residue) in `stripe_items`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from shared.domain.invoice import AppliedCredit, Invoice, LineItem
-from shared.domain.money import THREE_DECIMAL_CURRENCIES, minor_units
+from shared.domain.invoice import Invoice
 from shared.domain.providers import StripeConfiguration
+from shared.domain.stripe_amounts import format_stripe_amount, minimum_charge, stripe_amount, stripe_step
+from shared.domain.stripe_items import (
+    MAX_ITEMS_PER_INVOICE,
+    PlannedItem,
+    absorb_residue,
+    clip_description,
+    net_credits,
+    plan_items,
+)
 from shared.domain.timestamps import last_service_date
 
-# "You can no longer add more than 250 invoice items to an invoice"
-# (https://docs.stripe.com/changelog/2016-02-22/no-more-than-250-invoice-items).
-MAX_ITEMS_PER_INVOICE = 250
 # POST /v1/invoices/{id}/add_lines (https://docs.stripe.com/api/invoice-line-item/bulk) documents no
 # per-call maximum of its own (nor does `InvoiceAddLinesParams.lines` in the SDK, generated from
 # Stripe's OpenAPI spec): the invoice's 250-item limit is the bound, so one call can carry them all.
 # Kept a parameter of `chunks()` so a lower cap, should Stripe publish one, is a one-line change.
 ADD_LINES_MAX_PER_CALL = MAX_ITEMS_PER_INVOICE
 
-# Stripe's minimum charge per currency, in Stripe minor units
-# (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts). Other currencies:
-# "the equivalent of 0.50 USD", which needs an exchange rate we do not have; for them only a zero
-# total is below the minimum.
-STRIPE_MINIMUM_CHARGE: dict[str, int] = {
-    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500,
-    "DKK": 250, "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50, "MXN": 1000,
-    "MYR": 200, "NOK": 300, "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300, "SGD": 50,
-}  # fmt: skip
-
-# Zero-decimal currencies that Stripe's API nevertheless takes as two-decimal amounts whose
-# decimal part is 00 (https://docs.stripe.com/currencies#special-cases).
-STRIPE_TWO_DECIMAL_ON_THE_WIRE = frozenset({"ISK", "UGX"})
-
 METADATA_INVOICE_ID = "downbeat_invoice_id"
 METADATA_INVOICE_VERSION = "downbeat_invoice_version"
 METADATA_ITEM_KEY = "downbeat_item"
 SERVICE_DAY_HOUR = time(12, 0)
-MAX_DESCRIPTION = 500
 _IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -68,47 +59,6 @@ class PlanOutcome(StrEnum):
     PUSH = "push"  # create (or complete) the Stripe invoice
     SKIP = "skip"  # nothing goes to Stripe (skip_below_minimum)
     FAIL = "fail"  # nothing goes to Stripe: our own numbers do not reconcile
-
-
-# ---- amounts ----------------------------------------------------------------------------------
-
-
-def stripe_step(currency: str) -> int:
-    """The granularity of a Stripe amount in minor units: 10 for three-decimal currencies, else 1."""
-    if currency in THREE_DECIMAL_CURRENCIES:
-        return 10
-    if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE:
-        return 100
-    return 1
-
-
-def stripe_amount(amount: Decimal, currency: str) -> int:
-    """Major units → Stripe's integer amount, rounded half-up once, at Stripe's granularity.
-
-    1530.0045 USD → 153000; 1234 JPY → 1234; 1.2345 KWD → 1230 (multiple of 10); 5 ISK → 500.
-    """
-    digits = minor_units(currency)
-    if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE:
-        digits = 2
-    significant = digits - 1 if currency in THREE_DECIMAL_CURRENCIES else digits
-    rounded = amount.quantize(Decimal(1).scaleb(-significant), rounding=ROUND_HALF_UP)
-    return int(rounded.scaleb(digits))
-
-
-def stripe_amount_to_major(amount: int, currency: str) -> Decimal:
-    digits = 2 if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE else minor_units(currency)
-    return Decimal(amount).scaleb(-digits)
-
-
-def format_stripe_amount(amount: int, currency: str) -> str:
-    """A human amount for reasons and descriptions: 123456 USD → "1234.56 USD"."""
-    digits = 2 if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE else minor_units(currency)
-    return f"{stripe_amount_to_major(amount, currency):.{digits}f} {currency}"
-
-
-def minimum_charge(currency: str) -> int | None:
-    """Stripe's published minimum charge in Stripe units, or None when Stripe publishes none."""
-    return STRIPE_MINIMUM_CHARGE.get(currency)
 
 
 # ---- effective_at -----------------------------------------------------------------------------
@@ -137,21 +87,6 @@ def effective_at(invoice: Invoice, configuration: StripeConfiguration) -> tuple[
 
 
 # ---- the plan ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedItem:
-    """One invoice item on the Stripe invoice."""
-
-    key: str  # stable within the invoice: a line id, "credit:<id>", "product:<id>", "other"
-    amount: int  # Stripe minor units; negative for a credit
-    description: str
-    line_ids: tuple[str, ...] = ()
-    kind: Literal["line", "collapsed", "credit", "credits", "other"] = "line"
-
-    def with_amount(self, amount: int, note: str | None = None) -> PlannedItem:
-        description = self.description if note is None else _clip(f"{self.description} ({note})")
-        return replace(self, amount=amount, description=description)
 
 
 @dataclass(frozen=True)
@@ -345,7 +280,7 @@ def plan_stripe_invoice(invoice: Invoice, configuration: StripeConfiguration) ->
             return replace(base, outcome=PlanOutcome.SKIP, reason=reason)
 
     credits_as_items = not configuration.automatic_tax
-    items, collapsed_from = _items(invoice.line_items, invoice.applied_credits, currency, credits_as_items)
+    items, collapsed_from = plan_items(invoice.line_items, invoice.applied_credits, currency, credits_as_items)
     netted_later = 0 if credits_as_items else sum(stripe_amount(c.amount, currency) for c in invoice.applied_credits)
     residue = total - (sum(item.amount for item in items) - netted_later)
     # At most one step per item Stripe will hold (after collapsing; credits netted off lines count
@@ -361,9 +296,9 @@ def plan_stripe_invoice(invoice: Invoice, configuration: StripeConfiguration) ->
         return replace(base, outcome=PlanOutcome.FAIL, reason=reason, residue=residue)
     residue_item = None
     if residue:
-        items, residue_item = _absorb_residue(items, residue, currency)
+        items, residue_item = absorb_residue(items, residue, currency)
     if not credits_as_items:
-        items = _net_credits(items, invoice.applied_credits, currency)
+        items = net_credits(items, invoice.applied_credits, currency)
     if any(item.amount < 0 for item in items) and not credits_as_items:
         reason = (
             f"invoice {invoice.id}: automatic tax needs non-negative items, but the credits exceed the lines "
@@ -394,7 +329,7 @@ def _draft_params(invoice: Invoice, configuration: StripeConfiguration, stamp: i
         "collection_method": configuration.stripe_collection_method,
         "auto_advance": False,
         "pending_invoice_items_behavior": "exclude",
-        "description": _clip(f"Service period {start} to {last} (downbeat invoice {invoice.id})"),
+        "description": clip_description(f"Service period {start} to {last} (downbeat invoice {invoice.id})"),
         "metadata": {METADATA_INVOICE_ID: invoice.id, METADATA_INVOICE_VERSION: str(invoice.version)},
     }
     if configuration.stripe_collection_method == "send_invoice":
@@ -406,169 +341,42 @@ def _draft_params(invoice: Invoice, configuration: StripeConfiguration, stamp: i
     return params
 
 
-# ---- items: lines, credits, collapsing, residue -----------------------------------------------
+class DraftLine(Protocol):
+    """A line of a Stripe draft as read back (the Stripe port's line view has these fields)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def metadata(self) -> Mapping[str, str]: ...
 
 
-def _number(value: Decimal) -> str:
-    normalized = value.normalize()
-    return f"{normalized:,f}"
+_Line = TypeVar("_Line", bound=DraftLine)
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
-
-
-def line_description(line: LineItem, currency: str) -> str:
-    """The line's name with its quantity (and unit price) spelled out: Stripe only sees the amount."""
-    if line.unit_price is not None:
-        detail = f"{_number(line.quantity)} x {_number(line.unit_price)} {currency}"
-    elif line.quantity != 1:
-        detail = f"quantity {_number(line.quantity)}"
-    else:
-        return _clip(line.name)
-    return _clip(f"{line.name} ({detail})")
-
-
-def _credit_name(credit: AppliedCredit) -> str:
-    return credit.name or f"{credit.type.replace('_', ' ').lower()} {credit.id}"
-
-
-def _items(
-    lines: Sequence[LineItem], credits: Sequence[AppliedCredit], currency: str, credits_as_items: bool
-) -> tuple[list[PlannedItem], int | None]:
-    credit_items = [
-        PlannedItem(
-            key=f"credit:{credit.id}",
-            amount=-stripe_amount(credit.amount, currency),
-            description=_clip(f"Applied {_credit_name(credit)}"),
-            kind="credit",
-        )
-        for credit in credits
-    ]
-    extra = len(credit_items) if credits_as_items else 0
-    line_items = [
-        PlannedItem(
-            key=line.id, amount=stripe_amount(line.total, currency), description=line_description(line, currency),
-            line_ids=(line.id,),
-        )
-        for line in lines
-    ]  # fmt: skip
-    if len(line_items) + extra <= MAX_ITEMS_PER_INVOICE:
-        return line_items + (credit_items if credits_as_items else []), None
-
-    collapsed_from = len(line_items) + extra
-    grouped = _collapse_per_product(lines, currency)
-    if credits_as_items and len(grouped) + len(credit_items) > MAX_ITEMS_PER_INVOICE and len(credit_items) > 1:
-        credit_items = [_merge_credits(credits, currency)]
-        extra = 1
-    room = MAX_ITEMS_PER_INVOICE - extra
-    if len(grouped) > room:
-        grouped = _merge_smallest(grouped, lines, room, currency)
-    return grouped + (credit_items if credits_as_items else []), collapsed_from
-
-
-def _collapse_per_product(lines: Sequence[LineItem], currency: str) -> list[PlannedItem]:
-    """One item per product (first-appearance order), amount = the rounded sum of its exact totals."""
-    groups: dict[str | None, list[LineItem]] = {}
+def sort_draft_lines(plan: StripePlan, lines: Sequence[_Line]) -> tuple[list[_Line], list[tuple[str, str]]]:
+    """(lines to keep, (line id, behavior) to remove): a line is kept when it is one of the plan's
+    items, of the plan's version, once, with the planned amount. Our other lines are deleted; a line
+    that is not ours (added by hand) is unassigned, so it goes back to the customer's pending items."""
+    planned = plan.items_by_key
+    keep: list[_Line] = []
+    remove: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for line in lines:
-        groups.setdefault(line.product_id, []).append(line)
-    items = []
-    for product_id, members in groups.items():
-        if len(members) == 1:
-            line = members[0]
-            items.append(
-                PlannedItem(
-                    key=line.id,
-                    amount=stripe_amount(line.total, currency),
-                    description=line_description(line, currency),
-                    line_ids=(line.id,),
-                )
-            )
-            continue
-        exact = sum((line.total for line in members), Decimal(0))
-        names = sorted({line.name for line in members})
-        named = names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} other line names"
-        product = f"product {product_id}" if product_id else "lines without a product"
-        items.append(
-            PlannedItem(
-                key=f"product:{product_id or '-'}",
-                amount=stripe_amount(exact, currency),
-                description=_clip(
-                    f"{named}: {len(members)} lines of {product} collapsed into one "
-                    f"(Stripe allows {MAX_ITEMS_PER_INVOICE} items per invoice)"
-                ),
-                line_ids=tuple(line.id for line in members),
-                kind="collapsed",
-            )
+        ours = line.metadata.get(METADATA_INVOICE_ID) == plan.invoice_id
+        key = line.metadata.get(METADATA_ITEM_KEY)
+        fits = (
+            ours
+            and key is not None
+            and key not in seen
+            and key in planned
+            and planned[key].amount == line.amount
+            and line.metadata.get(METADATA_INVOICE_VERSION) == str(plan.version)
         )
-    return items
-
-
-def _merge_smallest(
-    grouped: list[PlannedItem], lines: Sequence[LineItem], room: int, currency: str
-) -> list[PlannedItem]:
-    """Keep the `room - 1` largest groups; everything else becomes one "other usage" item."""
-    ranked = sorted(range(len(grouped)), key=lambda index: (-grouped[index].amount, index))
-    keep = set(ranked[: room - 1])
-    merged_ids = {line_id for index, item in enumerate(grouped) if index not in keep for line_id in item.line_ids}
-    exact = sum((line.total for line in lines if line.id in merged_ids), Decimal(0))
-    products = len(grouped) - len(keep)
-    other = PlannedItem(
-        key="other",
-        amount=stripe_amount(exact, currency),
-        description=_clip(
-            f"Other usage: {len(merged_ids)} lines across {products} products collapsed into one "
-            f"(Stripe allows {MAX_ITEMS_PER_INVOICE} items per invoice)"
-        ),
-        line_ids=tuple(line.id for line in lines if line.id in merged_ids),
-        kind="other",
-    )
-    return [item for index, item in enumerate(grouped) if index in keep] + [other]
-
-
-def _merge_credits(credits: Sequence[AppliedCredit], currency: str) -> PlannedItem:
-    exact = sum((credit.amount for credit in credits), Decimal(0))
-    return PlannedItem(
-        key="credits",
-        amount=-stripe_amount(exact, currency),
-        description=_clip(f"Applied commits and credits: {len(credits)} collapsed into one"),
-        kind="credits",
-    )
-
-
-def _absorb_residue(items: list[PlannedItem], residue: int, currency: str) -> tuple[list[PlannedItem], str | None]:
-    """Put the residue on the largest positive item (the first of equals); else on the largest item."""
-    candidates = [index for index, item in enumerate(items) if item.amount > 0 and item.kind != "credit"]
-    if not candidates:
-        candidates = [index for index, item in enumerate(items) if item.kind not in ("credit", "credits")]
-    if not candidates:
-        return items, None
-    target = max(candidates, key=lambda index: (items[index].amount, -index))
-    updated = list(items)
-    item = items[target]
-    updated[target] = item.with_amount(item.amount + residue)
-    return updated, item.key
-
-
-def _net_credits(items: list[PlannedItem], credits: Iterable[AppliedCredit], currency: str) -> list[PlannedItem]:
-    """Automatic tax refuses negative items: take each credit off the largest lines instead."""
-    updated = list(items)
-    notes: dict[int, list[str]] = {}
-    for credit in credits:
-        remaining = stripe_amount(credit.amount, currency)
-        for index in sorted(range(len(updated)), key=lambda i: (-updated[i].amount, i)):
-            if remaining <= 0:
-                break
-            take = min(remaining, updated[index].amount)
-            if take <= 0:
-                continue
-            updated[index] = replace(updated[index], amount=updated[index].amount - take)
-            notes.setdefault(index, []).append(f"less {format_stripe_amount(take, currency)} {_credit_name(credit)}")
-            remaining -= take
-        if remaining > 0:
-            updated.append(
-                PlannedItem(key=f"credit:{credit.id}", amount=-remaining, description="", kind="credit")
-            )  # left negative on purpose: the caller turns it into a permanent failure
-    for index, parts in notes.items():
-        updated[index] = updated[index].with_amount(updated[index].amount, "; ".join(parts))
-    return updated
+        if fits and key is not None:
+            keep.append(line)
+            seen.add(key)
+        else:
+            remove.append((line.id, "delete" if ours else "unassign"))
+    return keep, remove

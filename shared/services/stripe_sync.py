@@ -20,14 +20,9 @@ A crash anywhere leaves the lease to expire; the next delivery observes and resu
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from shared.domain.invoice import Invoice
 from shared.domain.providers import (
@@ -35,69 +30,29 @@ from shared.domain.providers import (
     StripeProviderConfiguration,
     UnresolvableProvider,
 )
+from shared.domain.stripe_amounts import format_stripe_amount
 from shared.domain.stripe_plan import (
-    ADD_LINES_MAX_PER_CALL,
     METADATA_INVOICE_ID,
     METADATA_INVOICE_VERSION,
     METADATA_ITEM_KEY,
     PlanOutcome,
     StripePlan,
     chunks,
-    format_stripe_amount,
     idempotency_key,
     plan_stripe_invoice,
+    sort_draft_lines,
 )
 from shared.domain.stripe_state import LEASE_KIND, StripeStep, StripeSyncState
 from shared.domain.sync import SyncAttempt, SyncStatus
-from shared.domain.types import Identifier
 from shared.ports.errors import PermanentError, RetryableError
-from shared.ports.leases import Lease, LeaseLost, WorkerLeases
-from shared.ports.store import StripeSyncStore
-from shared.ports.stripe import StripeBackOff, StripeInvoices, StripeInvoiceView, StripeLineView
-
-
-class StripeSyncMessage(BaseModel):
-    """What the router puts on the Stripe queue."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    invoice_id: Identifier
-    version: int = Field(ge=0)
-    action: Literal["sync", "void"] = "sync"
-
-
-class StripeWorkerStore(StripeSyncStore, WorkerLeases, Protocol):
-    """The table as the Stripe worker sees it: its reads and writes, and the invoice's lease."""
-
-
-@dataclass
-class StripeSyncDependencies:
-    store: StripeWorkerStore
-    stripe: StripeInvoices
-    clock: Callable[[], datetime]
-    sleep: Callable[[float], None] = time.sleep
-    jitter: Callable[[], float] = random.random  # in [0, 1)
-    lease: timedelta = timedelta(minutes=2)  # > the function timeout (60 s); < the visibility timeout
-    max_rounds: int = 3  # observe → act rounds within one run
-    rate_limit_wait_seconds: float = 4.0  # total back-off for 429 rate_limit / 409 within one run
-    bulk_lines: bool = True  # add_lines; False: one invoice item per line (`invoice=`)
-    add_lines_cap: int = ADD_LINES_MAX_PER_CALL
-
-
-@dataclass(frozen=True)
-class StripeSyncResult:
-    invoice_id: str
-    status: SyncStatus
-    reason: str
-    stripe_invoice_id: str | None = None
-    failure_code: str | None = None  # a metric dimension: total_mismatch, resource_missing…
-    calls: int = 0  # Stripe calls in this run
-    total_calls: int = 0  # Stripe calls for this invoice over all runs
-    attempt: int = 0
-
-
-class SyncBusy(RetryableError):
-    """Another run holds this invoice's lease."""
+from shared.ports.leases import Lease, LeaseLost
+from shared.ports.stripe import StripeBackOff, StripeInvoiceView, StripeLineView
+from shared.services.stripe_sync_dependencies import (
+    StripeSyncDependencies,
+    StripeSyncMessage,
+    StripeSyncResult,
+    SyncBusy,
+)
 
 
 def sync_stripe_invoice(message: StripeSyncMessage, deps: StripeSyncDependencies) -> StripeSyncResult:
@@ -314,7 +269,7 @@ class _Run:
         that is not a planned item of that version with the planned amount is removed — ours deleted,
         anyone else's unassigned (back to a pending item, untouched). Returns the lines kept."""
         lines = self.deps.stripe.list_lines(draft.id)
-        keep, remove = _sort_lines(plan, lines)
+        keep, remove = sort_draft_lines(plan, lines)
         old_version = draft.metadata.get(METADATA_INVOICE_VERSION)
         if old_version != str(plan.version):
             # A higher version replaces the draft's items (DESIGN §3); the draft itself stays.
@@ -406,33 +361,6 @@ class _Run:
             return self._settle("failed", "failed", reason, stripe_invoice_id=existing.id, failure_code="invoice_paid")
         reason = f"invoice {self.invoice.id} was voided; Stripe invoice {existing.id} is void"
         return self._settle("voided", "voided", reason, stripe_invoice_id=existing.id)
-
-
-def _sort_lines(plan: StripePlan, lines: list[StripeLineView]) -> tuple[list[StripeLineView], list[tuple[str, str]]]:
-    """(lines to keep, (line id, behavior) to remove): a line is kept when it is one of the plan's
-    items, of the plan's version, once, with the planned amount. Our other lines are deleted; a line
-    that is not ours (added by hand) is unassigned, so it goes back to the customer's pending items."""
-    planned = plan.items_by_key
-    keep: list[StripeLineView] = []
-    remove: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for line in lines:
-        ours = line.metadata.get(METADATA_INVOICE_ID) == plan.invoice_id
-        key = line.metadata.get(METADATA_ITEM_KEY)
-        fits = (
-            ours
-            and key is not None
-            and key not in seen
-            and key in planned
-            and planned[key].amount == line.amount
-            and line.metadata.get(METADATA_INVOICE_VERSION) == str(plan.version)
-        )
-        if fits and key is not None:
-            keep.append(line)
-            seen.add(key)
-        else:
-            remove.append((line.id, "delete" if ours else "unassign"))
-    return keep, remove
 
 
 def _record(

@@ -16,12 +16,8 @@ from shared.adapters.stripe_gateway import StripeGateway, stripe_client
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.stripe_plan import METADATA_INVOICE_ID
 from shared.ports.stripe import StripeInvoices, StripeInvoiceView, StripeLineView
-from shared.services.stripe_sync import (
-    StripeSyncDependencies,
-    StripeSyncMessage,
-    StripeSyncResult,
-    sync_stripe_invoice,
-)
+from shared.services.stripe_sync import sync_stripe_invoice
+from shared.services.stripe_sync_dependencies import StripeSyncDependencies, StripeSyncMessage, StripeSyncResult
 from tests.builders import configuration as provider_configuration
 from tests.builders import customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore

@@ -12,16 +12,9 @@ from hypothesis import strategies as st
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.money import round_to_currency
 from shared.domain.providers import StripeConfiguration
-from shared.domain.stripe_plan import (
-    MAX_ITEMS_PER_INVOICE,
-    PlanOutcome,
-    StripePlan,
-    chunks,
-    idempotency_key,
-    plan_stripe_invoice,
-    stripe_amount,
-    stripe_step,
-)
+from shared.domain.stripe_amounts import stripe_amount, stripe_step
+from shared.domain.stripe_items import MAX_ITEMS_PER_INVOICE
+from shared.domain.stripe_plan import PlanOutcome, StripePlan, chunks, idempotency_key, plan_stripe_invoice
 from tests.builders import invoice_event
 
 
