@@ -56,7 +56,8 @@ class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
         return body
 
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# debug=False: POWERTOOLS_DEV would otherwise print every request, its Authorization header included.
+app = APIGatewayHttpResolver(enable_validation=True, debug=False)
 app._request_validation_middleware = _JsonObjectBodies()  # validates before any route or middleware runs
 app.include_router(router)
 _one_request_at_a_time = threading.Lock()  # the resolver keeps per-request state on itself
