@@ -13,7 +13,8 @@ from shared.observability import count, logger, metrics, tracer
 from shared.services.api_dependencies import ApiDependencies
 
 
-@logger.inject_lambda_context(clear_state=True)
+# log_event=False: POWERTOOLS_LOGGER_LOG_EVENT would otherwise log each request's Authorization header.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)  # responses carry customer data
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None) -> Any:

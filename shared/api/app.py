@@ -56,7 +56,8 @@ class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
         return body
 
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# debug=False: POWERTOOLS_DEV would otherwise print every request, its Authorization header included.
+app = APIGatewayHttpResolver(enable_validation=True, debug=False)
 # Powertools has no public hook for the middleware that validates before any route or middleware
 # runs; it reads this attribute. pyproject.toml pins the Powertools minor release this is tested on.
 app._request_validation_middleware = _JsonObjectBodies()

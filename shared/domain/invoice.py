@@ -27,6 +27,7 @@ STATUS_FOR_DETAIL_TYPE: dict[str, InvoiceStatus] = {
     "invoice.updated": "DRAFT",
     "invoice.voided": "VOID",
 }
+DETAIL_TYPES = tuple(STATUS_FOR_DETAIL_TYPE)
 MAX_LINE_ITEMS = 10_000
 
 
@@ -139,6 +140,15 @@ class InvoiceEvent(_EventModel):
     detail_type: DetailType = Field(alias="detail-type")
     time: str | None = None
     detail: Invoice
+
+    @field_validator("detail_type", mode="before")
+    @classmethod
+    def _known_detail_type(cls, value: object) -> object:
+        # The router's rule takes every downbeat.billing event, so a renamed or new detail-type
+        # arrives here; the reason names it and what we accept, for whoever reads the DLQ.
+        if value not in DETAIL_TYPES:  # a tuple: an unhashable value must not raise TypeError
+            raise ValueError(f"unknown detail-type {value!r}: accepted are {', '.join(DETAIL_TYPES)}")
+        return value
 
     @model_validator(mode="after")
     def _status_matches_detail_type(self) -> InvoiceEvent:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,27 @@ def test_an_invalid_event_reaches_the_router_and_lands_in_the_router_dlq_naming_
         "detail",
     }
     assert delivered["detail"] == event["detail"]
+
+
+def test_unknown_detail_type_is_dead_lettered(
+    local_stack: LocalStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The bus rule takes every downbeat.billing event, so a renamed event reaches the router and
+    # is noticed in the DLQ instead of matching no rule.
+    event = {**sample_event(), "detail-type": "invoice.exploded"}
+    send(local_stack, tmp_path, event, capsys)
+    invoice_id = event["detail"]["id"]
+    poll_until(lambda: dead_letter_for(local_stack.url, invoice_id), what="the DLQ entry")
+
+    assert main(["dlq", "list", "--api", local_stack.url]) == 0
+    # The stack runs in this process, so the router's JSON log lines may share this stdout.
+    listed = [e for e in map(json.loads, capsys.readouterr().out.splitlines()) if "message_id" in e]
+    [entry] = [e for e in listed if e["body"].get("detail", {}).get("id") == invoice_id]
+    assert (entry["queue"], entry["field"]) == ("RouterDLQ", "detail-type")
+    assert "unknown detail-type 'invoice.exploded'" in entry["reason"]
+    assert "invoice.finalized, invoice.updated, invoice.voided" in entry["reason"]
+    assert entry["body"]["detail-type"] == "invoice.exploded"
+    assert entry["body"]["detail"] == event["detail"]
 
 
 def test_events_reach_the_router_in_arrival_order(

@@ -80,6 +80,18 @@ def test_invalid_event_is_in_the_dlq_and_the_handler_succeeds(queues: dict[str, 
     assert "detail.total" in attributes["reason"]
 
 
+def test_an_unknown_detail_type_is_in_the_dlq_naming_it_and_the_handler_succeeds(queues: dict[str, str]) -> None:
+    event = invoice_event("invoice.exploded")
+    result = invoke(event)
+    assert (result["outcome"], result["field"]) == ("rejected", "detail-type")
+    [(body, attributes)] = receive(queues["router-dlq"])
+    assert body == event
+    assert attributes["field"] == "detail-type"
+    assert "'invoice.exploded'" in attributes["reason"]
+    assert "invoice.finalized, invoice.updated, invoice.voided" in attributes["reason"]
+    assert drain(queues["stripe-sync"]) == []
+
+
 def test_missing_environment_fails_at_start_with_the_variable_name(
     queues: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -133,6 +133,26 @@ def test_event_that_is_not_an_object_has_no_field_attribute(deps: RouterDependen
     assert attributes["field"] == "detail"
 
 
+@pytest.mark.parametrize("detail_ok", [True, False], ids=["valid detail", "invalid detail"])
+def test_an_unknown_detail_type_is_dead_lettered_naming_it_and_the_accepted_ones(
+    deps: RouterDependencies, detail_ok: bool
+) -> None:
+    # The rule takes every downbeat.billing event: a renamed detail-type must surface here, named,
+    # even when its detail has problems of its own.
+    event = invoice_event("invoice.exploded", **({} if detail_ok else {"total": "oops"}))
+    result = route_invoice_event(event, deps)
+    assert (result.outcome, result.field, result.invoice_id) == ("rejected", "detail-type", "inv_1")
+    [(body, attributes)] = queue_of(deps.dead_letters).messages
+    assert body == event
+    assert attributes["field"] == "detail-type"
+    assert attributes["reason"] == (
+        "invoice inv_1 rejected: detail-type: unknown detail-type 'invoice.exploded': "
+        "accepted are invoice.finalized, invoice.updated, invoice.voided"
+    )
+    assert deps.store.get_invoice("inv_1") is None
+    assert queue_of(deps.stripe_queue).bodies == []
+
+
 def test_duplicate_event_is_a_no_op(deps: RouterDependencies) -> None:
     event = invoice_event()
     route_invoice_event(event, deps)

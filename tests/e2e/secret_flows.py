@@ -1,0 +1,166 @@
+"""The flows that put the API token and the Stripe key to work on a local stack (the leak test's driver).
+
+`drive_secret_flows` runs each flow to its outcome, in this order:
+
+- API: a customer and a contract created with the token; three refused requests — a wrong bearer
+  token, the real token under another scheme, no Authorization header;
+- Stripe (through the caller's StripeDouble): a finalized invoice synced; one Stripe refuses with
+  a 401 (the sync fails); one Stripe answers 500 every time (redriven to StripeSyncDLQ);
+- router: three events dead-lettered — a bad field, an unknown detail-type, an unknown customer;
+- then `downbeat dlq list`.
+
+It returns what it saw, so a test can check that the flows did run before trusting a clean log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.cli import main
+from local.stripe_double import StripeDouble
+from tests.e2e.helpers import dead_letter_for, poll_until, sample_event, write_event
+
+STACK_ARGUMENTS = ("--port", "0", "--no-schedules", "--retry-visibility", "0", "--log-level", "DEBUG")
+
+
+@dataclass(frozen=True)
+class KnownSecrets:
+    """Distinctive values, fresh per run, so a match can only mean the value itself leaked."""
+
+    api_token: str
+    stripe_key: str
+    refused_token: str  # sent and refused: a credential all the same (often a near-miss of the real one)
+
+    @classmethod
+    def fresh(cls) -> KnownSecrets:
+        return cls(
+            api_token=f"dbtok-leakcheck-{uuid.uuid4().hex}",
+            stripe_key=f"sk_test_leakcheck_{uuid.uuid4().hex}",
+            refused_token=f"dbtok-refused-{uuid.uuid4().hex}",
+        )
+
+    def by_name(self) -> dict[str, str]:
+        return {
+            "DOWNBEAT_API_TOKEN": self.api_token,
+            "STRIPE_API_KEY": self.stripe_key,
+            "REFUSED_BEARER_TOKEN": self.refused_token,
+        }
+
+    def stack_variables(self, stripe_api_base: str) -> dict[str, str]:
+        """The stack's environment: these secrets, the caller's Stripe double, every logging switch on."""
+        return {
+            "DOWNBEAT_API_TOKEN": self.api_token,
+            "STRIPE_API_KEY": self.stripe_key,
+            "STRIPE_API_BASE": stripe_api_base,
+            "LOG_LEVEL": "DEBUG",  # the template's LogLevel: the functions' POWERTOOLS_LOG_LEVEL
+            "POWERTOOLS_LOG_LEVEL": "DEBUG",
+            # What an operator may flip while chasing a problem: log each event, Powertools' dev mode.
+            "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+            "POWERTOOLS_DEV": "true",
+        }
+
+
+@dataclass
+class FlowsSeen:
+    refused: list[int] = field(default_factory=list)  # the statuses of the three refused requests
+    syncs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "synced" / "failed" → sync record
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)  # `dlq list`, parsed
+    dlq_listing: str = ""  # `dlq list` as printed
+
+
+def call_api(base: str, method: str, path: str, authorization: str | None, body: Any = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def downbeat(*arguments: str) -> str:
+    """Run a `downbeat` client command in this process; its stdout."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(list(arguments))
+    assert code == 0, (arguments, out.getvalue())
+    return out.getvalue()
+
+
+def drive_secret_flows(base: str, secrets: KnownSecrets, stripe: StripeDouble, workdir: Path) -> FlowsSeen:
+    seen = FlowsSeen()
+    bearer = f"Bearer {secrets.api_token}"
+
+    def api(method: str, path: str, body: Any = None) -> Any:
+        status, answer = call_api(base, method, path, bearer, body)
+        assert status == 200, (method, path, status, answer)
+        return answer["data"]
+
+    def send(event: dict[str, Any]) -> str:
+        downbeat("send-event", "--api", base, write_event(workdir, event))
+        return str(event["detail"]["id"])
+
+    def settled_sync(invoice_id: str) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            status, answer = call_api(base, "GET", f"/v1/invoices/{invoice_id}/sync", bearer)
+            sync: dict[str, Any] | None = answer["data"] if status == 200 else None
+            return sync if sync and sync["status"] != "pending" else None
+
+        return poll_until(probe, what=f"the Stripe sync of {invoice_id} to settle")
+
+    stripe_configuration = {
+        "billing_provider": "stripe",
+        "delivery_method": "direct_to_billing_provider",
+        "configuration": {"stripe_customer_id": "cus_leakcheck"},
+    }
+    customer = api(
+        "POST", "/v1/customers", {"name": "Leak Check Co", "billing_provider_configurations": [stripe_configuration]}
+    )
+    contract = api(
+        "POST",
+        "/v1/contracts/create",
+        {"customer_id": customer["id"], "name": "2025", "starting_at": "2025-01-01T00:00:00Z"},
+    )
+    for authorization in (f"Bearer {secrets.refused_token}", f"Token {secrets.api_token}", None):
+        status, _ = call_api(base, "GET", f"/v1/customers/{customer['id']}", authorization)
+        seen.refused.append(status)
+
+    def invoice() -> dict[str, Any]:
+        return sample_event(customer_id=customer["id"], contract_id=contract["id"])
+
+    seen.syncs["synced"] = settled_sync(send(invoice()))
+
+    # Stripe's own wording for a revoked key shows only its ends; the worker must not add the rest.
+    masked = secrets.stripe_key[:8] + "*" * (len(secrets.stripe_key) - 12) + secrets.stripe_key[-4:]
+    refusal = {"type": "invalid_request_error", "message": f"Invalid API Key provided: {masked}"}
+    stripe.fail_before(method="POST", status=401, error=refusal, times=1)
+    seen.syncs["failed"] = settled_sync(send(invoice()))
+
+    stripe.fail_before(method="POST", status=500, should_retry=False, times=None)
+    try:
+        unreachable = send(invoice())
+        poll_until(lambda: dead_letter_for(base, unreachable), what="the Stripe sync record in StripeSyncDLQ")
+    finally:
+        stripe.clear_faults()
+
+    rejected = [
+        send(sample_event("invalid.json")),
+        send({**invoice(), "detail-type": "invoice.exploded"}),
+        send(sample_event(customer_id="cust_leakcheck_ghost", contract_id=None)),
+    ]
+    poll_until(lambda: all(dead_letter_for(base, i) for i in rejected), what="the three rejected events in the DLQ")
+
+    seen.dlq_listing = downbeat("dlq", "list", "--api", base)
+    seen.dead_letters = [json.loads(line) for line in seen.dlq_listing.splitlines()]
+    return seen
