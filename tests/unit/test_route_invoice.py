@@ -149,7 +149,7 @@ def test_an_unknown_detail_type_is_dead_lettered_naming_it_and_the_accepted_ones
         "invoice inv_1 rejected: detail-type: unknown detail-type 'invoice.exploded': "
         "accepted are invoice.finalized, invoice.updated, invoice.voided"
     )
-    assert deps.store.get_invoice("inv_1") is None
+    assert store_of(deps).get_invoice("inv_1") is None
     assert queue_of(deps.stripe_queue).bodies == []
 
 
