@@ -22,16 +22,66 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared functions local tests bench
+	$(BIN)/mypy shared functions local tests bench tools
 
-test: lint typecheck
+# The SBOM and checkov's virtualenv come first: tests/infrastructure/test_sbom.py and
+# test_checkov.py read what they leave.
+test: lint typecheck sbom checkov-tool
 	$(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .aws-sam .mypy_cache .pytest_cache .ruff_cache .hypothesis $(TOOLS) $(RUNTIME_ENV) $(SBOM) $(AUDIT_REPORT)
+
+# ==== supply chain and template security (docs/threat-model.md "Supply chain") =================
+# Each tool has its own virtualenv under .tools/, pinned by tools/<name>.txt and never in .venv:
+# checkov pins an old boto3, and neither tool should share packages with what it inspects.
+# build/runtime-env holds the layer's dependencies installed as build-SharedLayer installs them
+# (same pip flags: manylinux aarch64 cp313 wheels); it is read for metadata, never run.
+TOOLS         := .tools
+RUNTIME_ENV   := build/runtime-env
+RUNTIME_STAMP := $(RUNTIME_ENV)/.installed
+RUNTIME_SITE   = $$($(RUNTIME_ENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+SBOM          := build/sbom.cdx.json
+AUDIT_REPORT  := build/pip-audit.json
+
+.PHONY: sbom audit checkov checkov-tool
+
+$(TOOLS)/%/.installed: tools/%.txt
+	test -x $(TOOLS)/$*/bin/python || $(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/$*/bin/python -m pip install --quiet -r tools/$*.txt
+	touch $@
+
+$(RUNTIME_STAMP): pyproject.toml Makefile
+	$(if $(strip $(LAYER_PIP_FLAGS)),,$(error LAYER_PIP_FLAGS (the layer's pip flags, SAM build targets) is not defined))
+	rm -rf $(RUNTIME_ENV)
+	$(PYTHON) -m venv --without-pip $(RUNTIME_ENV)
+	req="$$(mktemp)" && trap 'rm -f "$$req"' EXIT && \
+	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > "$$req" && \
+	$(PYTHON) -m pip install $(LAYER_PIP_FLAGS) --root-user-action=ignore --target "$(RUNTIME_SITE)" -r "$$req"
+	rm -rf "$(RUNTIME_SITE)/bin"
+	touch $@
+
+# CycloneDX JSON of the layer's dependencies, downbeat as the root component.
+sbom: $(SBOM)
+
+$(SBOM): $(TOOLS)/sbom/.installed $(RUNTIME_STAMP)
+	$(TOOLS)/sbom/bin/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible \
+	  --output-format JSON --output-file $@ $(RUNTIME_ENV)
+
+# Not part of `make test`: it needs a vulnerability service, and fails when it cannot reach one.
+audit: $(TOOLS)/audit/.installed $(RUNTIME_STAMP)
+	$(TOOLS)/audit/bin/python tools/audit.py --pip-audit $(TOOLS)/audit/bin/pip-audit \
+	  --path "$(RUNTIME_SITE)" --report $(AUDIT_REPORT)
+
+checkov-tool: $(TOOLS)/checkov/.installed
+
+# checkov on template.yaml; findings are accepted only through tools/checkov-accepted.yaml.
+checkov: checkov-tool $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider tests/infrastructure/test_checkov.py
 
 # ==== SAM build targets (owner: template.yaml) ================================================
 # `sam build` runs `make build-<LogicalId>` for every resource with `Metadata: BuildMethod:

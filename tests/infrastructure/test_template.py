@@ -219,6 +219,95 @@ def test_functions_use_sam_generated_least_privilege_roles(template: dict[str, J
         assert "Role" not in props(function), f"{lid}: use Policies so the checks above see them"
 
 
+# ------------------------------------------------------------------------------------ secrets, data at rest
+
+SECRET = "AWS::SecretsManager::Secret"
+# A variable or parameter named like this carries a credential: it may only name a secret.
+SECRETISH_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|KEY", re.IGNORECASE)
+# Credential shapes: Stripe secret, restricted and webhook keys, AWS access key ids, PEM keys.
+CREDENTIAL_VALUE = re.compile(r"\b(sk|rk)_(live|test)_|\bwhsec_|\bAKIA[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY")
+
+
+def environments(tpl: dict[str, Json]) -> dict[str, dict[str, Json]]:
+    """Function logical id → its variables as Lambda gets them (Globals, then its own)."""
+    globals_ = tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return {
+        lid: {**globals_, **props(function).get("Environment", {}).get("Variables", {})}
+        for lid, function in resources(tpl, FUNCTION).items()
+    }
+
+
+def secrets_named_by(variables: dict[str, Json], tpl: dict[str, Json]) -> set[str]:
+    return {
+        target
+        for value in variables.values()
+        if (target := ref_target(value)) and tpl["Resources"].get(target, {}).get("Type") == SECRET
+    }
+
+
+def test_function_environments_name_secrets_and_never_hold_them(template: dict[str, Json]) -> None:
+    named = 0
+    for lid, variables in environments(template).items():
+        for name, value in variables.items():
+            literal = [str(node) for node in walk(value) if isinstance(node, str)]
+            assert not [s for s in literal if CREDENTIAL_VALUE.search(s)], f"{lid}: {name} holds a credential"
+            if SECRETISH_NAME.search(name):
+                target = ref_target(value)
+                assert name.endswith("_SECRET_NAME"), f"{lid}: {name} looks like a secret; pass *_SECRET_NAME"
+                assert target, f"{lid}: {name} must be !Ref <a Secrets Manager secret>, not {value!r}"
+                assert template["Resources"][target]["Type"] == SECRET, f"{lid}: {name} names {target}, not a secret"
+                named += 1
+    assert named >= 2, "no *_SECRET_NAME variable found: the check is not looking at the right place"
+    secretish_parameters = [name for name in template.get("Parameters", {}) if SECRETISH_NAME.search(name)]
+    assert not secretish_parameters, f"secrets come from Secrets Manager, not parameters: {secretish_parameters}"
+    for lid, secret in resources(template, SECRET).items():
+        assert "SecretString" not in props(secret), f"{lid}: a secret's value is never in the template"
+
+
+def test_each_function_reads_only_its_own_secret(template: dict[str, Json], transformed: dict[str, Json]) -> None:
+    roles = resources(transformed, "AWS::IAM::Role")
+    for lid, variables in environments(template).items():
+        readable: set[str] = set()
+        for node in walk(props(roles[f"{lid}Role"]).get("Policies", [])):
+            if not (isinstance(node, dict) and "Effect" in node):
+                continue
+            actions = node["Action"] if isinstance(node["Action"], list) else [node["Action"]]
+            if not any(str(action).startswith("secretsmanager:") for action in actions):
+                continue
+            assert node["Effect"] == "Allow"
+            assert [str(a) for a in actions] == ["secretsmanager:GetSecretValue"], f"{lid}: {actions}"
+            targets = {target for value in walk(node["Resource"]) if (target := ref_target(value))}
+            assert targets, f"{lid}: secretsmanager access to {node['Resource']!r}, not a secret of this template"
+            readable |= targets
+        assert readable == secrets_named_by(variables, template), f"{lid} can read {sorted(readable)}"
+
+
+def test_table_and_queues_are_encrypted_at_rest(template: dict[str, Json]) -> None:
+    for lid, table in resources(template, "AWS::DynamoDB::Table").items():
+        assert props(table).get("SSESpecification", {}).get("SSEEnabled") is True, lid
+    queues = resources(template, QUEUE)
+    assert queues
+    for lid, queue in queues.items():
+        assert props(queue).get("SqsManagedSseEnabled") is True or props(queue).get("KmsMasterKeyId"), lid
+
+
+def test_http_api_is_throttled_and_its_access_log_keeps_no_header(template: dict[str, Json]) -> None:
+    for lid, api in resources(template, "AWS::Serverless::HttpApi").items():
+        throttling = props(api)["DefaultRouteSettings"]
+        assert throttling["ThrottlingBurstLimit"] > 0, lid
+        assert throttling["ThrottlingRateLimit"] > 0, lid
+        logs = props(api)["AccessLogSettings"]
+        target = getatt_target(logs["DestinationArn"])
+        assert target, f"{lid}: access logs go to !GetAtt <LogGroup>.Arn"
+        assert template["Resources"][target[0]]["Type"] == "AWS::Logs::LogGroup"
+        assert props(template["Resources"][target[0]])["RetentionInDays"] >= 365, f"{target[0]}: keep a year"
+        fields = json.loads(logs["Format"])
+        assert {"requestId", "ip", "routeKey", "status"} <= set(fields), fields
+        # $request.* (headers, query string, body) would log the bearer token or paging cursors.
+        leaks = [v for v in fields.values() if re.search(r"\$request\.|header|querystring|authorizer", v, re.I)]
+        assert not leaks, f"{lid} access log keeps {leaks}"
+
+
 # ------------------------------------------------------------------------------------ queues
 
 

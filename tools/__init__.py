@@ -1,0 +1,1 @@
+"""Scripts the Makefile runs with the tool virtualenvs under .tools/ (standard library only)."""
