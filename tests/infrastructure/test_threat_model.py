@@ -22,15 +22,6 @@ REPO = Path(__file__).resolve().parents[2]
 THREAT_MODEL = REPO / "docs" / "threat-model.md"
 STRIDE = "STRIDE"
 
-# Tests another branch adds, named in the table now so that branch's merge completes the rows.
-# Exactly these may be absent from the collection; delete each line once its test is on main.
-NOT_YET_MERGED = frozenset(
-    {
-        "tests/e2e/test_secrets_not_logged.py::test_no_secret_in_logs_or_dead_letters",
-        "tests/e2e/test_local_events.py::test_unknown_detail_type_is_dead_lettered",
-    }
-)
-
 NODE_ID = re.compile(r"`(tests/[\w/]+\.py::[\w\[\]\-.]+)`")
 
 Collector = Callable[[Iterable[str]], set[str]]
@@ -98,7 +89,7 @@ def is_collected(node_id: str, collected: set[str]) -> bool:
     return node_id in collected or any(c.startswith(node_id + "[") for c in collected)
 
 
-def problems(markdown: str, collector: Collector, allowed_missing: frozenset[str] = NOT_YET_MERGED) -> list[str]:
+def problems(markdown: str, collector: Collector) -> list[str]:
     rows = stride_rows(markdown)
     found: list[str] = []
     if not rows:
@@ -114,7 +105,7 @@ def problems(markdown: str, collector: Collector, allowed_missing: frozenset[str
         elif not row.node_ids:
             found.append(f"{row.label}: names no test (`tests/…py::test_…`) and is not planned")
         for node in row.node_ids:
-            if not is_collected(node, collected) and node not in allowed_missing:
+            if not is_collected(node, collected):
                 found.append(f"{row.label}: {node} is not collected by pytest")
     missing_letters = set(STRIDE) - {letter for row in rows for letter in row.letters}
     if missing_letters:
@@ -136,12 +127,6 @@ def collected(document: str) -> set[str]:
 def test_every_named_test_exists_and_every_stride_letter_has_a_row(document: str, collected: set[str]) -> None:
     assert problems(document, lambda named: collected) == []
     assert len(stride_rows(document)) >= 6
-
-
-def test_the_not_yet_merged_tests_are_named_by_the_table(document: str) -> None:
-    # The allow-list only excuses rows the table has; an id nobody names would excuse nothing.
-    named = {node for row in stride_rows(document) for node in row.node_ids}
-    assert named >= NOT_YET_MERGED
 
 
 # -- the checker on bad tables ---------------------------------------------------------------------
@@ -187,16 +172,6 @@ def test_a_missing_letter_an_untested_row_and_a_planned_row_on_a_live_boundary_f
         "S9: names no test (`tests/…py::test_…`) and is not planned",
         "S0: STRIDE column 'Q' is not letters of STRIDE",
         "no row for E",
-    ]
-
-
-def test_only_the_allow_listed_ids_may_be_absent() -> None:
-    pending = sorted(NOT_YET_MERGED)
-    rows = [*every_letter(), f"| I9 | x | HTTP API | I | y | `{pending[0]}`<br>`{pending[1]}` |"]
-    assert problems(table(*rows), lambda named: {REAL.strip("`")}) == []
-    assert problems(table(*rows), lambda named: {REAL.strip("`")}, allowed_missing=frozenset()) == [
-        f"I9: {pending[0]} is not collected by pytest",
-        f"I9: {pending[1]} is not collected by pytest",
     ]
 
 
