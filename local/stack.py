@@ -182,10 +182,10 @@ class LocalStack:
         self._reset_moto()
         self.clients = self._clients()
         specs = function_specs(self._template)
-        provider = self._provider_values(user_env, specs)
+        doubles = self._providers = self._start_doubles(user_env, specs)
+        provider = self._provider_values(user_env, doubles)
         self.api_token = provider["DOWNBEAT_API_TOKEN"]  # what API clients of this stack send (never logged)
-        assert self._providers is not None
-        overrides = {"EventBusName": self.bus_name, **self._providers.parameter_overrides(specs)}
+        overrides = {"EventBusName": self.bus_name, **doubles.parameter_overrides(specs)}
         if user_env.get("LOG_LEVEL"):
             overrides["LogLevel"] = user_env["LOG_LEVEL"]
         self.resources = create_resources(
@@ -193,11 +193,15 @@ class LocalStack:
             region=self.region,
             template=self._template,
             parameters=overrides,
-            secret_values={**self._providers.secret_values(), "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"]},
+            secret_values={**doubles.secret_values(), "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"]},
         )
         base = self._base_environment(user_env)
         for spec in specs:
-            env = {**base, **resolve_environment(spec, self.resources.resolver), **self._provider_env(spec, provider)}
+            env = {
+                **base,
+                **resolve_environment(spec, self.resources.resolver),
+                **self._provider_env(spec, provider, doubles),
+            }
             self._functions[spec.logical_id] = _FunctionRuntime(spec, env, handler_exists(spec))
         self._install_environment()
         self._reset_bootstrap()
@@ -245,16 +249,20 @@ class LocalStack:
             secretsmanager=session.client("secretsmanager", endpoint_url=self.moto_url),
         )
 
-    def _provider_values(self, user_env: Mapping[str, str], specs: Sequence[FunctionSpec]) -> dict[str, str]:
-        """The user's provider variables, the local API token, and the doubles' (started here)."""
-        values = {name: user_env[name] for name in PROVIDER_VARIABLES if user_env.get(name)}
-        values.setdefault("DOWNBEAT_API_TOKEN", LOCAL_API_TOKEN)
+    def _start_doubles(self, user_env: Mapping[str, str], specs: Sequence[FunctionSpec]) -> Providers:
+        """The provider doubles the template's functions need (local/doubles.py); stop() stops them."""
         # Customers created through the API name Stripe customers the double has never seen.
         options = DoubleOptions(stripe_customers=self.options.stripe_customers, stripe_auto_create_customers=True)
-        self._providers = start_doubles(specs, user_env, self._doubles, options)
-        for name, double in self._providers.running.items():
+        doubles = start_doubles(specs, user_env, self._doubles, options)
+        for name, double in doubles.running.items():
             log.info("local stack: %s double at %s", name, double.url)
-        return values | self._providers.values
+        return doubles
+
+    @staticmethod
+    def _provider_values(user_env: Mapping[str, str], doubles: Providers) -> dict[str, str]:
+        values = {name: user_env[name] for name in PROVIDER_VARIABLES if user_env.get(name)}
+        values.setdefault("DOWNBEAT_API_TOKEN", LOCAL_API_TOKEN)
+        return values | doubles.values
 
     def _base_environment(self, user_env: Mapping[str, str]) -> dict[str, str]:
         env = dict.fromkeys(OWN_SERVICE_ENDPOINTS, self.moto_url)
@@ -266,11 +274,11 @@ class LocalStack:
             env["AWS_SESSION_TOKEN"] = "testing"
         return env
 
-    def _provider_env(self, spec: FunctionSpec, provider: Mapping[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _provider_env(spec: FunctionSpec, provider: Mapping[str, str], doubles: Providers) -> dict[str, str]:
         """Provider variables for the functions that use them (keys as the local defaults)."""
-        assert self._providers is not None
         env = {name: value for name, value in provider.items() if name in spec.environment}
-        env |= self._providers.environment_for(spec)
+        env |= doubles.environment_for(spec)
         if spec.http_api:
             env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
         for name in ("AZURE_METERING_BASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
