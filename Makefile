@@ -97,11 +97,21 @@ LAYER_PIP_FLAGS  = --quiet --disable-pip-version-check --no-warn-conflicts --no-
                    --platform manylinux2014_aarch64 --implementation cp --python-version 3.13 \
                    --only-binary=:all:
 
-.PHONY: build-SharedLayer build-InvoiceRouterFunction build-StripeSyncFunction build-ApiFunction
+# Functions need no target of their own: `build-%Function` builds any `<Name>Function` from
+# functions/<name>/, <name> being <Name> in snake_case (InvoiceRouterFunction -> invoice_router).
+# A pattern rule's targets can't be .PHONY (make skips the rule search for phony targets), so
+# the FORCE prerequisite is what keeps a stray file named build-<X> from skipping the build.
+.PHONY: build-SharedLayer FORCE
+FORCE:
+
+# $(call snake_case,InvoiceRouter) -> invoice_router
+snake_case = $(shell printf '%s' '$(1)' | sed -E 's/([a-z0-9])([A-Z])/\1_\2/g' | tr '[:upper:]' '[:lower:]')
 
 # $(call sam-function-artifact,<package under functions/>): only that function's own code.
 define sam-function-artifact
+	test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
 	test -f functions/$(1)/handler.py || { echo "functions/$(1)/handler.py is missing" >&2; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)"
 	tar $(SAM_COPY_EXCLUDE) -cf - functions/__init__.py functions/$(1) | tar -xf - -C "$(ARTIFACTS_DIR)"
 endef
 
@@ -113,12 +123,6 @@ build-SharedLayer:
 	rm -rf "$(ARTIFACTS_DIR)/python/bin"
 	tar $(SAM_COPY_EXCLUDE) -cf - shared | tar -xf - -C "$(ARTIFACTS_DIR)/python"
 
-build-InvoiceRouterFunction:
-	$(call sam-function-artifact,invoice_router)
-
-build-StripeSyncFunction:
-	$(call sam-function-artifact,stripe_sync)
-
-build-ApiFunction:
-	$(call sam-function-artifact,api)
+build-%Function: FORCE
+	$(call sam-function-artifact,$(call snake_case,$*))
 # ==== end SAM build targets ====================================================================

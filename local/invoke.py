@@ -3,7 +3,8 @@
 Either with the environment a running local stack gives the function (its resources, its
 moto endpoints), or in a fresh in-memory AWS: moto's `mock_aws` with the template's resources
 created from their definitions, the function's environment resolved against them, and the
-Stripe double standing in for Stripe unless `STRIPE_API_BASE` is set. No Docker, no credentials.
+provider doubles it needs (local/doubles.py: the Stripe double standing in for Stripe unless
+`STRIPE_API_BASE` is set). No Docker, no credentials.
 
 `mock_aws` resets moto's in-process state, so never call `invoke_in_memory` in a process that
 also runs a LocalStack (the CLI never does; tests run it as a subprocess).
@@ -20,9 +21,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from local.demo_data import DEMO_STRIPE_CUSTOMERS
+from local.doubles import DoubleOptions, start_doubles
 from local.lambda_runtime import context_for, load_handler
 from local.resources import AwsClients, FunctionSpec, create_resources, resolve_environment
-from local.stack import LOCAL_API_TOKEN, LOCAL_STRIPE_KEY, OWN_SERVICE_ENDPOINTS
+from local.stack import LOCAL_API_TOKEN, OWN_SERVICE_ENDPOINTS
 
 
 @contextlib.contextmanager
@@ -70,9 +73,8 @@ def invoke_in_memory(spec: FunctionSpec, event: Any, *, seed: bool = False) -> A
     with contextlib.ExitStack() as stack:
         stack.enter_context(patched_environ(base, remove=own_endpoints))
         stack.enter_context(mock_aws())
-        stripe_key = os.environ.get("STRIPE_API_KEY") or LOCAL_STRIPE_KEY
         api_token = os.environ.get("DOWNBEAT_API_TOKEN") or LOCAL_API_TOKEN
-        stripe_base = os.environ.get("STRIPE_API_BASE") or _stripe_double(stack, spec)
+        providers = start_doubles([spec], os.environ, stack, DoubleOptions(stripe_customers=DEMO_STRIPE_CUSTOMERS))
         clients = AwsClients(
             dynamodb=boto3.client("dynamodb"),
             sqs=boto3.client("sqs"),
@@ -82,12 +84,10 @@ def invoke_in_memory(spec: FunctionSpec, event: Any, *, seed: bool = False) -> A
         resources = create_resources(
             clients,
             region=region,
-            parameters={"StripeApiBase": stripe_base} if stripe_base else None,
-            secret_values={"StripeApiKeySecret": stripe_key, "ApiTokenSecret": api_token},
+            parameters=providers.parameter_overrides([spec]),
+            secret_values={**providers.secret_values(), "ApiTokenSecret": api_token},
         )
-        environment = resolve_environment(spec, resources.resolver)
-        if any(name.startswith("STRIPE_") for name in spec.environment):
-            environment |= {"STRIPE_API_KEY": stripe_key, **({"STRIPE_API_BASE": stripe_base} if stripe_base else {})}
+        environment = resolve_environment(spec, resources.resolver) | providers.environment_for(spec)
         if spec.http_api:
             environment["DOWNBEAT_API_TOKEN"] = api_token
         stack.enter_context(patched_environ(environment))
@@ -100,19 +100,6 @@ def invoke_in_memory(spec: FunctionSpec, event: Any, *, seed: bool = False) -> A
             return call_handler(spec, event, region)
         finally:
             _reset_bootstrap()  # its cached clients belong to this mock
-
-
-def _stripe_double(stack: contextlib.ExitStack, spec: FunctionSpec) -> str | None:
-    """The Stripe double's URL for a function that talks to Stripe (None for the others)."""
-    if not any(name.startswith("STRIPE_") for name in spec.environment):
-        return None
-    from local.demo_data import DEMO_STRIPE_CUSTOMERS  # noqa: PLC0415
-    from local.stripe_double import StripeDouble  # noqa: PLC0415 - only for a function that talks to Stripe
-
-    double = stack.enter_context(StripeDouble())
-    for customer_id in DEMO_STRIPE_CUSTOMERS:
-        double.add_customer(customer_id)
-    return double.url
 
 
 def _reset_bootstrap() -> None:

@@ -8,8 +8,9 @@ process's boto3 at it for our own services only (`AWS_ENDPOINT_URL_DYNAMODB`, `_
 `_EVENTBRIDGE`, `_S3`, `_SECRETS_MANAGER`, `_SCHEDULER` — never the global `AWS_ENDPOINT_URL`, so
 the marketplace metering endpoint stays the user's to set); create the template's resources; give
 the functions the environment the template gives them (Globals + their own variables, intrinsics
-resolved locally); start the Stripe double unless `STRIPE_API_BASE` is set; then drive the
-functions as Lambda would (see local/pollers.py) and serve the API (local/http_server.py).
+resolved locally); start the provider doubles the functions need (local/doubles.py: the Stripe
+double unless `STRIPE_API_BASE` is set); then drive the functions as Lambda would (see
+local/pollers.py) and serve the API (local/http_server.py).
 
 moto keeps one state per process: a stack starts from an empty AWS (it resets moto), and two
 stacks must not run in one process at the same time.
@@ -32,10 +33,11 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import boto3
 
+from local.doubles import DoubleOptions, Providers, start_doubles
 from local.http_server import ControlError, LocalHttpServer
 from local.lambda_runtime import Handler, HandlerMissing, context_for, handler_exists, load_handler
 from local.moto_server import LocalMotoServer
@@ -93,7 +95,6 @@ PROVIDER_VARIABLES = (
     "REQUESTS_CA_BUNDLE",
     "SSL_CERT_FILE",
 )
-LOCAL_STRIPE_KEY = "sk_test_downbeat_local"
 LOCAL_API_TOKEN = "downbeat-local-token"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 SHARED_SERVICE_NAME = "downbeat-local"
@@ -127,7 +128,8 @@ class LocalStack:
         self._template = template or load_template()
         self._moto: LocalMotoServer | None = None
         self._http: LocalHttpServer | None = None
-        self._stripe: StripeDouble | None = None
+        self._doubles = contextlib.ExitStack()
+        self._providers: Providers | None = None
         self._saved_environ: dict[str, str | None] = {}
         self._functions: dict[str, _FunctionRuntime] = {}
         self._handlers: dict[str, Handler] = {}
@@ -166,7 +168,8 @@ class LocalStack:
     @property
     def stripe(self) -> StripeDouble | None:
         """The built-in Stripe double, when STRIPE_API_BASE was unset at start."""
-        return self._stripe
+        double = self._providers.running.get("Stripe") if self._providers else None
+        return cast("StripeDouble | None", double)
 
     def start(self) -> Self:
         user_env = dict(self.options.environ if self.options.environ is not None else os.environ)
@@ -178,9 +181,11 @@ class LocalStack:
         self.moto_url = f"http://{host}:{port}"
         self._reset_moto()
         self.clients = self._clients()
-        provider = self._provider_values(user_env)
+        specs = function_specs(self._template)
+        doubles = self._providers = self._start_doubles(user_env, specs)
+        provider = self._provider_values(user_env, doubles)
         self.api_token = provider["DOWNBEAT_API_TOKEN"]  # what API clients of this stack send (never logged)
-        overrides = {"EventBusName": self.bus_name, "StripeApiBase": provider["STRIPE_API_BASE"]}
+        overrides = {"EventBusName": self.bus_name, **doubles.parameter_overrides(specs)}
         if user_env.get("LOG_LEVEL"):
             overrides["LogLevel"] = user_env["LOG_LEVEL"]
         self.resources = create_resources(
@@ -188,14 +193,15 @@ class LocalStack:
             region=self.region,
             template=self._template,
             parameters=overrides,
-            secret_values={
-                "StripeApiKeySecret": provider["STRIPE_API_KEY"],
-                "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"],
-            },
+            secret_values={**doubles.secret_values(), "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"]},
         )
         base = self._base_environment(user_env)
-        for spec in function_specs(self._template):
-            env = {**base, **resolve_environment(spec, self.resources.resolver), **self._provider_env(spec, provider)}
+        for spec in specs:
+            env = {
+                **base,
+                **resolve_environment(spec, self.resources.resolver),
+                **self._provider_env(spec, provider, doubles),
+            }
             self._functions[spec.logical_id] = _FunctionRuntime(spec, env, handler_exists(spec))
         self._install_environment()
         self._reset_bootstrap()
@@ -216,9 +222,8 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=self.options.poll_wait_seconds + 5)
         self._threads.clear()
-        if self._stripe is not None:
-            self._stripe.stop()
-            self._stripe = None
+        self._doubles.close()
+        self._providers = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -244,25 +249,20 @@ class LocalStack:
             secretsmanager=session.client("secretsmanager", endpoint_url=self.moto_url),
         )
 
-    def _provider_values(self, user_env: Mapping[str, str]) -> dict[str, str]:
+    def _start_doubles(self, user_env: Mapping[str, str], specs: Sequence[FunctionSpec]) -> Providers:
+        """The provider doubles the template's functions need (local/doubles.py); stop() stops them."""
+        # Customers created through the API name Stripe customers the double has never seen.
+        options = DoubleOptions(stripe_customers=self.options.stripe_customers, stripe_auto_create_customers=True)
+        doubles = start_doubles(specs, user_env, self._doubles, options)
+        for name, double in doubles.running.items():
+            log.info("local stack: %s double at %s", name, double.url)
+        return doubles
+
+    @staticmethod
+    def _provider_values(user_env: Mapping[str, str], doubles: Providers) -> dict[str, str]:
         values = {name: user_env[name] for name in PROVIDER_VARIABLES if user_env.get(name)}
-        values.setdefault("STRIPE_API_KEY", LOCAL_STRIPE_KEY)
         values.setdefault("DOWNBEAT_API_TOKEN", LOCAL_API_TOKEN)
-        if "STRIPE_API_BASE" not in values:
-            values["STRIPE_API_BASE"] = self._start_stripe_double()
-        return values
-
-    def _start_stripe_double(self) -> str:
-        """Start the built-in Stripe double; its URL."""
-        from local.stripe_double import StripeDouble  # noqa: PLC0415 - only when STRIPE_API_BASE is unset
-
-        # Customers created through the API name Stripe customers the double has never seen: it
-        # treats any `cus_…` id as an existing customer of the account it stands in for.
-        self._stripe = StripeDouble(auto_create_customers=True).start()
-        for customer_id in self.options.stripe_customers:
-            self._stripe.add_customer(customer_id)
-        log.info("local stack: Stripe double at %s", self._stripe.url)
-        return self._stripe.url
+        return values | doubles.values
 
     def _base_environment(self, user_env: Mapping[str, str]) -> dict[str, str]:
         env = dict.fromkeys(OWN_SERVICE_ENDPOINTS, self.moto_url)
@@ -275,12 +275,10 @@ class LocalStack:
         return env
 
     @staticmethod
-    def _provider_env(spec: FunctionSpec, provider: Mapping[str, str]) -> dict[str, str]:
+    def _provider_env(spec: FunctionSpec, provider: Mapping[str, str], doubles: Providers) -> dict[str, str]:
         """Provider variables for the functions that use them (keys as the local defaults)."""
         env = {name: value for name, value in provider.items() if name in spec.environment}
-        if any(name.startswith("STRIPE_") for name in spec.environment):
-            env["STRIPE_API_KEY"] = provider["STRIPE_API_KEY"]
-            env["STRIPE_API_BASE"] = provider["STRIPE_API_BASE"]
+        env |= doubles.environment_for(spec)
         if spec.http_api:
             env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
         for name in ("AZURE_METERING_BASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):

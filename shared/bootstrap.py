@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
@@ -27,8 +27,18 @@ if TYPE_CHECKING:
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
+T = TypeVar("T")
+_FACTORIES: list[functools._lru_cache_wrapper[object]] = []
 
-@functools.cache
+
+def dependencies(factory: Callable[[], T]) -> functools._lru_cache_wrapper[T]:
+    """A function's dependencies, built on its first call (once per cold start); `reset()` forgets them."""
+    cached = functools.cache(factory)
+    _FACTORIES.append(cached)
+    return cached
+
+
+@dependencies
 def invoice_router() -> RouterDependencies:
     from shared.adapters.sqs_queue import SqsQueue
     from shared.config import RouterSettings
@@ -45,7 +55,7 @@ def invoice_router() -> RouterDependencies:
 
 
 # ==== API (issue #10) ============================================================================
-@functools.cache
+@dependencies
 def api() -> ApiDependencies:
     from shared.api.auth import fixed_token
     from shared.config import ApiSettings
@@ -78,7 +88,7 @@ def stripe_api_key(settings: StripeSyncSettings) -> str:
     return secret_text(str(settings.stripe_secret_name))()
 
 
-@functools.cache
+@dependencies
 def stripe_sync() -> StripeSyncDependencies:
     # Only the Stripe worker loads the stripe SDK (DESIGN §1 packaging).
     from shared.adapters.stripe_gateway import StripeGateway, stripe_client
@@ -123,6 +133,5 @@ def secret_text(secret_name: str) -> Callable[[], str]:
 
 def reset() -> None:
     """Forget cached dependencies (the local stack calls this when its environment changes)."""
-    invoice_router.cache_clear()
-    stripe_sync.cache_clear()
-    api.cache_clear()
+    for factory in _FACTORIES:
+        factory.cache_clear()

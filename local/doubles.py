@@ -1,0 +1,138 @@
+"""The built-in provider doubles: which there are, which functions get them, how each starts.
+
+`downbeat local` (local/stack.py) and `downbeat invoke` (local/invoke.py) both start them from
+`DOUBLES`. A double starts when a function that needs it runs and its variable is unset: a
+variable the user has set always wins, even when it points away from the local doubles. The
+double's URL goes in that variable; `defaults` fill the variables that go with it (the local
+Stripe key), again unless the user set them. Adding a double is one `ProviderDouble` below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from local.resources import FunctionSpec
+
+LOCAL_STRIPE_KEY = "sk_test_downbeat_local"
+
+
+class RunningDouble(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class DoubleOptions:
+    """How the caller wants the doubles seeded."""
+
+    stripe_customers: Sequence[str] = ()
+    # The stack's API creates customers that name Stripe ids the double has never seen: there the
+    # double treats any `cus_…` id as an existing customer of the account it stands in for.
+    stripe_auto_create_customers: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderDouble:
+    name: str
+    variable: str  # where the double's URL goes; when the user has set it, no double starts
+    # Starts the double (its stop registered on the exit stack) and returns it.
+    start: Callable[[contextlib.ExitStack, DoubleOptions], RunningDouble]
+    needed_by: Callable[[FunctionSpec], bool]  # judged from the function's template environment
+    defaults: Mapping[str, str] = field(default_factory=dict)  # variables that go with it: local values
+    secrets: Mapping[str, str] = field(default_factory=dict)  # secret logical id → the variable it holds
+
+
+def declares(variable: str) -> Callable[[FunctionSpec], bool]:
+    """A function needs the double when its template environment (Globals + its own) sets `variable`."""
+
+    def needed_by(spec: FunctionSpec) -> bool:
+        return variable in spec.environment
+
+    return needed_by
+
+
+def _start_stripe(exit_stack: contextlib.ExitStack, options: DoubleOptions) -> RunningDouble:
+    from local.stripe_double import StripeDouble  # noqa: PLC0415 - only when a Stripe function runs
+
+    double = exit_stack.enter_context(StripeDouble(auto_create_customers=options.stripe_auto_create_customers))
+    for customer_id in options.stripe_customers:
+        double.add_customer(customer_id)
+    return double
+
+
+DOUBLES: tuple[ProviderDouble, ...] = (
+    ProviderDouble(
+        name="Stripe",
+        variable="STRIPE_API_BASE",
+        start=_start_stripe,
+        needed_by=declares("STRIPE_API_BASE"),
+        defaults={"STRIPE_API_KEY": LOCAL_STRIPE_KEY},
+        secrets={"StripeApiKeySecret": "STRIPE_API_KEY"},
+    ),
+)
+
+
+@dataclass
+class Providers:
+    """The doubles started for a run, and the provider variables the functions get from them."""
+
+    # Each double's variable (the user's value, else the started double's URL; absent when neither)
+    # and its defaults (the user's values, else the local ones).
+    values: dict[str, str]
+    running: dict[str, RunningDouble]  # by ProviderDouble.name
+    doubles: tuple[ProviderDouble, ...] = DOUBLES
+
+    def environment_for(self, spec: FunctionSpec) -> dict[str, str]:
+        """The variables of every double `spec` needs: its URL variable and the defaults."""
+        env: dict[str, str] = {}
+        for double in self.doubles:
+            if double.needed_by(spec):
+                names = (double.variable, *double.defaults)
+                env |= {name: self.values[name] for name in names if name in self.values}
+        return env
+
+    def secret_values(self) -> dict[str, str]:
+        """What each double's secret holds locally (the Stripe key secret holds STRIPE_API_KEY)."""
+        return {
+            secret: self.values[variable]
+            for double in self.doubles
+            for secret, variable in double.secrets.items()
+            if variable in self.values
+        }
+
+    def parameter_overrides(self, specs: Iterable[FunctionSpec]) -> dict[str, str]:
+        """A template parameter a function's double variable comes from (`STRIPE_API_BASE: !Ref
+        StripeApiBase`) takes that variable's value, so every resolved reference agrees."""
+        overrides: dict[str, str] = {}
+        for spec in specs:
+            for double in self.doubles:
+                source = spec.environment.get(double.variable)
+                if isinstance(source, dict) and set(source) == {"Ref"} and double.variable in self.values:
+                    overrides[str(source["Ref"])] = self.values[double.variable]
+        return overrides
+
+
+def start_doubles(
+    specs: Iterable[FunctionSpec],
+    environ: Mapping[str, str],
+    exit_stack: contextlib.ExitStack,
+    options: DoubleOptions | None = None,
+    doubles: tuple[ProviderDouble, ...] = DOUBLES,
+) -> Providers:
+    """Start each double one of `specs` needs whose variable `environ` leaves unset."""
+    specs = list(specs)
+    options = options or DoubleOptions()
+    values: dict[str, str] = {}
+    running: dict[str, RunningDouble] = {}
+    for double in doubles:
+        for name, local_value in double.defaults.items():
+            values[name] = environ.get(name) or local_value
+        if environ.get(double.variable):
+            values[double.variable] = environ[double.variable]
+        elif any(double.needed_by(spec) for spec in specs):
+            running[double.name] = double.start(exit_stack, options)
+            values[double.variable] = running[double.name].url
+    return Providers(values, running, doubles)
