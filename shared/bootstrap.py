@@ -54,7 +54,6 @@ def invoice_router() -> RouterDependencies:
     )
 
 
-# ==== API (issue #10) ============================================================================
 @dependencies
 def api() -> ApiDependencies:
     from shared.api.auth import fixed_token
@@ -76,10 +75,6 @@ def api() -> ApiDependencies:
     )
 
 
-# ==== end API section ============================================================================
-
-
-# ==== Stripe sync (issue #4) =====================================================================
 def stripe_api_key(settings: StripeSyncSettings) -> str:
     """STRIPE_API_KEY locally, else the secret STRIPE_SECRET_NAME (cached by Powertools Parameters)."""
     settings.require_key_source()
@@ -90,7 +85,7 @@ def stripe_api_key(settings: StripeSyncSettings) -> str:
 
 @dependencies
 def stripe_sync() -> StripeSyncDependencies:
-    # Only the Stripe worker loads the stripe SDK (DESIGN §1 packaging).
+    # Only the Stripe worker loads the stripe SDK (docs/decisions/0001-packaging.md).
     from shared.adapters.stripe_gateway import StripeGateway, stripe_client
     from shared.config import StripeSyncSettings
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
@@ -106,9 +101,6 @@ def stripe_sync() -> StripeSyncDependencies:
         stripe=StripeGateway(client),
         clock=utc_now,
     )
-
-
-# ==== end Stripe sync section ====================================================================
 
 
 SECRET_MAX_AGE_SECONDS = 300
