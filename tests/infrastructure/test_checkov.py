@@ -60,12 +60,25 @@ def judge(report: Mapping[str, Any], accepted: Mapping[str, Mapping[str, Any]]) 
             problems.append(f"{check_id}: name the resources it covers")
         allowed |= {(check_id, str(resource)) for resource in resources}
 
+    # `<Type>.*` covers every resource of that type: a check that is accepted for the same reason on
+    # every function (VPC, reserved concurrency…) needs no new line when a function is added.
+    def covered(finding: Finding) -> bool:
+        check_id, resource = finding
+        return finding in allowed or (check_id, resource.split(".", 1)[0] + ".*") in allowed
+
     failed = {(c["check_id"], c["resource"]): c for c in results.get("failed_checks", [])}
     new = [
         f"{check_id} {resource}: {failed[(check_id, resource)].get('check_name')}"
-        for check_id, resource in sorted(set(failed) - allowed)
+        for check_id, resource in sorted(finding for finding in failed if not covered(finding))
     ]
-    stale = [f"{check_id} {resource}" for check_id, resource in sorted(allowed - set(failed))]
+    stale = [
+        f"{check_id} {resource}"
+        for check_id, resource in sorted(allowed)
+        if not any(
+            found_id == check_id and (found == resource or found.split(".", 1)[0] + ".*" == resource)
+            for found_id, found in failed
+        )
+    ]
     return Verdict(new, stale, problems)
 
 
@@ -131,6 +144,16 @@ def test_judge_names_stale_entries_short_reasons_and_inline_skips() -> None:
     assert verdict.stale == ["CKV_AWS_115 X.Y", "CKV_AWS_117 AWS::Serverless::Function.A"]
     assert any("CKV_AWS_115: the reason" in p for p in verdict.problems)
     assert any("inline suppression CKV_AWS_117" in p for p in verdict.problems)
+
+
+def test_a_type_wildcard_covers_every_resource_of_that_type_and_goes_stale_when_none_fails() -> None:
+    lambda_a = ("CKV_AWS_117", "AWS::Serverless::Function.A")
+    lambda_b = ("CKV_AWS_117", "AWS::Serverless::Function.B")
+    accepted = {"CKV_AWS_117": {"resources": ["AWS::Serverless::Function.*"], "reason": REASON}}
+    assert judge(report(lambda_a, lambda_b), accepted) == Verdict([], [], [])
+    other_type = ("CKV_AWS_117", "AWS::Lambda::Function.C")
+    assert judge(report(lambda_a, other_type), accepted).new == [f"{other_type[0]} {other_type[1]}: a check"]
+    assert judge(report(other_type), accepted).stale == ["CKV_AWS_117 AWS::Serverless::Function.*"]
 
 
 def test_judge_refuses_a_run_that_checked_nothing() -> None:
