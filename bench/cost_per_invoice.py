@@ -68,7 +68,7 @@ from local.demo_data import DEMO_STRIPE_CUSTOMERS, demo_event, seed_demo_data
 from local.resources import LOCAL_ACCOUNT_ID
 from local.stack import LocalStack, StackOptions
 from shared import bootstrap
-from shared.adapters.dynamodb_store import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.stripe_plan import ADD_LINES_MAX_PER_CALL
 
 if TYPE_CHECKING:
