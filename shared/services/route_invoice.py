@@ -7,6 +7,10 @@ An event that cannot be accepted is written, with its reason, to the router DLQ 
 returns normally: EventBridge invokes the router asynchronously, so raising would only make it
 retry an event that can never succeed. Infrastructure errors do raise (and are retried, then land
 in the same DLQ through the function's on-failure destination).
+
+Either way the sync status says so (`failed`, the reason, `dead_letter_queue: RouterDLQ`) when the
+event names a usable invoice id and no accepted version of that invoice has a status yet; once
+one has, a rejection or failure only adds an attempt to its history (`record_rejection`).
 """
 
 from __future__ import annotations
@@ -16,19 +20,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.money import round_to_currency
 from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
-from shared.domain.sync import SyncAttempt, SyncStatus
+from shared.domain.sync import ROUTER_DLQ, DeadLetterQueue, SyncAttempt, SyncStatus, reason_line
+from shared.domain.types import Identifier
 from shared.domain.validation import FieldError, first_field_error
+from shared.ports.errors import AdapterError
 from shared.ports.queues import MessageQueue
 from shared.ports.store import CustomerReads, InvoiceWriteOutcome, MeterOutboxEntry, RouterStore
 
 Outcome = Literal["queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale", "rejected"]
 MARKETPLACE_CURRENCY = "USD"
+_invoice_id_adapter: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 @dataclass
@@ -96,7 +103,7 @@ def _dispatch(
     except UnresolvableProvider as error:
         # Stored but not dispatched: once the configuration is fixed, redriving the event routes it.
         field_error = FieldError("detail.contract_id", f"{error} (contract {invoice.contract_id})")
-        _record(deps, invoice, None, "failed", str(field_error), "rejected")
+        _record(deps, invoice, None, "failed", str(field_error), "rejected", ROUTER_DLQ)
         return _dead_letter(event, field_error, deps, invoice)
 
     provider = resolution.provider
@@ -178,9 +185,17 @@ def _record(
     status: SyncStatus,
     reason: str,
     outcome: str,
+    dead_letter_queue: DeadLetterQueue | None = None,
 ) -> None:
     attempt = SyncAttempt(at=deps.clock(), outcome=outcome, detail=f"version {invoice.version}: {reason}")
-    deps.store.record_sync(invoice.id, provider=provider, status=status, reason=reason, attempt=attempt)
+    deps.store.record_sync(
+        invoice.id,
+        provider=provider,
+        status=status,
+        reason=reason,
+        attempt=attempt,
+        dead_letter_queue=dead_letter_queue,
+    )
 
 
 def _dead_letter(
@@ -188,6 +203,10 @@ def _dead_letter(
 ) -> RouteResult:
     invoice_id = invoice.id if invoice else _invoice_id_of(event)
     reason = f"invoice {invoice_id or '(no id)'} rejected: {rejection}"
+    usable_id = None if invoice or rejection.field == "detail.id" else usable_invoice_id(event)
+    if usable_id is not None:  # status first, as for a hand-over: then the event goes to the DLQ
+        attempt = SyncAttempt(at=deps.clock(), outcome="rejected", detail=reason)
+        deps.store.record_rejection(usable_id, reason=reason, attempt=attempt, dead_letter_queue=ROUTER_DLQ)
     # The body is the event exactly as received, so redriving it is a plain re-put on the bus;
     # why it was rejected travels beside it as message attributes.
     attributes = {"source": "invoice_router", "reason": reason}
@@ -196,6 +215,38 @@ def _dead_letter(
     deps.dead_letters.send(dict(event), attributes=attributes)
     customer_id = invoice.customer_id if invoice else None
     return RouteResult("rejected", invoice_id, customer_id, reason=reason, field=rejection.field)
+
+
+def record_routing_failure(event: Mapping[str, Any], error: BaseException, deps: RouterDependencies) -> bool:
+    """The router raised on `event` (Lambda retries it, then its on-failure destination puts it in
+    the router DLQ). Best effort, before the error propagates: an invoice with no accepted status
+    yet shows `failed` with the error's message (a retry that succeeds overwrites it); one that has
+    gets the attempt. Returns whether anything was recorded (the table may be what failed)."""
+    invoice_id = usable_invoice_id(event)
+    if invoice_id is None:
+        return False
+    message = reason_line(str(error) or type(error).__name__)
+    reason = (
+        f"invoice {invoice_id}: routing did not finish: {message}; Lambda retries the event, and once its"
+        f" retries are spent the event is in {ROUTER_DLQ}"
+    )
+    attempt = SyncAttempt(at=deps.clock(), outcome="router_error", detail=reason)
+    try:
+        deps.store.record_rejection(invoice_id, reason=reason, attempt=attempt, dead_letter_queue=ROUTER_DLQ)
+    except AdapterError:
+        return False
+    return True
+
+
+def usable_invoice_id(event: Mapping[str, Any]) -> str | None:
+    """`detail.id` when it is a valid invoice id (a status can be kept under it), else None."""
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        return None
+    try:
+        return _invoice_id_adapter.validate_python(detail.get("id"), strict=True)
+    except ValidationError:
+        return None
 
 
 def _invoice_id_of(event: Mapping[str, Any]) -> str | None:
