@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared import bootstrap
 from shared.observability import count, logger, metrics, tracer
-from shared.services.route_invoice import RouterDependencies, record_routing_failure, route_invoice_event
+from shared.services.route_invoice import RouterDependencies, route_invoice_event
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -21,16 +21,13 @@ def lambda_handler(
     detail = event.get("detail")
     if isinstance(detail, dict):
         logger.append_keys(invoice_id=detail.get("id"), customer_id=detail.get("customer_id"))
-    dependencies = deps or bootstrap.invoice_router()
     try:
-        result = route_invoice_event(event, dependencies)
-    except Exception as error:
-        recorded = record_routing_failure(event, error, dependencies)
+        result = route_invoice_event(event, deps or bootstrap.invoice_router())
+    except Exception:
+        # Raised for Lambda to retry (then the on-failure destination, RouterDLQ); the sync status
+        # already says so, and the traceback is here, in the log line.
         count("InvoiceRoutingErrors")
-        logger.exception(
-            "invoice event failed; Lambda retries it, then sends it to the router DLQ",
-            extra={"sync_status_recorded": recorded},
-        )
+        logger.exception("invoice event failed; Lambda retries it, then sends it to the router DLQ")
         raise
     count("InvoiceEventsReceived")
     if result.outcome == "rejected":

@@ -15,6 +15,7 @@ one has, a rejection or failure only adds an attempt to its history (`record_rej
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,18 +58,30 @@ class RouteResult:
 
 
 def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
+    """Route one event; an infrastructure error (or a bug) is raised for Lambda to retry, after the
+    sync status says so (best effort: the table may be what failed)."""
     try:
         invoice, customer, contract = _accept(event, deps.store)
     except FieldError as rejection:
         return _dead_letter(event, rejection, deps)
-
-    write = deps.store.save_invoice(invoice, deps.clock())
+    except Exception as error:
+        _record_failure_before_acceptance(event, error, deps)
+        raise
+    try:
+        write = deps.store.save_invoice(invoice, deps.clock())
+    except Exception as error:  # stored or not, nothing was routed: as if nothing was accepted
+        _record_failure_before_acceptance(event, error, deps)
+        raise
     if write.outcome is InvoiceWriteOutcome.STALE:
         return RouteResult("stale", invoice.id, invoice.customer_id, reason=f"version {write.stored_version} is stored")
     if write.outcome is InvoiceWriteOutcome.DUPLICATE and write.dispatched_version == invoice.version:
         return RouteResult("duplicate", invoice.id, invoice.customer_id)
     # CREATED / UPDATED, or a duplicate of an event whose routing did not finish: (re)dispatch.
-    return _dispatch(invoice, customer, contract, event, deps)
+    try:
+        return _dispatch(invoice, customer, contract, event, deps)
+    except Exception as error:  # the stored version is the latest, and it is not on its way
+        _record_dispatch_failure(invoice, customer, contract, error, deps)
+        raise
 
 
 def _accept(event: Mapping[str, Any], store: CustomerReads) -> tuple[Invoice, Customer, Contract | None]:
@@ -217,25 +230,34 @@ def _dead_letter(
     return RouteResult("rejected", invoice_id, customer_id, reason=reason, field=rejection.field)
 
 
-def record_routing_failure(event: Mapping[str, Any], error: BaseException, deps: RouterDependencies) -> bool:
-    """The router raised on `event` (Lambda retries it, then its on-failure destination puts it in
-    the router DLQ). Best effort, before the error propagates: an invoice with no accepted status
-    yet shows `failed` with the error's message (a retry that succeeds overwrites it); one that has
-    gets the attempt. Returns whether anything was recorded (the table may be what failed)."""
-    invoice_id = usable_invoice_id(event)
-    if invoice_id is None:
-        return False
+def _routing_failure(invoice_id: str, error: BaseException) -> str:
     message = reason_line(str(error) or type(error).__name__)
-    reason = (
+    return (
         f"invoice {invoice_id}: routing did not finish: {message}; Lambda retries the event, and once its"
         f" retries are spent the event is in {ROUTER_DLQ}"
     )
+
+
+def _record_failure_before_acceptance(event: Mapping[str, Any], error: BaseException, deps: RouterDependencies) -> None:
+    """`failed` while no accepted version has a status, else one more attempt; nothing without a
+    usable id. A retry that succeeds replaces it."""
+    invoice_id = usable_invoice_id(event)
+    if invoice_id is None:
+        return
+    reason = _routing_failure(invoice_id, error)
     attempt = SyncAttempt(at=deps.clock(), outcome="router_error", detail=reason)
-    try:
+    with contextlib.suppress(AdapterError):
         deps.store.record_rejection(invoice_id, reason=reason, attempt=attempt, dead_letter_queue=ROUTER_DLQ)
-    except AdapterError:
-        return False
-    return True
+
+
+def _record_dispatch_failure(
+    invoice: Invoice, customer: Customer, contract: Contract | None, error: BaseException, deps: RouterDependencies
+) -> None:
+    provider: BillingProvider | None = None
+    with contextlib.suppress(UnresolvableProvider):
+        provider = customer.provider_for(contract).provider
+    with contextlib.suppress(AdapterError):
+        _record(deps, invoice, provider, "failed", _routing_failure(invoice.id, error), "router_error", ROUTER_DLQ)
 
 
 def usable_invoice_id(event: Mapping[str, Any]) -> str | None:

@@ -13,7 +13,7 @@ import pytest
 
 from shared.domain.sync import ROUTER_DLQ
 from shared.ports.errors import PermanentError, RetryableError
-from shared.services.route_invoice import RouterDependencies, record_routing_failure, route_invoice_event
+from shared.services.route_invoice import RouterDependencies, route_invoice_event
 from tests.builders import AZURE, STRIPE, configuration, contract, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore, RecordingQueue
 
@@ -156,58 +156,91 @@ def test_a_stored_invoice_that_cannot_be_dispatched_shows_failed_in_the_router_d
 
 
 class FailingStore(InMemoryStore):
-    """The table fails the invoice write (as a throttled or unreachable DynamoDB would)."""
+    """The table fails the named calls (as a throttled or unreachable DynamoDB would)."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, **failing: Exception) -> None:
         super().__init__()
-        self.error: Exception | None = error
+        self.failing = failing
 
-    def save_invoice(self, *args: Any, **kwargs: Any) -> Any:
-        if self.error is not None:
-            raise self.error
-        return super().save_invoice(*args, **kwargs)
+    def __getattribute__(self, name: str) -> Any:
+        failing: dict[str, Exception] = super().__getattribute__("__dict__").get("failing", {})
+        if name in failing:
+
+            def fail(*args: Any, **kwargs: Any) -> Any:
+                raise failing[name]
+
+            return fail
+        return super().__getattribute__(name)
 
 
-def test_a_router_failure_records_failed_at_once_and_a_successful_retry_replaces_it() -> None:
-    store = FailingStore(RetryableError("DynamoDB TransactWriteItems throttled:\nretry later"))
+def failing_router(**failing: Exception) -> tuple[FailingStore, RouterDependencies]:
+    store = FailingStore(**failing)
     store.create_customer(customer("cust_acme", configuration(STRIPE, default=True)))
-    deps = router(store)
-    event = invoice_event()
-    with pytest.raises(RetryableError) as raised:
-        route_invoice_event(event, deps)
+    return store, router(store)
 
-    assert record_routing_failure(event, raised.value, deps) is True
+
+@pytest.mark.parametrize("failing", ["get_customer", "save_invoice"])
+def test_a_failure_before_anything_was_routed_shows_failed_and_a_successful_retry_replaces_it(failing: str) -> None:
+    store, deps = failing_router(**{failing: RetryableError("DynamoDB TransactWriteItems throttled:\nretry later")})
+    with pytest.raises(RetryableError):
+        route_invoice_event(invoice_event(), deps)
 
     sync = store.get_sync("inv_1")
     assert sync is not None
-    assert (sync.status, sync.dead_letter_queue) == ("failed", ROUTER_DLQ)
+    assert (sync.status, sync.dead_letter_queue, sync.provider) == ("failed", ROUTER_DLQ, None)
     assert "routing did not finish: DynamoDB TransactWriteItems throttled: retry later" in (sync.reason or "")
     assert "\n" not in (sync.reason or "")
     assert dead_lettered(deps) == []  # Lambda's on-failure destination dead-letters it, not the router
-    store.error = None
-    assert route_invoice_event(event, deps).outcome == "queued"  # Lambda's retry
+
+    store.failing.clear()
+    assert route_invoice_event(invoice_event(), deps).outcome == "queued"  # Lambda's retry
     retried = store.get_sync("inv_1")
     assert retried is not None
     assert (retried.status, retried.dead_letter_queue) == ("pending", None)
 
 
-def test_a_router_failure_on_an_accepted_invoice_only_adds_an_attempt(
-    deps: RouterDependencies, store: InMemoryStore
-) -> None:
+class FailingQueue(RecordingQueue):
+    def send(self, body: Any, attributes: Any = None) -> str:
+        raise PermanentError("SQS SendMessage refused: the queue does not exist")
+
+
+def test_a_stored_invoice_that_never_reached_its_queue_shows_failed_not_pending(store: InMemoryStore) -> None:
+    deps = router(store)
+    deps.stripe_queue = FailingQueue()
+    with pytest.raises(PermanentError):
+        route_invoice_event(invoice_event(), deps)
+    sync = store.get_sync("inv_1")
+    assert sync is not None
+    assert (sync.status, sync.dead_letter_queue, sync.provider) == ("failed", ROUTER_DLQ, "stripe")
+    assert "the queue does not exist" in (sync.reason or "")
+    assert [a.outcome for a in sync.attempts] == ["routed:queued", "router_error"]
+    deps.stripe_queue = RecordingQueue()
+    assert route_invoice_event(invoice_event(), deps).outcome == "queued"  # the retry finishes the routing
+    assert store.get_sync("inv_1").status == "pending"  # type: ignore[union-attr]
+
+
+def test_a_failure_on_an_invoice_with_an_accepted_status_only_adds_an_attempt() -> None:
+    store, deps = failing_router()
     route_invoice_event(invoice_event(), deps)
-    assert record_routing_failure(invoice_event(version=8), PermanentError("access denied"), deps) is True
+    store.failing["save_invoice"] = RetryableError("throttled")
+    with pytest.raises(RetryableError):
+        route_invoice_event(invoice_event(version=8), deps)
     sync = store.get_sync("inv_1")
     assert sync is not None
     assert (sync.status, sync.dead_letter_queue) == ("pending", None)
     assert sync.attempts[-1].outcome == "router_error"
 
 
-def test_a_router_failure_without_a_usable_id_or_table_records_nothing(deps: RouterDependencies) -> None:
-    assert record_routing_failure({"detail": {"id": 5}}, RuntimeError("x"), deps) is False
+def test_a_failure_without_a_usable_id_or_a_table_records_nothing() -> None:
+    store, deps = failing_router(get_customer=RetryableError("throttled"))
+    event = invoice_event()
+    event["detail"]["id"] = 5
+    assert route_invoice_event(event, deps).outcome == "rejected"  # a bad id is a rejection first
+    assert store.syncs == {}
 
-    class DownStore(InMemoryStore):
-        def record_rejection(self, *args: Any, **kwargs: Any) -> bool:
-            raise RetryableError("DynamoDB unreachable")
-
-    down = router(DownStore())
-    assert record_routing_failure(invoice_event(), RuntimeError("x"), down) is False
+    down, down_deps = failing_router(
+        get_customer=RetryableError("throttled"), record_rejection=RetryableError("DynamoDB unreachable")
+    )
+    with pytest.raises(RetryableError, match="throttled"):  # the original error, not the recording's
+        route_invoice_event(invoice_event(), down_deps)
+    assert down.syncs == {}
