@@ -142,7 +142,7 @@ def test_a_rejected_invoice_shows_failed_in_the_router_dlq(queues: dict[str, str
 
 
 def test_an_infrastructure_error_is_raised_logged_and_shown_as_failed(
-    queues: dict[str, str], dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    queues: dict[str, str], dynamodb: DynamoDBClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     boto3.client("sqs").delete_queue(QueueUrl=queues["stripe-sync"])  # the hand-over fails
     with pytest.raises(Exception, match="SQS"):
