@@ -48,9 +48,13 @@ from shared.services.api_requests import (
 
 router = Router()  # type: ignore[no-untyped-call]
 MAX_ID_LENGTH = 256  # shared.domain.types.Identifier
-# A path id arrives percent-encoded: a character of four UTF-8 bytes takes 12 characters (%F0%9F%98%80).
+# A path id arrives percent-encoded (a character of four UTF-8 bytes takes 12: %F0%9F%98%80), and
+# that is the text validated here; the document states the bound on the id itself, as OpenAPI means
+# a path parameter's value (decoded), so clients and fuzzers build URLs of ids that can exist.
 MAX_ENCODED_ID_LENGTH = MAX_ID_LENGTH * 12
-PathId = Annotated[str, Path(min_length=1, max_length=MAX_ENCODED_ID_LENGTH)]
+PathId = Annotated[
+    str, Path(min_length=1, max_length=MAX_ENCODED_ID_LENGTH, json_schema_extra={"maxLength": MAX_ID_LENGTH})
+]
 LimitQuery = Annotated[Limit, Query()]
 NextPageQuery = Annotated[NextPage | None, Query()]
 DateQuery = Annotated[DateFilter | None, Query()]
