@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.domain.sync import reason_line
+
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -223,12 +225,11 @@ class SqsEventSourcePoller(threading.Thread):
         try:
             response = self._invoke(event)
         except Exception as error:  # the whole batch goes back, as when a Lambda invocation fails
-            log.warning(
-                "%s: handler raised %s: %s; the batch returns to the queue", self.name, type(error).__name__, error
-            )
+            # The traceback goes to the log; what `dlq list` shows later is one line.
+            log.warning("%s: handler raised; the batch returns to the queue", self.name, exc_info=error)
             failed = set(batch_ids)
             for message_id in batch_ids:
-                self._record_error(message_id, f"{type(error).__name__}: {error}")
+                self._record_error(message_id, f"{type(error).__name__}: {reason_line(str(error))}")
         else:
             failed = failed_message_ids(response, batch_ids, self._report)
             for message_id in failed:

@@ -61,6 +61,7 @@ from local.resources import (
     resolve_environment,
 )
 from local.template import load_template
+from shared.domain.sync import reason_line
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -583,8 +584,33 @@ class LocalStack:
             for logical_id, queue in self.dead_letter_queues().items():
                 for message in peek_messages(self.clients.sqs, queue.url):
                     last_error = self._last_errors.get(message["MessageId"])
-                    entries.append(dead_letter_entry(logical_id, message, sources.get(logical_id), last_error))
+                    recorded = self._recorded_dead_letter_reason(logical_id, message)
+                    entries.append(
+                        dead_letter_entry(logical_id, message, sources.get(logical_id), last_error, recorded)
+                    )
         return entries
+
+    def _recorded_dead_letter_reason(self, queue: str, message: MessageTypeDef) -> str | None:
+        """The reason a worker recorded in the sync status of the invoice a dead-lettered message
+        names, when that status says this queue holds it (SQS itself carries no reason)."""
+        assert self.resources is not None
+        try:
+            body = json.loads(message["Body"])
+        except ValueError:
+            return None
+        invoice_id = body.get("invoice_id") if isinstance(body, dict) else None
+        if not isinstance(invoice_id, str) or not invoice_id:
+            return None
+        from shared.adapters.dynamodb import DynamoDBStore  # noqa: PLC0415 - only `dlq list` reads the table
+
+        try:
+            record = DynamoDBStore(self.clients.dynamodb, self.resources.table_name).get_sync(invoice_id)
+        except Exception:  # a listing must not fail on one message: fall back to the last error
+            log.exception("local stack: reading the sync status of %r for dlq list failed", invoice_id)
+            return None
+        if record is None or record.status != "failed" or record.dead_letter_queue != queue:
+            return None
+        return record.reason
 
 
 def peek_messages(sqs: SQSClient, queue_url: str) -> list[MessageTypeDef]:
@@ -622,9 +648,16 @@ def peek_messages(sqs: SQSClient, queue_url: str) -> list[MessageTypeDef]:
 
 
 def dead_letter_entry(
-    queue: str, message: MessageTypeDef, source_queue: str | None, last_error: str | None
+    queue: str,
+    message: MessageTypeDef,
+    source_queue: str | None,
+    last_error: str | None,
+    recorded_reason: str | None = None,
 ) -> dict[str, Any]:
-    """One `dlq list` line: `queue`, `message_id`, `reason`, `body` (the original event or record)."""
+    """One `dlq list` line: `queue`, `message_id`, `reason`, `body` (the original event or record).
+
+    The reason is one line: what the function wrote beside the event, what the worker recorded in
+    the invoice's sync status (`recorded_reason`), or the last error — never a traceback."""
     try:
         body: Any = json.loads(message["Body"])
     except ValueError:
@@ -641,9 +674,11 @@ def dead_letter_entry(
         )
     elif source_queue is not None:
         reason = f"maxReceiveCount exceeded on {source_queue}"
-        if last_error:
+        if recorded_reason:
+            reason += f": {recorded_reason}"
+        elif last_error:
             reason += f"; last error: {last_error}"
-    entry = {"queue": queue, "message_id": message["MessageId"], "reason": reason, "body": body}
+    entry = {"queue": queue, "message_id": message["MessageId"], "reason": reason_line(reason), "body": body}
     if attributes.get("field"):
         entry["field"] = attributes["field"]
     return entry

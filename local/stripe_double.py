@@ -21,7 +21,10 @@ What it follows (behaviour looked up, not guessed; paraphrased, nothing copied):
 - Idempotency: https://docs.stripe.com/api/idempotent_requests and
   https://docs.stripe.com/idempotency — the first response (status and body, 500s included) is
   saved once the endpoint starts executing, replayed for a same-key retry, a same key with other
-  parameters is an ``idempotency_error``, keys may be pruned after 24 hours.
+  parameters is an ``idempotency_error``, keys may be pruned after 24 hours; keys are up to 255
+  characters (the double also refuses any byte outside printable ASCII, see
+  ``_idempotency_key_refusal``). Metadata values are any Unicode text up to 500 characters
+  (https://docs.stripe.com/metadata), so an invoice id of any script is found again by listing.
 - Errors: https://docs.stripe.com/api/errors and the error-code enum in the SDK
   (``stripe/_invoice.py`` ``LastFinalizationError.code``: ``resource_missing``,
   ``invoice_not_editable``, ``status_transition_invalid``, ``lock_timeout``, ``rate_limit``…).
@@ -64,6 +67,7 @@ from local.stripe_double_api import MAX_ITEMS_PER_INVOICE, StripeModel
 from local.stripe_double_wire import JSON, StripeError, parse_form
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+IDEMPOTENCY_KEY_MAX_CHARS = 255
 TEST_MODE_RATE_PER_SECOND = 25.0
 API_VERSION = "2025-09-30.clover"
 
@@ -436,6 +440,8 @@ class StripeDouble:
         if not self._admit(api_key, now):
             return _Reply(429, StripeError(429, "Request rate limit exceeded.", code="rate_limit").body())
         key = entry.idempotency_key if entry.method == "POST" else None
+        if key is not None and (refusal := _idempotency_key_refusal(key)) is not None:
+            return _Reply(400, refusal.body())
         fingerprint = (entry.method, entry.path, json.dumps(entry.params, sort_keys=True))
         if key is not None:
             saved = self._saved.get((api_key, key))
@@ -581,6 +587,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
+
+
+def _idempotency_key_refusal(key: str) -> StripeError | None:
+    """Stripe documents keys of up to 255 characters (and suggests V4 UUIDs); what it does with
+    bytes outside printable ASCII in a header is not documented, so the double refuses them: an
+    id that only this double would accept must fail here, not in production. (The SDK itself
+    cannot send a character beyond Latin-1; one within it arrives as a single byte.)"""
+    if len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
+        return StripeError(400, f"Idempotency keys can be at most {IDEMPOTENCY_KEY_MAX_CHARS} characters.", saved=False)
+    if not all(" " <= character <= "~" for character in key):
+        return StripeError(400, "Idempotency keys must be printable ASCII.", saved=False)
+    return None
 
 
 @contextmanager

@@ -100,6 +100,7 @@ def stripe_sync() -> StripeSyncDependencies:
         store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
         stripe=StripeGateway(client),
         clock=utc_now,
+        max_receives=settings.stripe_sync_max_receives,
     )
 
 

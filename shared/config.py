@@ -60,6 +60,9 @@ class StripeSyncSettings(Settings):
     stripe_api_key: str | None = Field(default=None, repr=False)  # local / tests
     stripe_secret_name: str | None = None  # the cloud: Secrets Manager, read through Powertools
     stripe_max_network_retries: int = Field(default=2, ge=0, le=5)
+    # The Stripe queue's RedrivePolicy maxReceiveCount: on that receive a failing run records
+    # `failed` (the message is dead-lettered next). Unset: no receive is known to be the last.
+    stripe_sync_max_receives: int | None = Field(default=None, ge=1, le=1000)
 
     def require_key_source(self) -> None:
         if not (self.stripe_api_key or self.stripe_secret_name):

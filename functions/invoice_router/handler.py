@@ -21,7 +21,14 @@ def lambda_handler(
     detail = event.get("detail")
     if isinstance(detail, dict):
         logger.append_keys(invoice_id=detail.get("id"), customer_id=detail.get("customer_id"))
-    result = route_invoice_event(event, deps or bootstrap.invoice_router())
+    try:
+        result = route_invoice_event(event, deps or bootstrap.invoice_router())
+    except Exception:
+        # Raised for Lambda to retry (then the on-failure destination, RouterDLQ); the sync status
+        # already says so, and the traceback is here, in the log line.
+        count("InvoiceRoutingErrors")
+        logger.exception("invoice event failed; Lambda retries it, then sends it to the router DLQ")
+        raise
     count("InvoiceEventsReceived")
     if result.outcome == "rejected":
         count("InvalidInvoiceEvents")

@@ -21,7 +21,6 @@ Amounts live in `stripe_amounts`, the items (lines, credits, collapsing, residue
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time
@@ -29,6 +28,7 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from shared.domain.id_keys import ascii_key_part, digest
 from shared.domain.invoice import Invoice
 from shared.domain.providers import StripeConfiguration
 from shared.domain.stripe_amounts import format_stripe_amount, minimum_charge, stripe_amount, stripe_step
@@ -235,12 +235,16 @@ class StripePlan:
 
 
 def idempotency_key(invoice_id: str, version: int, step: str, attempt: int) -> str:
-    """`downbeat:<invoice>:v<version>:<step>:a<attempt>`; a new attempt number means a new key."""
-    key = f"downbeat:{invoice_id}:v{version}:{step}:a{attempt}"
-    if len(key) <= _IDEMPOTENCY_KEY_MAX:
-        return key
-    digest = hashlib.sha256(invoice_id.encode()).hexdigest()[:32]
-    return f"downbeat:{digest}:v{version}:{step}:a{attempt}"
+    """`downbeat:<invoice>:v<version>:<step>:a<attempt>`; a new attempt number means a new key.
+
+    The key is an HTTP header: ASCII only, at most 255 characters. An invoice id or step (a step
+    may name a line id) that is not short plain ASCII goes in as a readable prefix and a digest
+    (`shared.domain.id_keys.ascii_key_part`), so every id reaches Stripe and no two keys meet.
+    """
+    key = f"downbeat:{ascii_key_part(invoice_id)}:v{version}:{ascii_key_part(step)}:a{attempt}"
+    if len(key) > _IDEMPOTENCY_KEY_MAX:  # only with an attempt or version of absurd length
+        key = f"downbeat:{digest(key)}"
+    return key
 
 
 def chunks(items: Sequence[PlannedItem], cap: int = ADD_LINES_MAX_PER_CALL) -> list[tuple[PlannedItem, ...]]:

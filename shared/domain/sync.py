@@ -1,7 +1,13 @@
-"""Sync status of an invoice with its provider (DESIGN §4 `GET /v1/invoices/{id}/sync`)."""
+"""Sync status of an invoice with its provider (`GET /v1/invoices/{id}/sync`; docs/api.md).
+
+The status never hides a failure: an invoice whose event or message ended in a dead-letter queue
+shows `failed`, the reason, and which queue holds it (`dead_letter_queue`, named as `downbeat dlq
+list` prints it: the template's logical id).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +16,21 @@ from shared.domain.providers import BillingProvider
 from shared.domain.types import Identifier, Timestamp
 
 SyncStatus = Literal["pending", "synced", "draft", "skipped", "expired", "failed", "voided"]
+
+DeadLetterQueue = Literal["RouterDLQ", "StripeSyncDLQ"]
+ROUTER_DLQ: DeadLetterQueue = "RouterDLQ"  # rejected events (the router writes them), failed router runs
+STRIPE_SYNC_DLQ: DeadLetterQueue = "StripeSyncDLQ"  # Stripe sync messages past the queue's maxReceiveCount
+
+REASON_MAX_CHARS = 1000
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def reason_line(text: str, limit: int = REASON_MAX_CHARS) -> str:
+    """`text` as one line a person reads in a status or a DLQ listing: every run of whitespace
+    (newlines included) becomes one space, and a text over `limit` characters is cut with "…".
+    Tracebacks belong in the log line, never here."""
+    line = _WHITESPACE_RUN.sub(" ", text).strip()
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 class SyncAttempt(BaseModel):
@@ -27,6 +48,14 @@ class SyncRecord(BaseModel):
     provider: BillingProvider | None
     status: SyncStatus
     reason: str | None = None
+    dead_letter_queue: DeadLetterQueue | None = Field(
+        default=None,
+        description=(
+            "with `status: failed`, the dead-letter queue holding the invoice's event or message, named as"
+            " `downbeat dlq list` prints it (`RouterDLQ`: the router rejected the event or could not finish;"
+            " `StripeSyncDLQ`: the Stripe sync gave up after its retries); null otherwise"
+        ),
+    )
     provider_ids: dict[str, Any] = Field(default_factory=dict)
     attempts: list[SyncAttempt] = Field(default_factory=list)
     updated_at: Timestamp

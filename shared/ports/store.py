@@ -21,7 +21,7 @@ from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import Page, PageRequest
 from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.domain.stripe_state import StripeSyncState
-from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
+from shared.domain.sync import DeadLetterQueue, SyncAttempt, SyncRecord, SyncStatus
 from shared.ports.leases import Lease, WorkerLeases
 
 
@@ -94,8 +94,19 @@ class SyncWrites(Protocol):
         reason: str | None,
         attempt: SyncAttempt,
         provider_ids: Mapping[str, Any] | None = None,
+        dead_letter_queue: DeadLetterQueue | None = None,
     ) -> None:
-        """Set the invoice's sync status and append one attempt to its history."""
+        """Set the invoice's sync status (for an accepted version of it) and append one attempt to
+        its history; `dead_letter_queue` names the queue now holding its message (else none)."""
+        ...
+
+    def record_rejection(
+        self, invoice_id: str, *, reason: str, attempt: SyncAttempt, dead_letter_queue: DeadLetterQueue
+    ) -> bool:
+        """An event for `invoice_id` was dead-lettered before any version of it was accepted, or
+        the router failed on it. While no accepted version has a status (`record_sync`), the status
+        becomes `failed` with `reason` and the queue, and True is returned; otherwise only `attempt`
+        is appended (the accepted status stays) and False is returned."""
         ...
 
 

@@ -7,28 +7,36 @@ An event that cannot be accepted is written, with its reason, to the router DLQ 
 returns normally: EventBridge invokes the router asynchronously, so raising would only make it
 retry an event that can never succeed. Infrastructure errors do raise (and are retried, then land
 in the same DLQ through the function's on-failure destination).
+
+Either way the sync status says so (`failed`, the reason, `dead_letter_queue: RouterDLQ`) when the
+event names a usable invoice id and no accepted version of that invoice has a status yet; once
+one has, a rejection or failure only adds an attempt to its history (`record_rejection`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.money import round_to_currency
 from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
-from shared.domain.sync import SyncAttempt, SyncStatus
+from shared.domain.sync import ROUTER_DLQ, DeadLetterQueue, SyncAttempt, SyncStatus, reason_line
+from shared.domain.types import Identifier
 from shared.domain.validation import FieldError, first_field_error
+from shared.ports.errors import AdapterError
 from shared.ports.queues import MessageQueue
 from shared.ports.store import CustomerReads, InvoiceWriteOutcome, MeterOutboxEntry, RouterStore
 
 Outcome = Literal["queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale", "rejected"]
 MARKETPLACE_CURRENCY = "USD"
+_invoice_id_adapter: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 @dataclass
@@ -50,18 +58,30 @@ class RouteResult:
 
 
 def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
+    """Route one event; an infrastructure error (or a bug) is raised for Lambda to retry, after the
+    sync status says so (best effort: the table may be what failed)."""
     try:
         invoice, customer, contract = _accept(event, deps.store)
     except FieldError as rejection:
         return _dead_letter(event, rejection, deps)
-
-    write = deps.store.save_invoice(invoice, deps.clock())
+    except Exception as error:
+        _record_failure_before_acceptance(event, error, deps)
+        raise
+    try:
+        write = deps.store.save_invoice(invoice, deps.clock())
+    except Exception as error:  # stored or not, nothing was routed: as if nothing was accepted
+        _record_failure_before_acceptance(event, error, deps)
+        raise
     if write.outcome is InvoiceWriteOutcome.STALE:
         return RouteResult("stale", invoice.id, invoice.customer_id, reason=f"version {write.stored_version} is stored")
     if write.outcome is InvoiceWriteOutcome.DUPLICATE and write.dispatched_version == invoice.version:
         return RouteResult("duplicate", invoice.id, invoice.customer_id)
     # CREATED / UPDATED, or a duplicate of an event whose routing did not finish: (re)dispatch.
-    return _dispatch(invoice, customer, contract, event, deps)
+    try:
+        return _dispatch(invoice, customer, contract, event, deps)
+    except Exception as error:  # the stored version is the latest, and it is not on its way
+        _record_dispatch_failure(invoice, customer, contract, error, deps)
+        raise
 
 
 def _accept(event: Mapping[str, Any], store: CustomerReads) -> tuple[Invoice, Customer, Contract | None]:
@@ -96,7 +116,7 @@ def _dispatch(
     except UnresolvableProvider as error:
         # Stored but not dispatched: once the configuration is fixed, redriving the event routes it.
         field_error = FieldError("detail.contract_id", f"{error} (contract {invoice.contract_id})")
-        _record(deps, invoice, None, "failed", str(field_error), "rejected")
+        _record(deps, invoice, None, "failed", str(field_error), "rejected", ROUTER_DLQ)
         return _dead_letter(event, field_error, deps, invoice)
 
     provider = resolution.provider
@@ -178,9 +198,17 @@ def _record(
     status: SyncStatus,
     reason: str,
     outcome: str,
+    dead_letter_queue: DeadLetterQueue | None = None,
 ) -> None:
     attempt = SyncAttempt(at=deps.clock(), outcome=outcome, detail=f"version {invoice.version}: {reason}")
-    deps.store.record_sync(invoice.id, provider=provider, status=status, reason=reason, attempt=attempt)
+    deps.store.record_sync(
+        invoice.id,
+        provider=provider,
+        status=status,
+        reason=reason,
+        attempt=attempt,
+        dead_letter_queue=dead_letter_queue,
+    )
 
 
 def _dead_letter(
@@ -188,6 +216,10 @@ def _dead_letter(
 ) -> RouteResult:
     invoice_id = invoice.id if invoice else _invoice_id_of(event)
     reason = f"invoice {invoice_id or '(no id)'} rejected: {rejection}"
+    usable_id = None if invoice or rejection.field == "detail.id" else usable_invoice_id(event)
+    if usable_id is not None:  # status first, as for a hand-over: then the event goes to the DLQ
+        attempt = SyncAttempt(at=deps.clock(), outcome="rejected", detail=reason)
+        deps.store.record_rejection(usable_id, reason=reason, attempt=attempt, dead_letter_queue=ROUTER_DLQ)
     # The body is the event exactly as received, so redriving it is a plain re-put on the bus;
     # why it was rejected travels beside it as message attributes.
     attributes = {"source": "invoice_router", "reason": reason}
@@ -196,6 +228,47 @@ def _dead_letter(
     deps.dead_letters.send(dict(event), attributes=attributes)
     customer_id = invoice.customer_id if invoice else None
     return RouteResult("rejected", invoice_id, customer_id, reason=reason, field=rejection.field)
+
+
+def _routing_failure(invoice_id: str, error: BaseException) -> str:
+    message = reason_line(str(error) or type(error).__name__)
+    return (
+        f"invoice {invoice_id}: routing did not finish: {message}; Lambda retries the event, and once its"
+        f" retries are spent the event is in {ROUTER_DLQ}"
+    )
+
+
+def _record_failure_before_acceptance(event: Mapping[str, Any], error: BaseException, deps: RouterDependencies) -> None:
+    """`failed` while no accepted version has a status, else one more attempt; nothing without a
+    usable id. A retry that succeeds replaces it."""
+    invoice_id = usable_invoice_id(event)
+    if invoice_id is None:
+        return
+    reason = _routing_failure(invoice_id, error)
+    attempt = SyncAttempt(at=deps.clock(), outcome="router_error", detail=reason)
+    with contextlib.suppress(AdapterError):
+        deps.store.record_rejection(invoice_id, reason=reason, attempt=attempt, dead_letter_queue=ROUTER_DLQ)
+
+
+def _record_dispatch_failure(
+    invoice: Invoice, customer: Customer, contract: Contract | None, error: BaseException, deps: RouterDependencies
+) -> None:
+    provider: BillingProvider | None = None
+    with contextlib.suppress(UnresolvableProvider):
+        provider = customer.provider_for(contract).provider
+    with contextlib.suppress(AdapterError):
+        _record(deps, invoice, provider, "failed", _routing_failure(invoice.id, error), "router_error", ROUTER_DLQ)
+
+
+def usable_invoice_id(event: Mapping[str, Any]) -> str | None:
+    """`detail.id` when it is a valid invoice id (a status can be kept under it), else None."""
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        return None
+    try:
+        return _invoice_id_adapter.validate_python(detail.get("id"), strict=True)
+    except ValidationError:
+        return None
 
 
 def _invoice_id_of(event: Mapping[str, Any]) -> str | None:

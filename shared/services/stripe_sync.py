@@ -14,6 +14,10 @@ makes Stripe look like that and records receipts. Each run:
 4. settles the sync status, or — on a retryable failure — takes a new attempt number, observes
    again and continues, up to a few rounds, then hands the record back to its queue.
 
+A run that fails on its message's last allowed receive (`Delivery.is_last`: SQS moves the message
+to the Stripe sync DLQ next) records `failed` with the DLQ and a one-line reason before it lets
+the message go, so the sync status never stays `pending` for a message nobody will deliver again.
+
 A crash anywhere leaves the lease to expire; the next delivery observes and resumes.
 """
 
@@ -43,31 +47,45 @@ from shared.domain.stripe_plan import (
     sort_draft_lines,
 )
 from shared.domain.stripe_state import LEASE_KIND, StripeStep, StripeSyncState
-from shared.domain.sync import SyncAttempt, SyncStatus
-from shared.ports.errors import PermanentError, RetryableError
+from shared.domain.sync import SyncStatus, reason_line
+from shared.ports.errors import AdapterError, PermanentError, RetryableError
 from shared.ports.leases import Lease, LeaseLost
 from shared.ports.stripe import StripeBackOff, StripeInvoiceView, StripeLineView
 from shared.services.stripe_sync_dependencies import (
+    Delivery,
     StripeSyncDependencies,
     StripeSyncMessage,
     StripeSyncResult,
     SyncBusy,
 )
+from shared.services.stripe_sync_status import record_dead_letter, record_status
 
 
-def sync_stripe_invoice(message: StripeSyncMessage, deps: StripeSyncDependencies) -> StripeSyncResult:
-    """Run one delivery of `message`; raises RetryableError when the record should be redelivered."""
-    invoice = deps.store.get_invoice(message.invoice_id)
-    if invoice is None:
-        reason = f"invoice {message.invoice_id} was never received; nothing to send to Stripe"
-        _record(deps, message.invoice_id, "failed", reason, "failed", None)
-        return StripeSyncResult(message.invoice_id, "failed", reason, failure_code="unknown_invoice")
-    now = deps.clock()
-    lease = deps.store.claim(LEASE_KIND, invoice.id, now=now, until=now + deps.lease)
-    if lease is None:
-        raise SyncBusy(f"invoice {invoice.id}: another run is syncing it to Stripe; retry later", code="busy")
-    state = deps.store.get_stripe_sync(invoice.id) or StripeSyncState(invoice_id=invoice.id)
-    run = _Run(deps, invoice, state, lease)
+def sync_stripe_invoice(
+    message: StripeSyncMessage, deps: StripeSyncDependencies, delivery: Delivery | None = None
+) -> StripeSyncResult:
+    """Run one delivery of `message`; raises when the record should be redelivered (RetryableError,
+    or an unexpected error) — on its last allowed receive, after recording `failed`."""
+    delivery = delivery or Delivery()
+    try:
+        invoice = deps.store.get_invoice(message.invoice_id)
+        if invoice is None:
+            reason = f"invoice {message.invoice_id} was never received; nothing to send to Stripe"
+            record_status(deps, message.invoice_id, "failed", reason, "failed", None)
+            return StripeSyncResult(message.invoice_id, "failed", reason, failure_code="unknown_invoice")
+        now = deps.clock()
+        lease = deps.store.claim(LEASE_KIND, invoice.id, now=now, until=now + deps.lease)
+        if lease is None:
+            raise SyncBusy(f"invoice {invoice.id}: another run is syncing it to Stripe; retry later", code="busy")
+        state = deps.store.get_stripe_sync(invoice.id) or StripeSyncState(invoice_id=invoice.id)
+    except SyncBusy:
+        raise  # the run holding the lease records its own outcome
+    except Exception as error:  # the table failed us before the run began
+        if delivery.is_last:
+            with contextlib.suppress(AdapterError):  # best effort: the table may be what failed
+                record_dead_letter(deps, message.invoice_id, error, delivery, None)
+        raise
+    run = _Run(deps, invoice, state, lease, delivery)
     try:
         return run.execute()
     except Exception as error:  # retryable, lease lost or unexpected: release the lease, say why, re-raise
@@ -81,6 +99,7 @@ class _Run:
     invoice: Invoice
     state: StripeSyncState
     lease: Lease
+    delivery: Delivery = field(default_factory=Delivery)
     calls_at_start: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -125,7 +144,7 @@ class _Run:
         self.deps.store.save_stripe_sync(state, self.lease, release=True)
         self.state = state
         detail = f"version {self.invoice.version}, attempt {self.lease.attempt}, {self.calls} Stripe calls: {reason}"
-        _record(self.deps, self.invoice.id, status, reason, status, sid, detail)
+        record_status(self.deps, self.invoice.id, status, reason, status, sid, detail)
         return StripeSyncResult(
             self.invoice.id,
             status,
@@ -138,15 +157,21 @@ class _Run:
         )
 
     def hand_back(self, error: BaseException) -> None:
-        """The run ended in an error: release the lease, keep the step, say why in the sync status."""
+        """The run ended in an error: release the lease, keep the step, say why in the sync status
+        (`pending`, or `failed` in the DLQ when this was the message's last allowed receive)."""
         state = replace(self.state, calls=self.calls_before + self.calls, updated_at=self.deps.clock())
         try:
             self.deps.store.save_stripe_sync(state, self.lease, release=True)
         except LeaseLost:
             return  # another run owns the invoice now; it will record its own outcome
-        reason = f"invoice {self.invoice.id}: Stripe sync will be retried: {error}"
-        detail = f"version {self.invoice.version}, attempt {self.lease.attempt}, {self.calls} Stripe calls: {error}"
-        _record(self.deps, self.invoice.id, "pending", reason, "retry", self.state.stripe_invoice_id, detail)
+        what = f"version {self.invoice.version}, attempt {self.lease.attempt}, {self.calls} Stripe calls"
+        if self.delivery.is_last:
+            record_dead_letter(self.deps, self.invoice.id, error, self.delivery, self.state.stripe_invoice_id, what)
+            return
+        message = reason_line(str(error))
+        reason = f"invoice {self.invoice.id}: Stripe sync will be retried: {message}"
+        sid = self.state.stripe_invoice_id
+        record_status(self.deps, self.invoice.id, "pending", reason, "retry", sid, f"{what}: {message}")
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -361,23 +386,3 @@ class _Run:
             return self._settle("failed", "failed", reason, stripe_invoice_id=existing.id, failure_code="invoice_paid")
         reason = f"invoice {self.invoice.id} was voided; Stripe invoice {existing.id} is void"
         return self._settle("voided", "voided", reason, stripe_invoice_id=existing.id)
-
-
-def _record(
-    deps: StripeSyncDependencies,
-    invoice_id: str,
-    status: SyncStatus,
-    reason: str,
-    outcome: str,
-    stripe_invoice_id: str | None,
-    detail: str | None = None,
-) -> None:
-    provider_ids = {"stripe_invoice_id": stripe_invoice_id or None} if stripe_invoice_id is not None else None
-    deps.store.record_sync(
-        invoice_id,
-        provider="stripe",
-        status=status,
-        reason=reason,
-        attempt=SyncAttempt(at=deps.clock(), outcome=outcome, detail=detail or reason),
-        provider_ids=provider_ids,
-    )

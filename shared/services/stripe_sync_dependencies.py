@@ -30,6 +30,19 @@ class StripeSyncMessage(BaseModel):
     action: Literal["sync", "void"] = "sync"
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Which receive of its message a run is: SQS moves a message to the Stripe sync DLQ once it
+    has been received `max_receives` times (the queue's maxReceiveCount) without being deleted."""
+
+    receive_count: int = 1
+    max_receives: int | None = None  # None: not known, so no receive counts as the last
+
+    @property
+    def is_last(self) -> bool:
+        return self.max_receives is not None and self.receive_count >= self.max_receives
+
+
 class StripeWorkerStore(StripeSyncStore, WorkerLeases, Protocol):
     """The table as the Stripe worker sees it: its reads and writes, and the invoice's lease."""
 
@@ -46,6 +59,7 @@ class StripeSyncDependencies:
     rate_limit_wait_seconds: float = 4.0  # total back-off for 429 rate_limit / 409 within one run
     bulk_lines: bool = True  # add_lines; False: one invoice item per line (`invoice=`)
     add_lines_cap: int = ADD_LINES_MAX_PER_CALL
+    max_receives: int | None = None  # the Stripe queue's maxReceiveCount (STRIPE_SYNC_MAX_RECEIVES)
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,10 @@ def _leak_in_api(module: Any) -> None:
 def _leak_in_stripe_sync(module: Any) -> None:
     sync_stripe_invoice = module.sync_stripe_invoice
 
-    def logging_sync(message: Any, deps: Any) -> Any:
+    def logging_sync(message: Any, deps: Any, *delivery: Any) -> Any:
         basic = base64.b64encode(f"{os.environ['STRIPE_API_KEY']}:".encode()).decode()
         module.logger.info("calling Stripe", extra={"authorization": f"Basic {basic}"})
-        return sync_stripe_invoice(message, deps)
+        return sync_stripe_invoice(message, deps, *delivery)
 
     module.sync_stripe_invoice = logging_sync
 

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
+from shared.domain.sync import ROUTER_DLQ, STRIPE_SYNC_DLQ
+
 pytestmark = pytest.mark.template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -422,6 +424,29 @@ def test_visibility_timeout_is_six_times_the_consumer_timeout(template: dict[str
             )
             assert event["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], fid
     assert consumers, "no SQS consumer found"
+
+
+def test_the_stripe_worker_knows_its_queues_max_receive_count(template: dict[str, Json]) -> None:
+    """On that receive a failing sync records `failed` with the DLQ: the two numbers must agree,
+    or the status says `pending` for a message already dead-lettered (or `failed` too early)."""
+    worker = props(template["Resources"]["StripeSyncFunction"])
+    [queue_id] = [
+        getatt_target(event["Properties"]["Queue"])[0]  # type: ignore[index]
+        for event in worker["Events"].values()
+        if event["Type"] == "SQS"
+    ]
+    redrive = props(template["Resources"][queue_id])["RedrivePolicy"]
+    assert int(worker["Environment"]["Variables"]["STRIPE_SYNC_MAX_RECEIVES"]) == int(redrive["maxReceiveCount"])
+
+
+def test_sync_status_names_the_template_dead_letter_queues(template: dict[str, Json]) -> None:
+    """`dead_letter_queue` in a sync status is the logical id `downbeat dlq list` prints."""
+    router = props(template["Resources"]["InvoiceRouterFunction"])
+    on_failure = router["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert getatt_target(on_failure) == (ROUTER_DLQ, "Arn")
+    assert ref_target(template["Globals"]["Function"]["Environment"]["Variables"]["ROUTER_DLQ_URL"]) == ROUTER_DLQ
+    stripe_queue = props(template["Resources"]["StripeSyncQueue"])
+    assert getatt_target(stripe_queue["RedrivePolicy"]["deadLetterTargetArn"]) == (STRIPE_SYNC_DLQ, "Arn")
 
 
 # ------------------------------------------------------------------------------------ wiring

@@ -129,3 +129,28 @@ def test_a_rejection_whose_reason_holds_characters_sqs_refuses_still_reaches_the
     [(body, attributes)] = receive(queues["router-dlq"])
     assert body == event
     assert attributes["field"] == "detail.custom_fields.bad\ufffdkey"
+
+
+def test_a_rejected_invoice_shows_failed_in_the_router_dlq(queues: dict[str, str], dynamodb: DynamoDBClient) -> None:
+    event = invoice_event(id="inv_Ω_ünïcødé", customer_id="cust_ghost")
+    assert invoke(event)["outcome"] == "rejected"
+    [(body, attributes)] = receive(queues["router-dlq"])
+    assert body["detail"]["id"] == "inv_Ω_ünïcødé"
+    sync = DynamoDBStore(dynamodb, TABLE_NAME).get_sync("inv_Ω_ünïcødé")
+    assert sync is not None
+    assert (sync.status, sync.dead_letter_queue, sync.reason) == ("failed", "RouterDLQ", attributes["reason"])
+
+
+def test_an_infrastructure_error_is_raised_logged_and_shown_as_failed(
+    queues: dict[str, str], dynamodb: DynamoDBClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    boto3.client("sqs").delete_queue(QueueUrl=queues["stripe-sync"])  # the hand-over fails
+    with pytest.raises(Exception, match="SQS"):
+        invoke(invoice_event(id="inv_unqueued"))
+    sync = DynamoDBStore(dynamodb, TABLE_NAME).get_sync("inv_unqueued")
+    assert sync is not None
+    assert (sync.status, sync.dead_letter_queue, sync.provider) == ("failed", "RouterDLQ", "stripe")
+    assert "routing did not finish" in (sync.reason or "")
+    assert "\n" not in (sync.reason or "")
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("invoice event failed")]
+    assert logged.exc_info is not None  # the traceback is in the log line, not in the status

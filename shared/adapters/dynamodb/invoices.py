@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
-from shared.adapters.dynamodb.keys import customer_key, invoice_key
+from shared.adapters.dynamodb.keys import customer_key, id_part, invoice_key
 from shared.adapters.dynamodb.pages import PagedQueries
 from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, to_attributes
 from shared.domain.invoice import Invoice
@@ -63,7 +63,7 @@ class InvoiceTable(PagedQueries):
             **invoice_key(invoice.id),
             "entity": "invoice",
             "GSI1PK": f"CUSTOMER#{invoice.customer_id}#INVOICES",
-            "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{invoice.id}",
+            "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{id_part(invoice.id)}",
             "customer_id": invoice.customer_id,
             "status": invoice.status,
             "version": invoice.version,

@@ -11,6 +11,11 @@
 | audit entry     | AUDIT#<shard 0-3>     | <time µs>#<id>     | (GSI2) AUDIT#<type>#<resource id> / <time µs>#<id> |
 
 A worker's own state lives on its lease item (the Stripe worker's step and ids on `LEASE#stripe#<invoice>`).
+
+An id inside a sort key (`<id>` in the SK and GSI1SK columns) is `id_part(id)`: the id itself up to
+400 UTF-8 bytes, else a prefix and a digest (`shared.domain.id_keys.bounded_key_part`), because a
+sort key holds at most 1024 bytes and an id of 256 four-byte characters alone fills it. Partition
+keys (2048 bytes) take ids whole.
 """
 
 from __future__ import annotations
@@ -19,8 +24,14 @@ from decimal import Decimal
 
 from shared.adapters.dynamodb.table import Item
 from shared.domain.customers import Contract, Customer
+from shared.domain.id_keys import bounded_key_part
 from shared.domain.timestamps import format_timestamp
 from shared.domain.types import STORAGE
+
+
+def id_part(entity_id: str) -> str:
+    """An id as a part of a sort key (see the module docstring)."""
+    return bounded_key_part(entity_id)
 
 
 def customer_key(customer_id: str) -> Item:
@@ -28,7 +39,7 @@ def customer_key(customer_id: str) -> Item:
 
 
 def contract_key(customer_id: str, contract_id: str) -> Item:
-    return {"PK": f"CUSTOMER#{customer_id}", "SK": f"CONTRACT#{contract_id}"}
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": f"CONTRACT#{id_part(contract_id)}"}
 
 
 def invoice_key(invoice_id: str) -> Item:
@@ -53,7 +64,7 @@ def customer_item(customer: Customer) -> Item:
         **customer_key(customer.id),
         "entity": "customer",
         "GSI1PK": "CUSTOMERS",
-        "GSI1SK": f"{format_timestamp(customer.created_at)}#{customer.id}",
+        "GSI1SK": f"{format_timestamp(customer.created_at)}#{id_part(customer.id)}",
         "data": customer_data(customer),
         "lifetime_billings": dict(customer.lifetime_billings),
     }

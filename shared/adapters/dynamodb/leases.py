@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.adapters.aws_errors import ConditionFailed
-from shared.adapters.dynamodb.keys import lease_key
+from shared.adapters.dynamodb.keys import id_part, lease_key
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
 from shared.domain.timestamps import parse_sortable_timestamp, sortable_timestamp
 from shared.ports.leases import Lease, LeaseLost
@@ -47,7 +47,7 @@ class LeaseTable(TableAccess):
             ":now_epoch": epoch_seconds(now),
             ":now": moment,
             ":gsi1pk": f"UNSETTLED#{kind}",
-            ":gsi1sk": f"{moment}#{key}",
+            ":gsi1sk": f"{moment}#{id_part(key)}",
         }
         try:
             response = self._client.update_item(

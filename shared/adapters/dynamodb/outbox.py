@@ -9,7 +9,7 @@ import contextlib
 from decimal import Decimal
 
 from shared.adapters.aws_errors import ConditionFailed
-from shared.adapters.dynamodb.keys import outbox_key
+from shared.adapters.dynamodb.keys import id_part, outbox_key
 from shared.adapters.dynamodb.table import TableAccess, to_attributes
 from shared.ports.store import MeterOutboxEntry
 
@@ -19,7 +19,7 @@ class OutboxTable(TableAccess):
         values = {
             ":entity": "meter_outbox",
             ":gsi1pk": f"OUTBOX#{entry.provider}",
-            ":gsi1sk": f"{entry.customer_id}#{entry.invoice_id}",
+            ":gsi1sk": f"{id_part(entry.customer_id)}#{id_part(entry.invoice_id)}",
             ":customer_id": entry.customer_id,
             ":currency": entry.currency,
             ":version": entry.invoice_version,

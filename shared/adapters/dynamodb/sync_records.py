@@ -1,16 +1,25 @@
-"""Sync status per invoice: the current status and the history of attempts (`INVOICE#<id>` / `SYNC`)."""
+"""Sync status per invoice: the current status and the history of attempts (`INVOICE#<id>` / `SYNC`).
+
+A record written only by rejections (`record_rejection`) carries `rejected_only = true`; the first
+status of an accepted version (`record_sync`) removes it, and from then on a rejection only adds
+its attempt. The condition sits on the write itself, so a rejection racing an accepted event for
+the same invoice can never overwrite the accepted status.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from shared.adapters.aws_errors import ConditionFailed
 from shared.adapters.dynamodb.keys import sync_key
 from shared.adapters.dynamodb.table import TableAccess, to_attributes
 from shared.domain.providers import BillingProvider
-from shared.domain.sync import SyncAttempt, SyncRecord, SyncStatus
+from shared.domain.sync import DeadLetterQueue, SyncAttempt, SyncRecord, SyncStatus
 from shared.domain.timestamps import format_timestamp
 from shared.domain.types import STORAGE
+
+_APPEND_ATTEMPT = "attempts = list_append(if_not_exists(attempts, :empty), :attempt)"
 
 
 class SyncRecordTable(TableAccess):
@@ -23,6 +32,7 @@ class SyncRecordTable(TableAccess):
         reason: str | None,
         attempt: SyncAttempt,
         provider_ids: Mapping[str, Any] | None = None,
+        dead_letter_queue: DeadLetterQueue | None = None,
     ) -> None:
         values: dict[str, Any] = {
             ":entity": "sync",
@@ -30,14 +40,13 @@ class SyncRecordTable(TableAccess):
             ":provider": provider,
             ":status": status,
             ":reason": reason,
+            ":dlq": dead_letter_queue,
             ":at": format_timestamp(attempt.at),
-            ":attempt": [attempt.model_dump(mode="json", context=STORAGE)],
-            ":empty": [],
+            **_attempt_values(attempt),
         }
         update = (
             "SET entity = :entity, invoice_id = :invoice_id, provider = :provider, #status = :status,"
-            " reason = :reason, updated_at = :at,"
-            " attempts = list_append(if_not_exists(attempts, :empty), :attempt)"
+            f" reason = :reason, dead_letter_queue = :dlq, updated_at = :at, {_APPEND_ATTEMPT}"
         )
         if provider_ids is not None:
             update += ", provider_ids = :provider_ids"
@@ -45,10 +54,47 @@ class SyncRecordTable(TableAccess):
         self._client.update_item(
             TableName=self._table,
             Key=to_attributes(sync_key(invoice_id)),
-            UpdateExpression=update,
+            UpdateExpression=update + " REMOVE rejected_only",
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues=to_attributes(values),
         )
+
+    def record_rejection(
+        self, invoice_id: str, *, reason: str, attempt: SyncAttempt, dead_letter_queue: DeadLetterQueue
+    ) -> bool:
+        values: dict[str, Any] = {
+            ":entity": "sync",
+            ":invoice_id": invoice_id,
+            ":none": None,
+            ":failed": "failed",
+            ":reason": reason,
+            ":dlq": dead_letter_queue,
+            ":at": format_timestamp(attempt.at),
+            ":true": True,
+            **_attempt_values(attempt),
+        }
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attributes(sync_key(invoice_id)),
+                UpdateExpression=(
+                    "SET entity = :entity, invoice_id = :invoice_id, provider = :none, #status = :failed,"
+                    " reason = :reason, dead_letter_queue = :dlq, updated_at = :at, rejected_only = :true,"
+                    f" {_APPEND_ATTEMPT}"
+                ),
+                ConditionExpression="attribute_not_exists(PK) OR rejected_only = :true",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_attributes(values),
+            )
+        except ConditionFailed:  # an accepted version has its status: it stays, the attempt is kept
+            self._client.update_item(
+                TableName=self._table,
+                Key=to_attributes(sync_key(invoice_id)),
+                UpdateExpression=f"SET {_APPEND_ATTEMPT}",
+                ExpressionAttributeValues=to_attributes(_attempt_values(attempt)),
+            )
+            return False
+        return True
 
     def get_sync(self, invoice_id: str) -> SyncRecord | None:
         item = self._get(sync_key(invoice_id))
@@ -60,8 +106,13 @@ class SyncRecordTable(TableAccess):
                 "provider": item.get("provider"),
                 "status": item["status"],
                 "reason": item.get("reason"),
+                "dead_letter_queue": item.get("dead_letter_queue"),
                 "provider_ids": item.get("provider_ids") or {},
                 "attempts": item.get("attempts") or [],
                 "updated_at": item["updated_at"],
             }
         )
+
+
+def _attempt_values(attempt: SyncAttempt) -> dict[str, Any]:
+    return {":attempt": [attempt.model_dump(mode="json", context=STORAGE)], ":empty": []}

@@ -30,6 +30,7 @@ class MemoryTables:
         self.invoices: dict[str, Invoice] = {}
         self.dispatched: dict[str, int] = {}
         self.syncs: dict[str, SyncRecord] = {}
+        self.rejected_only: set[str] = set()  # sync records no accepted version has written yet
         self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
         self.audit_entries: list[AuditEntry] = []
         self.leases: dict[tuple[str, str], LeaseRecord] = {}
