@@ -57,7 +57,7 @@ from shared.services.stripe_sync_dependencies import (
 
 def sync_stripe_invoice(message: StripeSyncMessage, deps: StripeSyncDependencies) -> StripeSyncResult:
     """Run one delivery of `message`; raises RetryableError when the record should be redelivered."""
-    invoice = deps.store.get_invoice(message.invoice_id)
+    invoice = deps.store.get_invoice(message.invoice_id, buckets=False)  # Stripe items never need them
     if invoice is None:
         reason = f"invoice {message.invoice_id} was never received; nothing to send to Stripe"
         _record(deps, message.invoice_id, "failed", reason, "failed", None)
