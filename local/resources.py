@@ -369,6 +369,7 @@ def _create_queue(
     keys: tuple[QueueAttributeNameType, ...] = (
         "VisibilityTimeout",
         "MessageRetentionPeriod",
+        "MaximumMessageSize",
         "DelaySeconds",
         "ReceiveMessageWaitTimeSeconds",
     )

@@ -89,7 +89,8 @@ class ContractPage(_View):
 
 
 class InvoiceLineView(_View):
-    """A line item without its hourly `buckets` (GET /v1/customers/{id}/invoices/breakdowns serves them)."""
+    """A line item as invoice responses show it: without its hourly `buckets` (they are kept for
+    usage breakdowns, and a month of them would not fit a response)."""
 
     id: str
     name: str

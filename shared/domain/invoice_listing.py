@@ -50,7 +50,7 @@ class InvoiceListing:
     @property
     def size(self) -> int:
         """What this item weighs in a page (its JSON, bytes)."""
-        return len(self.invoice.model_dump_json())
+        return len(self.invoice.model_dump_json().encode())
 
 
 def without_buckets(lines: Sequence[LineItem]) -> list[LineItem]:
@@ -66,7 +66,7 @@ def first_lines(lines: Sequence[LineItem]) -> list[LineItem]:
     shown: list[LineItem] = []
     used = 0
     for line in without_buckets(lines[:LIST_LINE_ITEMS_MAX]):
-        used += len(line.model_dump_json())
+        used += len(line.model_dump_json().encode())
         if used > LIST_LINE_BYTES_MAX:
             break
         shown.append(line)

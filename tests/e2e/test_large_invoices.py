@@ -158,3 +158,15 @@ def test_claim_check_lines_that_are_not_an_array_reach_the_router_and_are_named(
     entry = poll_until(lambda: dead_letter_for(local_stack.url, event["detail"]["id"]), what="the DLQ entry")
     assert entry["field"] == "detail.line_items_uri"
     assert "must hold a JSON array of line items, not an object" in entry["reason"]
+
+
+def test_a_bad_line_among_thousands_inline_is_dead_lettered_naming_it(
+    local_stack: LocalStack, store: DynamoDBStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = large_event(2_500, 2)
+    event["detail"]["line_items"][1234]["total"] = "12,50"
+    assert send(local_stack, write_event(tmp_path, event)) == 0
+    entry = poll_until(lambda: dead_letter_for(local_stack.url, event["detail"]["id"]), what="the DLQ entry")
+    assert entry["field"] == "detail.line_items.1234.total"
+    assert entry["body"]["detail"] == event["detail"]  # the whole event, for a redrive once fixed
+    assert store.get_invoice(event["detail"]["id"]) is None

@@ -154,3 +154,18 @@ def test_a_read_without_buckets_reads_only_the_lines_chunks(store: DynamoDBStore
     assert bare is not None
     assert len(bare.line_items) == 40
     assert all(line.buckets == [] for line in bare.line_items)
+
+
+def test_a_head_at_its_bounds_in_four_byte_characters_still_fits_one_item(
+    store: DynamoDBStore, dynamodb: DynamoDBClient
+) -> None:
+    wide = {f"k{n}": "\N{GRINNING FACE}" * 1_000 for n in range(50)}  # 200 KB of UTF-8 outside the lines
+    event = large_invoice_event(200, 24, custom_fields=wide)
+    for line in event["detail"]["line_items"]:
+        line["name"] = "\N{GRINNING FACE}" * 500  # the longest name, 2 KB each
+    invoice = InvoiceEvent.model_validate(event).detail
+    store.save_invoice(invoice, NOW)
+    head = items_of(dynamodb, "inv_1")["#INVOICE"]
+    assert "lines_key" in head
+    assert len(head["data"].encode()) < MAX_ITEM_BYTES - 20_000  # room for keys and attributes
+    assert store.get_invoice("inv_1") == invoice
