@@ -5,11 +5,13 @@ A uri naming any other bucket is refused before any call (the role could not rea
 the answer should say why). `ExpectedBucketOwner` makes S3 refuse the read if the bucket ever
 belongs to another account. botocore errors are mapped (`shared.adapters.aws_errors`): permanent
 ones (NoSuchKey, NoSuchBucket, AccessDenied…) become `ClaimCheckUnreadable`, retryable ones
-(SlowDown, 5xx, timeouts) leave as `RetryableError` so Lambda tries the event again.
+(SlowDown, 5xx, timeouts) leave as `RetryableError` so Lambda tries the event again. An object
+may be gzip-compressed (it starts with gzip's magic bytes): it is read decompressed.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 # 300 products x 744 hours of buckets are ~27 MB of JSON; beyond this the router would run out of
 # memory before it ran out of lines (at most 10,000 per invoice).
 MAX_CLAIM_CHECK_BYTES = 64 * 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
 _WHY = {
     "NoSuchKey": "no such object (it may have expired: claim checks are kept 7 days)",
     "NoSuchBucket": "no such bucket",
@@ -84,4 +87,19 @@ class S3ClaimChecks:
             raise ClaimCheckUnreadable(
                 f"{uri} is over {self._max_bytes:,} bytes; claim checks of at most that are read"
             )
-        return document
+        return self._gunzipped(document, uri) if document[:2] == GZIP_MAGIC else document
+
+    def _gunzipped(self, document: bytes, uri: str) -> bytes:
+        """A gzip-compressed object (a month of buckets shrinks tenfold), within the same bound."""
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            inflated = inflater.decompress(document, self._max_bytes + 1)
+        except zlib.error as error:
+            raise ClaimCheckUnreadable(f"{uri} starts as gzip but is not valid gzip ({error})") from None
+        if len(inflated) > self._max_bytes or inflater.unconsumed_tail:
+            raise ClaimCheckUnreadable(
+                f"{uri} is over {self._max_bytes:,} bytes once decompressed; claim checks of at most that are read"
+            )
+        if not inflater.eof:
+            raise ClaimCheckUnreadable(f"{uri} is gzip cut short (the object is incomplete)")
+        return inflated

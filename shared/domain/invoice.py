@@ -107,6 +107,14 @@ class Invoice(_EventModel):
             raise ValueError(f"unsupported currency {value!r}: use an ISO 4217 code such as USD")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _claim_check_without_lines(cls, data: object) -> object:
+        # A claim check may leave `line_items` out rather than send it empty: the lines are elsewhere.
+        if isinstance(data, dict) and "line_items" not in data and data.get("line_items_uri") is not None:
+            return {**data, "line_items": []}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Invoice:
         if self.end_timestamp <= self.start_timestamp:

@@ -3,6 +3,7 @@ moto cannot make (access denied, throttling, 5xx), a broken body for a dropped c
 
 from __future__ import annotations
 
+import gzip
 import io
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -98,3 +99,17 @@ def test_a_body_that_breaks_off_is_retryable(stubbed: tuple[S3Client, Stubber]) 
     stubber.add_response("get_object", {"Body": body, "ContentLength": 10}, {"Bucket": BUCKET, "Key": "x.json"})
     with pytest.raises(RetryableError, match="reading the object failed"):
         S3ClaimChecks(client, BUCKET).read(f"s3://{BUCKET}/x.json")
+
+
+def test_a_gzip_compressed_object_is_read_decompressed_within_the_bound(s3: S3Client) -> None:
+    lines = b'[{"id": "li_1"}]' + b" " * 5_000
+    s3.put_object(Bucket=BUCKET, Key="lines.json.gz", Body=gzip.compress(lines))
+    assert S3ClaimChecks(s3, BUCKET).read(f"s3://{BUCKET}/lines.json.gz") == lines
+    with pytest.raises(ClaimCheckUnreadable, match="once decompressed"):  # small, but a bomb
+        S3ClaimChecks(s3, BUCKET, max_bytes=1_000).read(f"s3://{BUCKET}/lines.json.gz")
+    s3.put_object(Bucket=BUCKET, Key="cut.json.gz", Body=gzip.compress(lines)[:20])
+    with pytest.raises(ClaimCheckUnreadable, match="cut short"):
+        S3ClaimChecks(s3, BUCKET).read(f"s3://{BUCKET}/cut.json.gz")
+    s3.put_object(Bucket=BUCKET, Key="bad.json.gz", Body=b"\x1f\x8b" + b"not gzip at all")
+    with pytest.raises(ClaimCheckUnreadable, match="not valid gzip"):
+        S3ClaimChecks(s3, BUCKET).read(f"s3://{BUCKET}/bad.json.gz")

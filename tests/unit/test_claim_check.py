@@ -156,3 +156,12 @@ def test_a_large_claim_check_is_read_straight_from_its_bytes() -> None:
     lines = [{**line, "id": f"li_{n}"} for n in range(3000)]
     invoice = invoice_with_claimed_lines(claim_check_event(), json.dumps(lines).encode(), URI)
     assert [line.id for line in invoice.line_items] == [f"li_{n}" for n in range(3000)]
+
+
+def test_a_claim_check_may_leave_line_items_out() -> None:
+    event = claim_check_event()
+    del event["detail"]["line_items"]
+    assert InvoiceEvent.model_validate(event).detail.line_items == []
+    inline = invoice_event()
+    del inline["detail"]["line_items"]
+    assert rejection(inline).field == "detail.line_items"  # without a claim check they are required
