@@ -119,7 +119,16 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 def cmd_send_event(args: argparse.Namespace) -> int:
     envelope = read_json_file(args.file)
-    answer = request_json(api_url(args), "POST", "/_local/events", envelope)
+    base = api_url(args)
+    if args.claim_check:
+        from local.claim_check_cli import with_claim_check  # noqa: PLC0415 - boto3 only when asked
+
+        def bucket() -> dict[str, str]:
+            answer: dict[str, str] = request_json(base, "GET", "/_local/claim-check-bucket")
+            return answer
+
+        envelope = with_claim_check(envelope, bucket, CommandFailed)
+    answer = request_json(base, "POST", "/_local/events", envelope)
     print(answer["event_id"])
     return 0
 
@@ -229,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument(
         "file", metavar="FILE", help="an EventBridge envelope as JSON, e.g. events/invoice_router/finalized.json"
+    )
+    send.add_argument(
+        "--claim-check",
+        action="store_true",
+        help="put detail.line_items in the stack's claim-check bucket and send the event with line_items [] and "
+        "line_items_uri naming that object (for an invoice over PutEvents' 1 MB limit)",
     )
     send.set_defaults(run=cmd_send_event)
 

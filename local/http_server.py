@@ -8,6 +8,7 @@ and the CLI's control endpoints under `/_local/`, a prefix the REST API (`/v1/..
     GET  /_local/dlq               every message in the stack's dead-letter queues
     GET  /_local/env/<function>    a function's resolved environment (for `downbeat invoke`)
     GET  /_local/functions         the template's functions and whether they run here
+    GET  /_local/claim-check-bucket  where `send-event --claim-check` uploads line items
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class LocalControl(Protocol):
     def dead_letters(self) -> list[dict[str, Any]]: ...
     def function_environment(self, name: str) -> dict[str, str]: ...
     def functions(self) -> list[dict[str, Any]]: ...
+    def claim_check_bucket(self) -> dict[str, str]: ...
     def invoke_api(self, event: dict[str, Any]) -> Any:
         """The API function's response, or raise LookupError when it is not in this build."""
         ...
@@ -234,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             return {"environment": control.function_environment(name)}
         if route == "functions" and self.command == "GET":
             return {"functions": control.functions()}
+        if route == "claim-check-bucket" and self.command == "GET":
+            return control.claim_check_bucket()
         raise ControlError(404, f"no local control endpoint {self.command} {CONTROL_PREFIX}{route}")
 
     def _serve_api(self, body: bytes) -> None:

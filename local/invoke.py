@@ -80,6 +80,7 @@ def invoke_in_memory(spec: FunctionSpec, event: Any, *, seed: bool = False) -> A
             sqs=boto3.client("sqs"),
             events=boto3.client("events"),
             secretsmanager=boto3.client("secretsmanager"),
+            s3=boto3.client("s3"),
         )
         resources = create_resources(
             clients,

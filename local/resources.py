@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from local.s3_buckets import BUCKET_TYPE, bucket_name, create_bucket
 from local.template import create_table, load_template
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_events.client import EventBridgeClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_secretsmanager.client import SecretsManagerClient
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeNameType
@@ -273,6 +275,7 @@ class AwsClients:
     sqs: SQSClient
     events: EventBridgeClient
     secretsmanager: SecretsManagerClient
+    s3: S3Client
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,7 @@ class CreatedResources:
     queues: dict[str, QueueInfo]  # by logical id
     table_name: str
     secrets: dict[str, str]  # logical id → ARN
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id → bucket name
 
     def queue_by_arn(self, arn: str) -> QueueInfo | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -304,7 +308,7 @@ def create_resources(
     secret_values: Mapping[str, str] | None = None,
     stack_name: str = LOCAL_STACK_NAME,
 ) -> CreatedResources:
-    """Create the template's table, queues and secrets; return a resolver bound to them.
+    """Create the template's table, queues, secrets and buckets; return a resolver bound to them.
 
     Queues without a redrive policy are created first so a RedrivePolicy's DLQ ARN resolves.
     `secret_values` gives a secret (by logical id) a value, e.g. the local Stripe key.
@@ -343,7 +347,16 @@ def create_resources(
         arn = clients.secretsmanager.create_secret(Name=name, SecretString=value)["ARN"]
         resolver.resources[logical_id] = PhysicalResource(arn, {"Id": arn})
         secrets[logical_id] = arn
-    return CreatedResources(resolver, queues, table_name, secrets)
+
+    buckets: dict[str, str] = {}
+    for logical_id, resource in resources.items():
+        if resource.get("Type") == BUCKET_TYPE:
+            properties = resolver.resolve(resource.get("Properties", {}))
+            name = str(properties.get("BucketName") or bucket_name(stack_name, logical_id, resolver.account_id))
+            create_bucket(clients.s3, name, properties, region)
+            resolver.resources[logical_id] = PhysicalResource(name, {"Arn": f"arn:aws:s3:::{name}"})
+            buckets[logical_id] = name
+    return CreatedResources(resolver, queues, table_name, secrets, buckets)
 
 
 def _create_queue(
@@ -356,6 +369,7 @@ def _create_queue(
     keys: tuple[QueueAttributeNameType, ...] = (
         "VisibilityTimeout",
         "MessageRetentionPeriod",
+        "MaximumMessageSize",
         "DelaySeconds",
         "ReceiveMessageWaitTimeSeconds",
     )

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import boto3
 
 from local.doubles import DoubleOptions, Providers, start_doubles
+from local.event_limits import over_the_limit
 from local.http_server import ControlError, LocalHttpServer
 from local.lambda_runtime import Handler, HandlerMissing, context_for, handler_exists, load_handler
 from local.moto_server import LocalMotoServer
@@ -248,6 +249,7 @@ class LocalStack:
             sqs=session.client("sqs", endpoint_url=self.moto_url),
             events=session.client("events", endpoint_url=self.moto_url),
             secretsmanager=session.client("secretsmanager", endpoint_url=self.moto_url),
+            s3=session.client("s3", endpoint_url=self.moto_url),
         )
 
     def _start_doubles(self, user_env: Mapping[str, str], specs: Sequence[FunctionSpec]) -> Providers:
@@ -509,13 +511,17 @@ class LocalStack:
         entry: dict[str, Any] = {
             "Source": str(envelope.get("source", "")),
             "DetailType": str(envelope.get("detail-type", "")),
-            "Detail": detail if isinstance(detail, str) else json.dumps(detail),
+            # Compact, as a producer would send it: the size limit counts these bytes.
+            "Detail": detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":")),
             "Resources": [str(r) for r in envelope.get("resources") or []],
             "EventBusName": self.bus_name,
         }
         if isinstance(envelope.get("time"), str):
             with contextlib.suppress(ValueError):
                 entry["Time"] = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00"))
+        refusal = over_the_limit([entry])
+        if refusal is not None:  # moto accepts any size; EventBridge refuses the whole request
+            raise ControlError(400, f"EventBridge refused the request: {refusal}")
         response = self.clients.events.put_events(Entries=[entry])  # type: ignore[list-item]
         result = response["Entries"][0]
         if "EventId" not in result:
@@ -523,6 +529,14 @@ class LocalStack:
                 400, f"EventBridge refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}"
             )
         return {"event_id": result["EventId"], "bus": self.bus_name}
+
+    def claim_check_bucket(self) -> dict[str, str]:
+        """Where `downbeat send-event --claim-check` puts line items: the bucket and its S3 endpoint."""
+        assert self.resources is not None
+        bucket = self.resources.buckets.get("ClaimCheckBucket")
+        if bucket is None:
+            raise ControlError(404, "this build's template has no ClaimCheckBucket")
+        return {"bucket": bucket, "endpoint_url": self.moto_url, "region": self.region}
 
     def trigger(self, name: str) -> Any:
         spec = find_function(name, [r.spec for r in self._functions.values()])

@@ -40,17 +40,25 @@ def dependencies(factory: Callable[[], T]) -> functools._lru_cache_wrapper[T]:
 
 @dependencies
 def invoice_router() -> RouterDependencies:
+    from shared.adapters.s3_claim_checks import S3ClaimChecks
     from shared.adapters.sqs_queue import SqsQueue
     from shared.config import RouterSettings
+    from shared.ports.claim_checks import ClaimCheckReader, NoClaimChecks
     from shared.services.route_invoice import RouterDependencies
 
     settings = RouterSettings.from_env()
     sqs = boto3.client("sqs")
+    claim_checks: ClaimCheckReader = NoClaimChecks()
+    if settings.claim_check_bucket:
+        claim_checks = S3ClaimChecks(
+            boto3.client("s3"), settings.claim_check_bucket, expected_owner=settings.claim_check_bucket_owner
+        )
     return RouterDependencies(
         store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
         stripe_queue=SqsQueue(sqs, settings.stripe_sync_queue_url),
         dead_letters=SqsQueue(sqs, settings.router_dlq_url),
         clock=utc_now,
+        claim_checks=claim_checks,
     )
 
 

@@ -36,6 +36,10 @@ class RouterSettings(Settings):
     table_name: str = Field(min_length=1)
     stripe_sync_queue_url: str = Field(min_length=1)
     router_dlq_url: str = Field(min_length=1)
+    # Where claim checks are read from (unset: every claim check is refused, with that reason),
+    # and the account that must own that bucket (S3 refuses the read otherwise).
+    claim_check_bucket: str | None = None
+    claim_check_bucket_owner: str | None = None
 
 
 # -- API

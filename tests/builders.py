@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -115,3 +116,52 @@ def invoice_event(detail_type: str | None = None, **overrides: Any) -> dict[str,
         "resources": [],
         "detail": detail,
     }
+
+
+def hourly_lines(count: int, hours: int, *, products: int = 10, prefix: str = "li") -> list[dict[str, Any]]:
+    """`count` line items over `products` products, each with `hours` hourly buckets from
+    2025-02-01; quantities and totals add up (a line's total is the sum of its buckets')."""
+    start = datetime(2025, 2, 1, tzinfo=UTC)
+    stamps = [f"{start + timedelta(hours=hour):%Y-%m-%dT%H:%M:%SZ}" for hour in range(hours + 1)]
+    lines = []
+    for index in range(count):
+        quantities = [Decimal((hour * 7 + index) % 1000) + Decimal("0.5") for hour in range(hours)]
+        buckets = [
+            {
+                "starting_at": stamps[hour],
+                "ending_before": stamps[hour + 1],
+                "quantity": str(quantity),
+                "total": str(quantity * Decimal("0.001")),
+            }
+            for hour, quantity in enumerate(quantities)
+        ]
+        quantity = sum(quantities, Decimal(0)) if hours else Decimal(1000)
+        lines.append(
+            {
+                "id": f"{prefix}_{index}",
+                "name": f"Product {index % products} usage",
+                "product_id": f"prod_{index % products}",
+                "quantity": str(quantity),
+                "unit_price": "0.001",
+                "total": str(quantity * Decimal("0.001")),
+                "custom_fields": {},
+                "buckets": buckets,
+            }
+        )
+    return lines
+
+
+def large_invoice_event(count: int, hours: int, *, products: int = 10, **overrides: Any) -> dict[str, Any]:
+    """An invoice event whose lines are `hourly_lines(count, hours)`, its totals agreeing with them."""
+    lines = hourly_lines(count, hours, products=products)
+    subtotal = sum((Decimal(line["total"]) for line in lines), Decimal(0))
+    end = datetime(2025, 2, 1, tzinfo=UTC) + timedelta(hours=max(hours, 24 * 28))
+    detail = {
+        "line_items": lines,
+        "subtotal": str(subtotal),
+        "total": str(subtotal.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),
+        "applied_credits": [],
+        "end_timestamp": f"{end:%Y-%m-%dT%H:%M:%SZ}",
+        **overrides,
+    }
+    return invoice_event(**detail)

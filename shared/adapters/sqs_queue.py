@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-SQS_MAX_MESSAGE_BYTES = 256 * 1024
+# SQS's limit since 2025 (it was 256 KiB): body and message attributes together. The router DLQ
+# takes a rejected invoice event as it arrived, and EventBridge now carries up to 1 MB.
+SQS_MAX_MESSAGE_BYTES = 1024 * 1024
 ATTRIBUTE_MAX_CHARS = 1024  # ours: a reason is a sentence, not a document
 # SQS accepts only these characters in bodies and attribute values (#x9 #xA #xD #x20-#xD7FF
 # #xE000-#xFFFD #x10000-#x10FFFF); anything else (a NUL, a lone surrogate) would fail the send.
@@ -35,16 +37,20 @@ class SqsQueue:
 
     def send(self, body: Mapping[str, Any], attributes: Mapping[str, str] | None = None) -> str:
         text = json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
-        if len(text.encode()) > SQS_MAX_MESSAGE_BYTES:
-            raise PermanentError(
-                f"a message of {len(text.encode())} bytes for {self.queue_url} exceeds SQS's {SQS_MAX_MESSAGE_BYTES}",
-                code="message_too_large",
-            )
         message_attributes: dict[str, MessageAttributeValueTypeDef] = {
             name: {"DataType": "String", "StringValue": sqs_safe(value[:ATTRIBUTE_MAX_CHARS])}
             for name, value in (attributes or {}).items()
             if value
         }
+        size = len(text.encode()) + sum(
+            len(name.encode()) + len("String") + len(value["StringValue"].encode())
+            for name, value in message_attributes.items()
+        )
+        if size > SQS_MAX_MESSAGE_BYTES:
+            raise PermanentError(
+                f"a message of {size} bytes for {self.queue_url} exceeds SQS's {SQS_MAX_MESSAGE_BYTES}",
+                code="message_too_large",
+            )
         response = self._client.send_message(
             QueueUrl=self.queue_url, MessageBody=text, MessageAttributes=message_attributes
         )

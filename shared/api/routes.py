@@ -164,7 +164,7 @@ def list_invoices(
 ) -> InvoicePage:
     query = InvoiceQuery(status=status, starting_on=starting_on, ending_before=ending_before)
     page = api_invoices.list_invoices(_deps(), _id(customer_id), query, PageRequest(limit, next_page))
-    return InvoicePage(data=[InvoiceView.of(invoice) for invoice in page.items], next_page=page.next_page)
+    return InvoicePage(data=[InvoiceView.of_listing(listing) for listing in page.items], next_page=page.next_page)
 
 
 @router.get(

@@ -10,15 +10,17 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
-from shared.domain.invoice import Invoice, LineItem
+from shared.domain.invoice import Invoice
+from shared.domain.invoice_listing import InvoiceListing
 from shared.domain.money import format_amount, minor_units, quantum
 from shared.domain.providers import ProviderConfiguration
 from shared.domain.sync import SyncRecord
 from shared.domain.timestamps import format_timestamp
-from shared.domain.types import Timestamp
+from shared.domain.types import CustomFields, DecimalString, Timestamp
 
 
 class _View(BaseModel):
@@ -86,18 +88,35 @@ class ContractPage(_View):
     next_page: str | None
 
 
-class InvoiceLineView(LineItem):
+class InvoiceLineView(_View):
+    """A line item as invoice responses show it: without its hourly `buckets` (they are kept for
+    usage breakdowns, and a month of them would not fit a response)."""
+
+    id: str
+    name: str
+    product_id: str | None
+    quantity: DecimalString
+    unit_price: DecimalString | None
+    total: DecimalString
+    custom_fields: CustomFields
     product_custom_fields: dict[str, str] = Field(description="the product's custom fields")
 
 
 class InvoiceView(Invoice):
     line_items: list[InvoiceLineView]  # type: ignore[assignment]
+    line_items_uri: SkipJsonSchema[None] = Field(default=None, exclude=True)  # never stored: not shown
+    line_items_count: int = Field(description="how many line items the invoice has")
+    line_items_truncated: bool = Field(
+        description="true when `line_items` shows only the first of them (invoice lists do, to stay small); "
+        "GET the invoice itself for all of them"
+    )
 
     @classmethod
-    def of(cls, invoice: Invoice) -> InvoiceView:
+    def of(cls, invoice: Invoice, line_items_count: int | None = None) -> InvoiceView:
         """The stored invoice, amounts shown with at least the currency's minor units (DESIGN §4a:
         "7.5" EUR → "7.50", "100" USD → "100.00"); the extra digits §2 allows on `subtotal` and
-        line totals stay, and nothing is rounded."""
+        line totals stay, and nothing is rounded. `line_items_count` is the invoice's own count
+        when `invoice` holds only its first lines (a list item)."""
         currency = invoice.currency
 
         def amount(value: Decimal | None) -> Decimal | None:
@@ -107,25 +126,31 @@ class InvoiceView(Invoice):
         lines = [
             InvoiceLineView(
                 **{
-                    **line.model_dump(),
+                    **line.model_dump(exclude={"buckets"}),
                     "unit_price": amount(line.unit_price),
                     "total": amount(line.total),
-                    "buckets": [{**bucket.model_dump(), "total": amount(bucket.total)} for bucket in line.buckets],
                 },
                 product_custom_fields={},
             )
             for line in invoice.line_items
         ]
+        count = len(lines) if line_items_count is None else line_items_count
         credits = [{**credit.model_dump(), "amount": amount(credit.amount)} for credit in invoice.applied_credits]
         return cls(
             **{
-                **invoice.model_dump(),
+                **invoice.model_dump(exclude={"line_items_uri"}),
                 "subtotal": amount(invoice.subtotal),
                 "total": amount(invoice.total),
                 "line_items": lines,
                 "applied_credits": credits,
+                "line_items_count": count,
+                "line_items_truncated": count > len(lines),
             }
         )
+
+    @classmethod
+    def of_listing(cls, listing: InvoiceListing) -> InvoiceView:
+        return cls.of(listing.invoice, listing.line_items_count)
 
 
 def at_least_minor_units(value: Decimal, currency: str) -> Decimal:

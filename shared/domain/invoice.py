@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from shared.domain.money import is_at_currency_precision, is_supported_currency, round_to_currency
 from shared.domain.timestamps import last_service_date
-from shared.domain.types import CustomFields, DecimalString, Identifier, Timestamp
+from shared.domain.types import ClaimCheckUri, CustomFields, DecimalString, Identifier, Timestamp
 from shared.domain.validation import invalid_field
 
 InvoiceStatus = Literal["DRAFT", "FINALIZED", "VOID"]
@@ -93,6 +93,9 @@ class Invoice(_EventModel):
     subtotal: DecimalString
     total: DecimalString
     line_items: Annotated[list[LineItem], Field(max_length=MAX_LINE_ITEMS)]
+    # A claim check: the lines are in this S3 object (`line_items` is then `[]`); the router reads
+    # them into `line_items`, so a stored invoice never has one (shared/domain/claim_check.py).
+    line_items_uri: ClaimCheckUri | None = None
     applied_credits: list[AppliedCredit] = Field(default_factory=list)
     custom_fields: CustomFields = Field(default_factory=dict)
     version: Annotated[StrictInt, Field(ge=0)]
@@ -104,6 +107,14 @@ class Invoice(_EventModel):
             raise ValueError(f"unsupported currency {value!r}: use an ISO 4217 code such as USD")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _claim_check_without_lines(cls, data: object) -> object:
+        # A claim check may leave `line_items` out rather than send it empty: the lines are elsewhere.
+        if isinstance(data, dict) and "line_items" not in data and data.get("line_items_uri") is not None:
+            return {**data, "line_items": []}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Invoice:
         if self.end_timestamp <= self.start_timestamp:
@@ -112,6 +123,11 @@ class Invoice(_EventModel):
             raise invalid_field("total", f"{self.total} has more digits than {self.currency} allows")
         if self.total < 0:
             raise invalid_field("total", "must not be negative")
+        if self.line_items_uri is not None and self.line_items:
+            raise invalid_field(
+                "line_items_uri",
+                "a claim check comes with line_items: [] (the lines are in the object), not with lines",
+            )
         seen: set[str] = set()
         for index, line in enumerate(self.line_items):
             if line.id in seen:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from shared.domain.audit import AuditEntry, AuditQuery
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
-from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import Page, PageRequest
 from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.domain.stripe_state import StripeSyncState
@@ -69,7 +69,10 @@ class CustomerWrites(Protocol):
 
 
 class InvoiceReads(Protocol):
-    def get_invoice(self, invoice_id: str) -> Invoice | None: ...
+    def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
+        """The latest stored version with all its lines; `buckets=False` leaves their buckets out
+        (far less to read for an invoice with a month of hourly buckets)."""
+        ...
 
 
 class InvoiceWrites(Protocol):
@@ -144,8 +147,9 @@ class ApiTables(Protocol):
         ...
 
     def list_contracts(self, customer_id: str, page: PageRequest) -> Page[Contract]: ...
-    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
-        """The latest version of each matching invoice, by start_timestamp then id."""
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
+        """The latest version of each matching invoice, by start_timestamp then id, with its first
+        lines only (`shared.domain.invoice_listing`); a page may end early to stay small."""
         ...
 
     def list_audit_entries(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from shared.domain.invoice import Invoice
-from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import Page, PageRequest
 from shared.domain.sync import SyncRecord
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
 
 
-def list_invoices(deps: ApiDependencies, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
+def list_invoices(
+    deps: ApiDependencies, customer_id: str, query: InvoiceQuery, page: PageRequest
+) -> Page[InvoiceListing]:
     if deps.store.get_customer(customer_id) is None:
         raise NotFound(f"customer {customer_id!r} not found")
     return deps.store.list_invoices(customer_id, query, page)
 
 
 def get_invoice(deps: ApiDependencies, customer_id: str, invoice_id: str) -> Invoice:
-    invoice = deps.store.get_invoice(invoice_id)
+    """With every line, without their buckets (the breakdowns API serves those)."""
+    invoice = deps.store.get_invoice(invoice_id, buckets=False)
     if invoice is None or invoice.customer_id != customer_id:  # another customer's invoice is not there
         raise NotFound(f"invoice {invoice_id!r} not found for customer {customer_id!r}")
     return invoice
@@ -27,7 +30,7 @@ def get_sync_status(deps: ApiDependencies, invoice_id: str) -> SyncRecord:
     record = deps.store.get_sync(invoice_id)
     if record is not None:
         return record
-    invoice = deps.store.get_invoice(invoice_id)
+    invoice = deps.store.get_invoice(invoice_id, buckets=False)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id!r} was never received")
     # Stored, but the router has not recorded its decision yet (it writes the invoice first).

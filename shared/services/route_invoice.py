@@ -17,19 +17,22 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from shared.domain.claim_check import URI_FIELD, invoice_with_claimed_lines
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice, InvoiceEvent
+from shared.domain.invoice_storage import check_storable
 from shared.domain.money import round_to_currency
 from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
 from shared.domain.sync import ROUTER_DLQ, DeadLetterQueue, SyncAttempt, SyncStatus, reason_line
 from shared.domain.types import Identifier
 from shared.domain.validation import FieldError, first_field_error
+from shared.ports.claim_checks import ClaimCheckReader, ClaimCheckUnreadable, NoClaimChecks
 from shared.ports.errors import AdapterError
 from shared.ports.queues import MessageQueue
 from shared.ports.store import CustomerReads, InvoiceWriteOutcome, MeterOutboxEntry, RouterStore
@@ -45,6 +48,7 @@ class RouterDependencies:
     stripe_queue: MessageQueue
     dead_letters: MessageQueue
     clock: Callable[[], datetime]
+    claim_checks: ClaimCheckReader = field(default_factory=NoClaimChecks)
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> R
     """Route one event; an infrastructure error (or a bug) is raised for Lambda to retry, after the
     sync status says so (best effort: the table may be what failed)."""
     try:
-        invoice, customer, contract = _accept(event, deps.store)
+        invoice, customer, contract = _accept(event, deps.store, deps.claim_checks)
     except FieldError as rejection:
         return _dead_letter(event, rejection, deps)
     except Exception as error:
@@ -84,7 +88,9 @@ def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> R
         raise
 
 
-def _accept(event: Mapping[str, Any], store: CustomerReads) -> tuple[Invoice, Customer, Contract | None]:
+def _accept(
+    event: Mapping[str, Any], store: CustomerReads, claim_checks: ClaimCheckReader
+) -> tuple[Invoice, Customer, Contract | None]:
     """The event's invoice with its customer and contract, or a FieldError naming what makes it
     unacceptable. Routing uses the customer and contract read here (customers and contracts are
     never deleted)."""
@@ -101,7 +107,20 @@ def _accept(event: Mapping[str, Any], store: CustomerReads) -> tuple[Invoice, Cu
             "detail.contract_id",
             f"contract {invoice.contract_id!r} is unknown or does not belong to customer {invoice.customer_id!r}",
         )
+    if invoice.line_items_uri is not None:  # after the cheap checks: the object may be megabytes
+        invoice = _with_claimed_lines(event, invoice.line_items_uri, claim_checks)
+    check_storable(invoice)
     return invoice, customer, contract
+
+
+def _with_claimed_lines(event: Mapping[str, Any], uri: str, claim_checks: ClaimCheckReader) -> Invoice:
+    """The invoice with the claim check's lines, validated as inline lines would be. S3 throttling
+    or a 5xx raises RetryableError: Lambda tries the event again."""
+    try:
+        document = claim_checks.read(uri)
+    except ClaimCheckUnreadable as unreadable:
+        raise FieldError(URI_FIELD, str(unreadable)) from None
+    return invoice_with_claimed_lines(event, document, uri)
 
 
 def _dispatch(

@@ -68,7 +68,7 @@ def sync_stripe_invoice(
     or an unexpected error) — on its last allowed receive, after recording `failed`."""
     delivery = delivery or Delivery()
     try:
-        invoice = deps.store.get_invoice(message.invoice_id)
+        invoice = deps.store.get_invoice(message.invoice_id, buckets=False)  # Stripe items never need them
         if invoice is None:
             reason = f"invoice {message.invoice_id} was never received; nothing to send to Stripe"
             record_status(deps, message.invoice_id, "failed", reason, "failed", None)

@@ -170,11 +170,11 @@ def walk(node: Json) -> Iterator[Json]:
             yield from walk(value)
 
 
-def policy_actions(tpl: dict[str, Json]) -> Iterator[tuple[str, str, Json]]:
-    """(resource, key, action) for every Action/NotAction in any policy statement."""
+def policy_actions(tpl: dict[str, Json], effect: str = "Allow") -> Iterator[tuple[str, str, Json]]:
+    """(resource, key, action) for every Action/NotAction in any policy statement with `effect`."""
     for lid, resource in tpl["Resources"].items():
         for node in walk(resource.get("Properties", {})):
-            if isinstance(node, dict) and "Effect" in node:
+            if isinstance(node, dict) and node.get("Effect") == effect:
                 for key in ("Action", "NotAction"):
                     if key in node:
                         actions = node[key] if isinstance(node[key], list) else [node[key]]
@@ -187,11 +187,15 @@ def policy_actions(tpl: dict[str, Json]) -> Iterator[tuple[str, str, Json]]:
 
 def test_no_policy_action_is_a_wildcard(template: dict[str, Json], transformed: dict[str, Json]) -> None:
     # Checked after the SAM transform too: policy templates such as SQSSendMessagePolicy expand to
-    # `sqs:SendMessage*`, which is why the template grants sqs:SendMessage explicitly.
+    # `sqs:SendMessage*`, which is why the template grants sqs:SendMessage explicitly. A Deny may
+    # use a wildcard (the claim-check bucket's TLS-only statement denies every s3 action over
+    # plain HTTP): it grants nothing. NotAction is refused in either.
     found = list(policy_actions(template)) + list(policy_actions(transformed))
     assert found, "no policy statements found: the check is not looking at the right place"
     bad = [(lid, key, action) for lid, key, action in found if key == "NotAction" or "*" in str(action)]
     assert not bad, f"wildcard or NotAction in IAM policies: {bad}"
+    denied = list(policy_actions(template, "Deny")) + list(policy_actions(transformed, "Deny"))
+    assert not [entry for entry in denied if entry[1] == "NotAction"], f"NotAction in a Deny: {denied}"
 
 
 def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) -> None:

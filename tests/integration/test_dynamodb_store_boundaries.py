@@ -57,12 +57,12 @@ def test_an_invoice_cursor_reused_with_a_narrower_range(dynamodb: DynamoDBClient
         )
         store.save_invoice(InvoiceEvent.model_validate(event).detail, datetime(2025, 8, 1, tzinfo=UTC))
     first = store.list_invoices("cust_acme", InvoiceQuery(), PageRequest(limit=2))
-    assert [invoice.id for invoice in first.items] == ["inv_1", "inv_2"]
+    assert [listing.invoice.id for listing in first.items] == ["inv_1", "inv_2"]
     assert first.next_page is not None
 
     later = InvoiceQuery(starting_on=datetime(2025, 4, 1, tzinfo=UTC))  # the cursor lies before this range
     page = store.list_invoices("cust_acme", later, PageRequest(limit=10, cursor=first.next_page))
-    assert [invoice.id for invoice in page.items] == ["inv_4", "inv_5", "inv_6"]
+    assert [listing.invoice.id for listing in page.items] == ["inv_4", "inv_5", "inv_6"]
 
     earlier = InvoiceQuery(ending_before=datetime(2025, 1, 15, tzinfo=UTC))  # the cursor lies after this range
     page = store.list_invoices("cust_acme", earlier, PageRequest(limit=10, cursor=first.next_page))
@@ -105,6 +105,6 @@ def test_an_invoice_page_reads_each_stored_invoice_once(
 
     monkeypatch.setattr(Invoice, "model_validate_json", counted)
     page = store.list_invoices("cust_acme", InvoiceQuery(status="FINALIZED"), PageRequest(limit=2))
-    assert [invoice.id for invoice in page.items] == ["inv_1", "inv_3"]
+    assert [listing.invoice.id for listing in page.items] == ["inv_1", "inv_3"]
     assert page.next_page is not None
     assert parsed == ["inv_1", "inv_2", "inv_3", "inv_4"]  # inv_4 proves a next page exists

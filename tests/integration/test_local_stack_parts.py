@@ -161,6 +161,7 @@ def test_the_template_is_created_on_moto_and_environments_resolve_against_it(aws
         sqs=boto3.client("sqs"),
         events=boto3.client("events"),
         secretsmanager=boto3.client("secretsmanager"),
+        s3=boto3.client("s3"),
     )
     created = create_resources(clients, region="us-east-1", parameters={"StripeApiBase": "http://stripe.local"})
     stripe_queue = created.queues["StripeSyncQueue"]
@@ -175,6 +176,14 @@ def test_the_template_is_created_on_moto_and_environments_resolve_against_it(aws
     assert router_env["STRIPE_SYNC_QUEUE_URL"] == stripe_queue.url
     assert router_env["ROUTER_DLQ_URL"] == created.queues["RouterDLQ"].url
     assert router_env["POWERTOOLS_SERVICE_NAME"] == "invoice_router"
+    # The claim-check bucket exists, keeps the template's lifecycle, and the router is told its name.
+    bucket = created.buckets["ClaimCheckBucket"]
+    assert router_env["CLAIM_CHECK_BUCKET"] == bucket
+    assert router_env["CLAIM_CHECK_BUCKET_OWNER"] == "123456789012"
+    [rule] = clients.s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert (rule["Status"], rule["Expiration"]) == ("Enabled", {"Days": 7})
+    blocked = clients.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(blocked.values())
     stripe_env = resolve_environment(specs["StripeSyncFunction"], created.resolver)
     assert stripe_env["STRIPE_API_BASE"] == "http://stripe.local"
     assert stripe_env["STRIPE_SECRET_NAME"] == created.secrets["StripeApiKeySecret"]

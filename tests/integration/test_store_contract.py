@@ -231,7 +231,7 @@ def test_invoices_list_filters_and_latest_version(store: Store) -> None:
 
     def listed(query: InvoiceQuery, limit: int = 1) -> list[tuple[str, str]]:
         items, _ = walk(lambda page: store.list_invoices("cust_acme", query, page), limit)
-        return [(item.id, item.status) for item in items]
+        return [(item.invoice.id, item.invoice.status) for item in items]
 
     everything = listed(InvoiceQuery())
     assert everything == [

@@ -128,7 +128,7 @@ def test_the_longest_ids_of_any_script_are_stored_found_and_listed(store: Store,
     assert stored is not None
     assert (stored.id, stored.version) == (long_id, 8)
     page = store.list_invoices(long_id, InvoiceQuery(), PageRequest(limit=10))
-    assert [invoice.id for invoice in page.items] == [long_id]
+    assert [listing.invoice.id for listing in page.items] == [long_id]
     contracts = store.list_contracts(long_id, PageRequest(limit=10))
     assert [c.id for c in contracts.items] == [long_id]
 
@@ -151,4 +151,4 @@ def test_long_ids_that_share_a_prefix_stay_apart(store: Store) -> None:
     save(store, id=first)
     save(store, id=second)
     listed = store.list_invoices("cust_acme", InvoiceQuery(), PageRequest(limit=10)).items
-    assert sorted(invoice.id for invoice in listed) == sorted([first, second])
+    assert sorted(listing.invoice.id for listing in listed) == sorted([first, second])

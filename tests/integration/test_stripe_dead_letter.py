@@ -123,7 +123,7 @@ def test_a_busy_invoice_is_left_to_the_run_that_holds_it(h: Harness) -> None:
 
 
 class UnreadableInvoices(InMemoryStore):
-    def get_invoice(self, invoice_id: str) -> Any:
+    def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Any:
         raise RetryableError("DynamoDB GetItem throttled\n(ProvisionedThroughputExceeded)")
 
 

@@ -29,8 +29,9 @@ def store() -> InMemoryStore:
 
 
 def router(store: InMemoryStore) -> RouterDependencies:
-    queues = {"stripe_queue": RecordingQueue(), "dead_letters": RecordingQueue()}
-    return RouterDependencies(store=store, clock=lambda: NOW, **queues)
+    return RouterDependencies(
+        store=store, stripe_queue=RecordingQueue(), dead_letters=RecordingQueue(), clock=lambda: NOW
+    )
 
 
 @pytest.fixture

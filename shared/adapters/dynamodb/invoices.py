@@ -1,4 +1,9 @@
-"""Invoices: the highest version wins, lifetime billings follow in the same transaction; lists."""
+"""Invoices: the highest version wins, lifetime billings follow in the same transaction; lists.
+
+An invoice too large for its one item keeps its lines in chunk items (`invoice_lines`), written
+before the head item that names them; the head then holds the rest of the invoice and the first
+lines a list shows, so lists never read chunks.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,35 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
+from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChunks, LineChunks, encode_lines
 from shared.adapters.dynamodb.keys import customer_key, id_part, invoice_key
 from shared.adapters.dynamodb.pages import PagedQueries
 from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, to_attributes
 from shared.domain.invoice import Invoice
-from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.invoice_listing import (
+    LIST_PAGE_BYTES_MAX,
+    InvoiceListing,
+    InvoiceQuery,
+    invoice_without_buckets,
+    listing_of,
+)
 from shared.domain.paging import Page, PageRequest
 from shared.domain.timestamps import format_timestamp
 from shared.domain.types import STORAGE
+from shared.ports.errors import RetryableError
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
-class InvoiceTable(PagedQueries):
+READ_ATTEMPTS = 3
+
+
+class InvoiceTable(InvoiceLineChunks, PagedQueries):
     def save_invoice(self, invoice: Invoice, received_at: datetime) -> InvoiceWrite:
+        encoded = encode_lines(invoice)
+        chunks_written = False
         for _ in range(MAX_OPTIMISTIC_RETRIES):
             current = self._get(invoice_key(invoice.id))
             stored_version = None if current is None else int(current["version"])
@@ -34,18 +52,28 @@ class InvoiceTable(PagedQueries):
                 outcome = (
                     InvoiceWriteOutcome.DUPLICATE if invoice.version == stored_version else InvoiceWriteOutcome.STALE
                 )
+                if encoded is not None and chunks_written and LineChunks.of_head(current) != encoded.chunks:
+                    # Lost to a write that got there first: no head will ever name these chunks.
+                    self._expire_line_chunks(invoice.id, encoded.chunks, received_at)
                 return InvoiceWrite(outcome, stored_version, dispatched_version)
+            if encoded is not None and not chunks_written:
+                self._put_line_chunks(invoice.id, encoded)
+                chunks_written = True
             previous = None if current is None else _invoice_from_item(current)
             try:
                 self._client.transact_write_items(
                     TransactItems=self._invoice_write(
-                        invoice, received_at, stored_version, dispatched_version, previous
+                        invoice, encoded, received_at, stored_version, dispatched_version, previous
                     )
                 )
             except (ConditionFailed, TransactionConflict):
                 continue  # someone wrote in between: read again and decide again
+            replaced = LineChunks.of_head(current)
+            if replaced is not None:
+                self._expire_line_chunks(invoice.id, replaced, received_at)
             outcome = InvoiceWriteOutcome.CREATED if current is None else InvoiceWriteOutcome.UPDATED
             return InvoiceWrite(outcome, invoice.version, dispatched_version)
+        # The chunks stay unexpired: the retry of this event writes the same keys and commits them.
         raise TransactionConflict(
             f"invoice {invoice.id}: gave up after {MAX_OPTIMISTIC_RETRIES} concurrent writes; it will be retried",
             code="conflict",
@@ -54,6 +82,7 @@ class InvoiceTable(PagedQueries):
     def _invoice_write(
         self,
         invoice: Invoice,
+        encoded: EncodedLines | None,
         received_at: datetime,
         stored_version: int | None,
         dispatched_version: int | None,
@@ -68,8 +97,13 @@ class InvoiceTable(PagedQueries):
             "status": invoice.status,
             "version": invoice.version,
             "received_at": format_timestamp(received_at),
-            "data": invoice.model_dump_json(context=STORAGE),
+            "line_items_count": len(invoice.line_items),
         }
+        if encoded is None:
+            item["data"] = invoice.model_dump_json(context=STORAGE)
+        else:  # the head: the invoice with the first lines a list shows; the chunks have them all
+            item["data"] = listing_of(invoice).invoice.model_dump_json(context=STORAGE)
+            item |= encoded.chunks.attributes()
         if dispatched_version is not None:  # the router moves this marker forward itself
             item["dispatched_version"] = dispatched_version
         put: TransactWriteItemTypeDef
@@ -116,9 +150,22 @@ class InvoiceTable(PagedQueries):
             }
         }
 
-    def get_invoice(self, invoice_id: str) -> Invoice | None:
-        item = self._get(invoice_key(invoice_id))
-        return None if item is None else _invoice_from_item(item)
+    def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
+        for _ in range(READ_ATTEMPTS):
+            item = self._get(invoice_key(invoice_id))
+            if item is None:
+                return None
+            invoice = _invoice_from_item(item)
+            chunks = LineChunks.of_head(item)
+            if chunks is None:
+                return invoice if buckets else invoice_without_buckets(invoice)
+            lines = self._read_lines(invoice_id, chunks, buckets=buckets)
+            if lines is not None:
+                return invoice.model_copy(update={"line_items": lines})
+        raise RetryableError(
+            f"invoice {invoice_id}: its line items changed under {READ_ATTEMPTS} reads in a row; it will be retried",
+            code="lines_changing",
+        )
 
     def mark_dispatched(self, invoice_id: str, version: int) -> None:
         # A failed condition: gone, or a later routing already finished: the marker only moves forward.
@@ -132,7 +179,7 @@ class InvoiceTable(PagedQueries):
                 ExpressionAttributeValues=to_attributes({":v": version}),
             )
 
-    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         # GSI1SK is `<start_timestamp>#<id>`; a start with a fraction ("…:00.5Z") sorts before "…:00Z",
         # so the key range is widened to whole seconds and the exact bounds are checked per invoice.
         low = _second_prefix(query.starting_on) if query.starting_on else "0"
@@ -143,13 +190,22 @@ class InvoiceTable(PagedQueries):
             sort=("GSI1SK", (low, high)),
             key_names=("PK", "SK", "GSI1PK", "GSI1SK"),
             page=page,
-            read=_invoice_from_item,
-            keep=query.matches,
+            read=_listing_from_item,
+            keep=lambda listing: query.matches(listing.invoice),
+            weigh=(lambda listing: listing.size, LIST_PAGE_BYTES_MAX),
         )
 
 
 def _invoice_from_item(item: Item) -> Invoice:
     return Invoice.model_validate_json(item["data"])
+
+
+def _listing_from_item(item: Item) -> InvoiceListing:
+    """A list item from the head alone: a chunked invoice's head already holds its first lines."""
+    invoice = _invoice_from_item(item)
+    if LineChunks.of_head(item) is None:
+        return listing_of(invoice)
+    return InvoiceListing(invoice, int(item["line_items_count"]))
 
 
 def _billed(invoice: Invoice | None) -> tuple[str, Decimal] | None:

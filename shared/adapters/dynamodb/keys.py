@@ -5,6 +5,7 @@
 | customer        | CUSTOMER#<id>         | #CUSTOMER          | CUSTOMERS                   | <created_at>#<id>      |
 | contract        | CUSTOMER#<customer>   | CONTRACT#<id>      |                             |                        |
 | invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
+| invoice lines   | INVOICE#<id>          | LINES#<version>#<digest>#<L|B>#<n> (chunks: dynamodb/invoice_lines.py)  |
 | sync status     | INVOICE#<id>          | SYNC               |                             |                        |
 | meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider>           | <customer>#<id>        |
 | worker lease    | LEASE#<kind>#<id>     | #LEASE             | UNSETTLED#<kind> (waiting)  | <pending_since>#<id>   |
@@ -44,6 +45,20 @@ def contract_key(customer_id: str, contract_id: str) -> Item:
 
 def invoice_key(invoice_id: str) -> Item:
     return {"PK": f"INVOICE#{invoice_id}", "SK": "#INVOICE"}
+
+
+def lines_sort_key(lines_key: str, stream: str = "", index: int | None = None) -> str:
+    """`LINES#<version>#<digest>#<stream>#<n>`, or a prefix of it when stream or index is left out."""
+    sort = f"LINES#{lines_key}#"
+    if stream:
+        sort += f"{stream}#"
+    if index is not None:
+        sort += f"{index:04d}"
+    return sort
+
+
+def invoice_lines_key(invoice_id: str, sort_key: str) -> Item:
+    return {"PK": f"INVOICE#{invoice_id}", "SK": sort_key}
 
 
 def sync_key(invoice_id: str) -> Item:

@@ -22,9 +22,12 @@ class PagedQueries(TableAccess):
         page: PageRequest,
         read: Callable[[Item], _T],
         keep: Callable[[_T], bool] | None = None,
+        weigh: tuple[Callable[[_T], int], int] | None = None,
     ) -> Page[_T]:
         """One page in key order: `limit` items that `keep` accepts (each item `read` once, and only
-        as far as needed) and a cursor to the next, or None when none is left.
+        as far as needed) and a cursor to the next, or None when none is left. With `weigh`
+        (a weight per item, the most a page may weigh), a page also ends before the item that
+        would pass that weight (but always holds one item).
 
         The cursor is the key of the last item returned (not DynamoDB's LastEvaluatedKey, which may
         lie past items a filter kept back), so a page may stop in the middle of a DynamoDB page.
@@ -58,6 +61,7 @@ class PagedQueries(TableAccess):
                 kwargs["ExclusiveStartKey"] = to_attributes(position)
         kept: list[_T] = []
         last_position: Item = {}
+        weight = 0
         while True:
             response = self._client.query(**kwargs)
             for raw in response.get("Items", []):
@@ -69,6 +73,10 @@ class PagedQueries(TableAccess):
                     continue
                 if len(kept) == page.limit:  # one more exists: this page is full and not the last
                     return Page(kept, encode_cursor(last_position))
+                if weigh is not None:
+                    weight += weigh[0](value)
+                    if kept and weight > weigh[1]:  # full by weight: this item starts the next page
+                        return Page(kept, encode_cursor(last_position))
                 kept.append(value)
                 last_position = {name: item[name] for name in key_names}
             last = response.get("LastEvaluatedKey")

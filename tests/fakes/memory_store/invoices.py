@@ -6,7 +6,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared.domain.invoice import Invoice
-from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.invoice_listing import (
+    LIST_PAGE_BYTES_MAX,
+    InvoiceListing,
+    InvoiceQuery,
+    invoice_without_buckets,
+    listing_of,
+)
 from shared.domain.paging import Page, PageRequest
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
 from tests.fakes.memory_store.pages import page_of
@@ -36,16 +42,23 @@ class MemoryInvoices(MemoryTables):
         billings[invoice.currency] = billings.get(invoice.currency, Decimal(0)) + sign * invoice.total
         self.customers[customer.id] = customer.model_copy(update={"lifetime_billings": billings})
 
-    def get_invoice(self, invoice_id: str) -> Invoice | None:
-        return self.invoices.get(invoice_id)
+    def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
+        invoice = self.invoices.get(invoice_id)
+        return invoice if invoice is None or buckets else invoice_without_buckets(invoice)
 
     def mark_dispatched(self, invoice_id: str, version: int) -> None:
         with self._lock:
             if invoice_id in self.invoices and self.dispatched.get(invoice_id, -1) < version:
                 self.dispatched[invoice_id] = version
 
-    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[Invoice]:
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         with self._lock:
             matching = [i for i in self.invoices.values() if i.customer_id == customer_id and query.matches(i)]
-        ordered = sorted(matching, key=lambda i: (i.start_timestamp, i.id))
-        return page_of(f"invoices:{customer_id}", ordered, lambda i: [i.start_timestamp.isoformat(), i.id], page)
+        ordered = [listing_of(i) for i in sorted(matching, key=lambda i: (i.start_timestamp, i.id))]
+        return page_of(
+            f"invoices:{customer_id}",
+            ordered,
+            lambda listing: [listing.invoice.start_timestamp.isoformat(), listing.invoice.id],
+            page,
+            weigh=(lambda listing: listing.size, LIST_PAGE_BYTES_MAX),
+        )

@@ -1,0 +1,151 @@
+"""An invoice's line items in chunk items, when they are too large for the invoice's own item.
+
+Two streams per stored version, each zlib-compressed JSON cut into chunks of `CHUNK_BYTES`:
+
+    INVOICE#<id> / LINES#<version:016d>#<digest>#L#<n:04d>   the lines without their buckets
+    INVOICE#<id> / LINES#<version:016d>#<digest>#B#<n:04d>   each line's buckets, line by line
+
+so readers that need no buckets (the invoice API, the Stripe worker) read and parse a few
+kilobytes instead of a month of hourly buckets. The invoice item (the head) names its chunks
+(`lines_key` = `<version>#<digest>`, `line_chunks`, `bucket_chunks`) and is written after them,
+in its transaction: a reader that sees a head finds its chunks, and a version's chunks never mix
+with another's (the digest of the content is in the key, so even two different events with the
+same version cannot overwrite each other's chunks). Chunks a newer head replaced are given an
+`expires_at` (the table's TTL) a day later, so a reader that just read the old head still finds
+them. docs/architecture.md, "Large invoices", has the whole picture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from shared.adapters.aws_errors import ConditionFailed
+from shared.adapters.dynamodb.keys import invoice_lines_key, lines_sort_key
+from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
+from shared.domain.invoice import Invoice, LineItem, UsageBucket
+from shared.domain.invoice_listing import without_buckets
+from shared.domain.types import STORAGE
+
+# Lines (and buckets) JSON up to this size stay in the invoice's own item, with the rest of it
+# (at most MAX_HEAD_BYTES, shared/domain/invoice_storage.py): together well under DynamoDB's 400 KB.
+INLINE_LINES_MAX_BYTES = 48_000
+CHUNK_BYTES = 300_000  # compressed bytes per chunk item
+STALE_CHUNKS_TTL_SECONDS = 86_400
+LINES, BUCKETS = "L", "B"
+_LINES: TypeAdapter[list[LineItem]] = TypeAdapter(list[LineItem])
+_BUCKETS: TypeAdapter[list[list[UsageBucket]]] = TypeAdapter(list[list[UsageBucket]])
+
+
+@dataclass(frozen=True)
+class LineChunks:
+    """Where a stored version's chunks are: what its head item records."""
+
+    key: str  # `<version:016d>#<digest>`
+    line_chunks: int
+    bucket_chunks: int
+
+    def attributes(self) -> Item:
+        return {"lines_key": self.key, "line_chunks": self.line_chunks, "bucket_chunks": self.bucket_chunks}
+
+    def sort_keys(self) -> Iterator[str]:
+        for stream, count in ((LINES, self.line_chunks), (BUCKETS, self.bucket_chunks)):
+            for index in range(count):
+                yield lines_sort_key(self.key, stream, index)
+
+    @classmethod
+    def of_head(cls, item: Item | None) -> LineChunks | None:
+        if item is None or "lines_key" not in item:
+            return None
+        return cls(str(item["lines_key"]), int(item["line_chunks"]), int(item["bucket_chunks"]))
+
+
+@dataclass(frozen=True)
+class EncodedLines:
+    chunks: LineChunks
+    streams: dict[str, list[bytes]]
+
+
+def encode_lines(invoice: Invoice) -> EncodedLines | None:
+    """The invoice's lines as chunks, or None when they are small enough to stay in its item."""
+    lines = _LINES.dump_json(without_buckets(invoice.line_items), context=STORAGE)
+    has_buckets = any(line.buckets for line in invoice.line_items)
+    buckets = _BUCKETS.dump_json([line.buckets for line in invoice.line_items], context=STORAGE) if has_buckets else b""
+    if len(lines) + len(buckets) <= INLINE_LINES_MAX_BYTES:
+        return None
+    digest = hashlib.sha256(lines + b"\n" + buckets).hexdigest()[:16]
+    streams = {LINES: _cut(zlib.compress(lines)), BUCKETS: _cut(zlib.compress(buckets)) if has_buckets else []}
+    chunks = LineChunks(f"{invoice.version:016d}#{digest}", len(streams[LINES]), len(streams[BUCKETS]))
+    return EncodedLines(chunks, streams)
+
+
+def _cut(data: bytes) -> list[bytes]:
+    return [data[start : start + CHUNK_BYTES] for start in range(0, len(data), CHUNK_BYTES)]
+
+
+class InvoiceLineChunks(TableAccess):
+    def _put_line_chunks(self, invoice_id: str, encoded: EncodedLines) -> None:
+        """Write every chunk (before the head that names them). Rewriting the same version and
+        content writes the same keys and bytes, so a retry leaves nothing behind."""
+        for stream, parts in encoded.streams.items():
+            for index, part in enumerate(parts):
+                item = {
+                    **invoice_lines_key(invoice_id, lines_sort_key(encoded.chunks.key, stream, index)),
+                    "entity": "invoice_lines",
+                    "data": part,
+                }
+                self._client.put_item(TableName=self._table, Item=to_attributes(item))
+
+    def _read_lines(self, invoice_id: str, chunks: LineChunks, *, buckets: bool) -> list[LineItem] | None:
+        """The lines the head names (with their buckets, or without), or None if a chunk is
+        missing — a head replaced and its chunks expired while this read ran: read the head again."""
+        prefix = invoice_lines_key(invoice_id, lines_sort_key(chunks.key, "" if buckets else LINES))
+        found: dict[str, list[bytes]] = {LINES: [], BUCKETS: []}
+        for item in self._query_prefix(prefix["PK"], prefix["SK"]):
+            found[str(item["SK"]).rsplit("#", 2)[-2]].append(bytes(item["data"]))
+        if len(found[LINES]) != chunks.line_chunks or (buckets and len(found[BUCKETS]) != chunks.bucket_chunks):
+            return None
+        lines = _LINES.validate_json(zlib.decompress(b"".join(found[LINES])))
+        if not buckets or not chunks.bucket_chunks:
+            return lines
+        per_line = _BUCKETS.validate_json(zlib.decompress(b"".join(found[BUCKETS])))
+        return [
+            line.model_copy(update={"buckets": line_buckets})
+            for line, line_buckets in zip(lines, per_line, strict=True)
+        ]
+
+    def _query_prefix(self, partition: str, sort_prefix: str) -> Iterator[Item]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": to_attributes({":pk": partition, ":prefix": sort_prefix}),
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**kwargs)
+            for raw in response.get("Items", []):
+                yield from_attributes(raw)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def _expire_line_chunks(self, invoice_id: str, chunks: LineChunks, now: datetime) -> None:
+        """Let the table's TTL delete chunks no head names any more, a day from now."""
+        expires_at = int(now.timestamp()) + STALE_CHUNKS_TTL_SECONDS
+        for sort_key in chunks.sort_keys():
+            with contextlib.suppress(ConditionFailed):  # never written (a crash before it): nothing to do
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=to_attributes(invoice_lines_key(invoice_id, sort_key)),
+                    UpdateExpression="SET expires_at = :at",
+                    ConditionExpression="attribute_exists(PK)",
+                    ExpressionAttributeValues=to_attributes({":at": expires_at}),
+                )
