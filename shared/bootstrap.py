@@ -20,6 +20,7 @@ import boto3
 
 from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
+from shared.observability import report_unreadable_item
 
 if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
@@ -37,7 +38,7 @@ def invoice_router() -> RouterDependencies:
     settings = RouterSettings.from_env()
     sqs = boto3.client("sqs")
     return RouterDependencies(
-        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        store=dynamodb_store(settings.table_name),
         stripe_queue=SqsQueue(sqs, settings.stripe_sync_queue_url),
         dead_letters=SqsQueue(sqs, settings.router_dlq_url),
         clock=utc_now,
@@ -59,7 +60,7 @@ def api() -> ApiDependencies:
         else fixed_token(settings.downbeat_api_token or "")
     )
     return ApiDependencies(
-        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        store=dynamodb_store(settings.table_name),
         clock=utc_now,
         new_id=random_id,
         api_token=token,
@@ -92,7 +93,7 @@ def stripe_sync() -> StripeSyncDependencies:
         max_network_retries=settings.stripe_max_network_retries,
     )
     return StripeSyncDependencies(
-        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        store=dynamodb_store(settings.table_name),
         stripe=StripeGateway(client),
         clock=utc_now,
     )
@@ -102,6 +103,11 @@ def stripe_sync() -> StripeSyncDependencies:
 
 
 SECRET_MAX_AGE_SECONDS = 300
+
+
+def dynamodb_store(table_name: str) -> DynamoDBStore:
+    """The table, with every item a list cannot read logged and counted rather than failing the list."""
+    return DynamoDBStore(boto3.client("dynamodb"), table_name, on_unreadable=report_unreadable_item)
 
 
 def secret_text(secret_name: str) -> Callable[[], str]:

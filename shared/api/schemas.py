@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice, LineItem
-from shared.domain.money import format_amount, minor_units, quantum
+from shared.domain.money import MONEY, format_amount, minor_units, quantum
 from shared.domain.providers import ProviderConfiguration
 from shared.domain.sync import SyncRecord
 from shared.domain.timestamps import format_timestamp
@@ -132,7 +132,7 @@ def at_least_minor_units(value: Decimal, currency: str) -> Decimal:
     """`value` written with at least the currency's minor units, never rounded: 7.5 → 7.50, 0.001 stays."""
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -minor_units(currency):
-        return value.quantize(quantum(currency))
+        return value.quantize(quantum(currency), context=MONEY)
     return value
 
 

@@ -23,7 +23,7 @@ from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.money import round_to_currency
 from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
 from shared.domain.sync import SyncAttempt, SyncStatus
-from shared.domain.validation import FieldError, first_field_error
+from shared.domain.validation import MAX_JSON_DEPTH, FieldError, clipped, first_field_error, first_unknown, too_deep
 from shared.ports.queues import MessageQueue
 from shared.ports.store import CustomerReads, InvoiceWriteOutcome, MeterOutboxEntry, RouterStore
 
@@ -69,9 +69,16 @@ def _accept(event: Mapping[str, Any], store: CustomerReads) -> tuple[Invoice, Cu
     unacceptable. Routing uses the customer and contract read here (customers and contracts are
     never deleted)."""
     try:
-        invoice = InvoiceEvent.model_validate(event).detail
+        parsed = InvoiceEvent.model_validate(event)
     except ValidationError as error:
         raise first_field_error(error, event) from None
+    # After the model, so a known field that holds nesting instead of its value is named by it; what
+    # is left too deep sits under a key the model ignores: that key is named.
+    deep = too_deep(event)
+    if deep is not None:
+        where = first_unknown(deep, parsed.model_dump(by_alias=True))
+        raise FieldError(".".join(where) or None, f"is nested deeper than {MAX_JSON_DEPTH} levels (JSON's bound here)")
+    invoice = parsed.detail
     customer = store.get_customer(invoice.customer_id)
     if customer is None:
         raise FieldError("detail.customer_id", f"unknown customer {invoice.customer_id!r}")
@@ -193,7 +200,8 @@ def _dead_letter(
     attributes = {"source": "invoice_router", "reason": reason}
     if rejection.field:
         attributes["field"] = rejection.field
-    deps.dead_letters.send(dict(event), attributes=attributes)
+    # Clipped below the depth bound: a deeper event could not even be serialized.
+    deps.dead_letters.send(clipped(dict(event)), attributes=attributes)
     customer_id = invoice.customer_id if invoice else None
     return RouteResult("rejected", invoice_id, customer_id, reason=reason, field=rejection.field)
 

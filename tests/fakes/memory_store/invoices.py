@@ -9,7 +9,6 @@ from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import Page, PageRequest
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
-from tests.fakes.memory_store.pages import page_of
 from tests.fakes.memory_store.state import MemoryTables
 
 
@@ -48,4 +47,4 @@ class MemoryInvoices(MemoryTables):
         with self._lock:
             matching = [i for i in self.invoices.values() if i.customer_id == customer_id and query.matches(i)]
         ordered = sorted(matching, key=lambda i: (i.start_timestamp, i.id))
-        return page_of(f"invoices:{customer_id}", ordered, lambda i: [i.start_timestamp.isoformat(), i.id], page)
+        return self._page(f"invoices:{customer_id}", ordered, lambda i: [i.start_timestamp.isoformat(), i.id], page)
