@@ -73,10 +73,10 @@ class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
             raise
         except ValueError as error:  # e.g. an integer of more than 4300 digits
             raise _body_error(f"malformed JSON in the request body: {str(error)[:200]}") from None
-        if body is not None and not isinstance(body, dict):
-            raise _body_error("the request body must be a JSON object")
         if too_deep(body) is not None:
             raise _body_error(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
+        if body is not None and not isinstance(body, dict):
+            raise _body_error("the request body must be a JSON object")
         return body
 
 

@@ -80,4 +80,6 @@ def unreadable_reason(error: Exception) -> str:
     if isinstance(error, ValidationError):
         problems = [f"{'.'.join(map(str, e['loc'])) or '(item)'}: {e['type']}" for e in error.errors()[:5]]
         return f"{error.title} does not validate ({'; '.join(problems)})"
+    if isinstance(error, KeyError) and error.args:
+        return f"no attribute {str(error.args[0])[:64]!r}"
     return type(error).__name__
