@@ -20,7 +20,6 @@ import boto3
 
 from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
-from shared.observability import report_unreadable_item
 
 if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
@@ -107,6 +106,10 @@ SECRET_MAX_AGE_SECONDS = 300
 
 def dynamodb_store(table_name: str) -> DynamoDBStore:
     """The table, with every item a list cannot read logged and counted rather than failing the list."""
+    # Imported here, as the handler's own imports do: Powertools' Logger binds to the stdout of the
+    # moment it is created, which the local stack's `invoke` points at stderr around the handler.
+    from shared.observability import report_unreadable_item
+
     return DynamoDBStore(boto3.client("dynamodb"), table_name, on_unreadable=report_unreadable_item)
 
 

@@ -138,3 +138,17 @@ def test_the_api_answers_the_page_and_counts_the_unreadable_item(
         ({"PK": "CUSTOMER#cust_bad", "SK": "#CUSTOMER"}, "Customer does not validate ((item): json_invalid)"),
         ({"PK": "INVOICE#inv_b", "SK": "#INVOICE"}, "no attribute 'data'"),
     ]
+
+
+def test_every_function_store_reports_unreadable_items_as_a_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared import bootstrap
+
+    monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv("DOWNBEAT_API_TOKEN", "t")
+    bootstrap.reset()
+    try:
+        store = bootstrap.api().store
+        assert isinstance(store, DynamoDBStore)
+        assert store._on_unreadable is report_unreadable_item
+    finally:
+        bootstrap.reset()
