@@ -218,7 +218,8 @@ def openapi_json() -> str:
         app.get_openapi_json_schema(
             title=API_TITLE,
             version=API_VERSION,
-            description="downbeat: customers, contracts, invoices, sync status and audit log (DESIGN §4).",
+            description="downbeat: customers, contracts, invoices, sync status and audit log. What each field"
+            " may hold (timestamps, integers, decimals, ids, names, nesting, body size): docs/bounds.md.",
             security_schemes={"bearer": HTTPBearer(description="the API token")},
             security=[{"bearer": []}],
         )

@@ -37,6 +37,7 @@ def error_responses(*statuses: int) -> dict[int, Any]:
         401: "Missing or invalid bearer token",
         404: "Not found; `field` names a body id that does not exist",
         409: "Conflict with what is stored",
+        413: "The request body is larger than 1 MiB",
     }
     errors: dict[int, Any] = {
         status: {"description": descriptions[status], "content": {"application/json": {"model": ErrorBody}}}

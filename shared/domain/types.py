@@ -95,18 +95,36 @@ DecimalString = Annotated[
     Decimal,
     BeforeValidator(_decimal_from_string),
     PlainSerializer(plain_text, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "plain decimal"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+            "description": "plain decimal, at most 30 significant digits",
+        }
+    ),
 ]
 NonNegativeDecimal = Annotated[
     DecimalString,
     AfterValidator(_not_negative),
-    WithJsonSchema({"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "description": "plain decimal, ≥ 0"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "description": "plain decimal ≥ 0, at most 30 significant digits",
+        }
+    ),
 ]
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_timestamp),
     PlainSerializer(_timestamp_text, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time", "description": "RFC 3339 with an offset"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 with an offset, 1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z once in UTC",
+        }
+    ),
 ]
 BoundedInt = Annotated[StrictInt, Field(ge=0, lt=MAX_SAFE_INTEGER)]
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_printable_id)]

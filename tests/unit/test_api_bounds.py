@@ -249,3 +249,13 @@ def test_ids_in_bodies_are_printable(deps: ApiDependencies) -> None:
         deps, "POST", "/v1/contracts/get", {"customer_id": "cust_1", "contract_id": "合同 \U0001f4c4"}
     )
     assert (status, reply["field"]) == (404, "contract_id")  # printable: a fine id, just not a known one
+
+
+def test_the_openapi_document_declares_the_bounds() -> None:
+    document = json.loads(openapi_json())
+    for path, operations in document["paths"].items():
+        if "post" in operations:
+            assert "413" in operations["post"]["responses"], path
+    contract_schema = document["components"]["schemas"]["CreateContractRequest"]["properties"]["starting_at"]
+    assert "9999-12-30T00:00:00Z" in contract_schema["description"]
+    assert "DESIGN" not in json.dumps(document)  # users have the repository's docs/, not the design notes
