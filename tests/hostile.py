@@ -446,10 +446,6 @@ class _Text:
     text: str
 
 
-def _parts(path: str | None) -> tuple[str, ...]:
-    return tuple(path.split(".")) if path else ()
-
-
 def names_field(reported: str | None, mutation: Mutation, related: Sequence[tuple[str, str]] = ()) -> bool:
     """The error names the mutated field: the same path, the object holding it (a key it cannot
     name, e.g. one that is not Unicode), or a path inside the value put there; or a field a model
@@ -457,7 +453,8 @@ def names_field(reported: str | None, mutation: Mutation, related: Sequence[tupl
     start and its end)."""
     if reported is None:
         return False
-    named, mutated = _parts(reported), mutation.path
-    if len(named) >= len(mutated) - 1 and named[: len(mutated)] == mutated[: len(named)]:
+    # Compared as text: a key may itself hold a dot, which a dotted path cannot tell from a separator.
+    mutated, parent = mutation.dotted, ".".join(mutation.path[:-1])
+    if reported in {mutated, parent} or reported.startswith(mutated + "."):
         return True
     return any(re.fullmatch(source, mutation.dotted) and re.fullmatch(target, reported) for source, target in related)

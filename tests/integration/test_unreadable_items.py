@@ -152,3 +152,22 @@ def test_every_function_store_reports_unreadable_items_as_a_metric(monkeypatch: 
         assert store._on_unreadable is report_unreadable_item
     finally:
         bootstrap.reset()
+
+
+def test_the_audit_log_leaves_an_unreadable_entry_out(dynamodb: DynamoDBClient) -> None:
+    from shared.domain.audit import AuditEntry, AuditQuery, Caller
+
+    reported: Reported = []
+    store = DynamoDBStore(dynamodb, TABLE_NAME, on_unreadable=lambda key, reason: reported.append((dict(key), reason)))
+    caller = Caller("tok_1", None, None)
+    for number in (1, 2):
+        store.record_audit(AuditEntry.for_call(
+            entry_id=f"aud_{number}", at=NOW, caller=caller, action="customers.create", resource_type="customer",
+            resource_id=None, status_code=200))  # fmt: skip
+    bad = {"PK": "AUDIT#0", "SK": "2025-03-01T00:00:00.000000Z#aud_bad", "data": "{}"}
+    dynamodb.put_item(TableName=TABLE_NAME, Item=to_attributes(bad))
+    assert sorted(entry.id for entry in store.list_audit_entries(AuditQuery(), PageRequest(10)).items) == [
+        "aud_1",
+        "aud_2",
+    ]
+    assert [key for key, _ in reported] == [{"PK": "AUDIT#0", "SK": "2025-03-01T00:00:00.000000Z#aud_bad"}]
