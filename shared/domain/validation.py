@@ -6,7 +6,7 @@ list indices stay, pydantic's internal location parts (union tags, validator nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,34 +79,48 @@ MAX_JSON_DEPTH = 64
 
 # A path while walking, as links to the parent (built out only when reported): copying a tuple at
 # every level would make a walk of deep input quadratic.
-_Link = tuple["_Link", str] | None
+_Link = tuple["_Link", object] | None
+# What JSON parses to, told apart by exact type (an ABC isinstance per value would be most of the
+# cost of walking a month of hourly buckets); anything else falls back to isinstance.
+_JSON_CONTAINERS = frozenset({dict, list})
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _path_of(link: _Link) -> tuple[str, ...]:
     parts: list[str] = []
     while link is not None:
         link, part = link
-        parts.append(part)
+        parts.append(str(part))
     return tuple(reversed(parts))
+
+
+def _is_container(value: object) -> bool:
+    kind = type(value)
+    if kind in _JSON_CONTAINERS:
+        return True
+    return kind not in _JSON_SCALARS and isinstance(value, Mapping | list | tuple)
+
+
+def _children(node: Any) -> Iterable[tuple[object, Any]]:
+    return node.items() if isinstance(node, Mapping) else enumerate(node)
 
 
 def too_deep(value: object, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, ...] | None:
     """The path of the first object or array nested deeper than `max_depth` levels, or None.
 
-    `{}` is one level, `{"a": []}` two. Iterative, so a value of any depth is measured safely.
+    `{}` is one level, `{"a": []}` two. Iterative, so a value of any depth is measured safely; only
+    containers are stacked, so a month of hourly buckets is walked in a fraction of a second.
     """
+    if not _is_container(value):
+        return None
     stack: list[tuple[object, int, _Link]] = [(value, 1, None)]
     while stack:
         node, depth, link = stack.pop()
-        if isinstance(node, Mapping):
-            children: list[tuple[str, object]] = [(str(key), item) for key, item in node.items()]
-        elif isinstance(node, list | tuple):
-            children = [(str(index), item) for index, item in enumerate(node)]
-        else:
-            continue
         if depth > max_depth:
             return _path_of(link)
-        stack.extend((child, depth + 1, (link, key)) for key, child in reversed(children))
+        for key, child in _children(node):
+            if type(child) in _JSON_CONTAINERS or (type(child) not in _JSON_SCALARS and _is_container(child)):
+                stack.append((child, depth + 1, (link, key)))
     return None
 
 
@@ -125,22 +139,28 @@ def clipped(value: Any, max_depth: int = MAX_JSON_DEPTH) -> Any:
 def lone_surrogate(value: object) -> tuple[str, ...] | None:
     """The path of the first string (value, or key: then the path of its map) holding a lone
     surrogate, which JSON can carry but UTF-8, the store and the logs cannot; None when none does."""
+    if isinstance(value, str):
+        return None if _is_utf8(value) else ()
+    if not _is_container(value):
+        return None
     stack: list[tuple[object, _Link]] = [(value, None)]
     while stack:
         node, link = stack.pop()
-        if isinstance(node, str):
-            if not _is_utf8(node):
-                return _path_of(link)
-        elif isinstance(node, Mapping):
-            if any(isinstance(key, str) and not _is_utf8(key) for key in node):
-                return _path_of(link)
-            stack.extend((item, (link, str(key))) for key, item in reversed(list(node.items())))
-        elif isinstance(node, list | tuple):
-            stack.extend((item, (link, str(index))) for index, item in reversed(list(enumerate(node))))
+        for key, child in _children(node):
+            if type(key) is str and not key.isascii() and not _is_utf8(key):
+                return _path_of(link)  # the key itself cannot be named: its map is
+            kind = type(child)
+            if kind is str:
+                if not child.isascii() and not _is_utf8(child):
+                    return _path_of((link, key))
+            elif kind in _JSON_CONTAINERS or (kind not in _JSON_SCALARS and _is_container(child)):
+                stack.append((child, (link, key)))
     return None
 
 
 def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
