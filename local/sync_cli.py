@@ -66,7 +66,7 @@ def dry_run_plan(document: Mapping[str, Any], configuration: Mapping[str, Any] |
     event = "detail" in document
     invoice = InvoiceEvent.model_validate(document).detail if event else Invoice.model_validate(document)
     raw = dict(configuration or document.get("stripe_configuration") or {})
-    raw.setdefault("stripe_customer_id", f"<stripe customer of {invoice.customer_id}>")
+    raw.setdefault("stripe_customer_id", "cus_DRY_RUN")  # a placeholder of the shape Stripe ids have
     plan = plan_stripe_invoice(invoice, StripeConfiguration.model_validate(raw))
     return plan.describe()
 

@@ -54,7 +54,7 @@ def invoice_router() -> RouterDependencies:
             boto3.client("s3"), settings.claim_check_bucket, expected_owner=settings.claim_check_bucket_owner
         )
     return RouterDependencies(
-        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        store=dynamodb_store(settings.table_name),
         stripe_queue=SqsQueue(sqs, settings.stripe_sync_queue_url),
         dead_letters=SqsQueue(sqs, settings.router_dlq_url),
         clock=utc_now,
@@ -76,7 +76,7 @@ def api() -> ApiDependencies:
         else fixed_token(settings.downbeat_api_token or "")
     )
     return ApiDependencies(
-        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        store=dynamodb_store(settings.table_name),
         clock=utc_now,
         new_id=random_id,
         api_token=token,
@@ -105,7 +105,7 @@ def stripe_sync() -> StripeSyncDependencies:
         max_network_retries=settings.stripe_max_network_retries,
     )
     return StripeSyncDependencies(
-        store=DynamoDBStore(boto3.client("dynamodb"), settings.table_name),
+        store=dynamodb_store(settings.table_name),
         stripe=StripeGateway(client),
         clock=utc_now,
         max_receives=settings.stripe_sync_max_receives,
@@ -113,6 +113,15 @@ def stripe_sync() -> StripeSyncDependencies:
 
 
 SECRET_MAX_AGE_SECONDS = 300
+
+
+def dynamodb_store(table_name: str) -> DynamoDBStore:
+    """The table, with every item a list cannot read logged and counted rather than failing the list."""
+    # Imported here, as the handler's own imports do: Powertools' Logger binds to the stdout of the
+    # moment it is created, which the local stack's `invoke` points at stderr around the handler.
+    from shared.observability import report_unreadable_item
+
+    return DynamoDBStore(boto3.client("dynamodb"), table_name, on_unreadable=report_unreadable_item)
 
 
 def secret_text(secret_name: str) -> Callable[[], str]:

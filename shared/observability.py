@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -27,3 +29,12 @@ def count(name: str, *, dimension: tuple[str, str] | None = None, value: int = 1
         default_dimensions=metrics.default_dimensions,
     ) as metric:
         metric.add_dimension(name=dimension[0], value=dimension[1])
+
+
+def report_unreadable_item(key: Mapping[str, Any], reason: str) -> None:
+    """A stored item that a list could not read and left out: logged with its key, and counted
+    (`UnreadableStoredItems`) so an alarm can tell someone to repair it."""
+    count("UnreadableStoredItems")
+    logger.error(
+        "a stored item could not be read and was left out of a list", extra={"key": dict(key), "reason": reason}
+    )

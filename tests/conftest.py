@@ -49,3 +49,12 @@ def dynamodb(aws: None) -> DynamoDBClient:
     client = boto3.client("dynamodb")
     create_table(client, TABLE_NAME)
     return client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The field paths the property tests broke, per model: shown whatever the capture mode."""
+    from tests.hostile import COVERED
+
+    for model, paths in sorted(COVERED.items()):
+        terminalreporter.write_sep("-", f"property tests: {len(paths)} field paths of {model} fuzzed")
+        terminalreporter.write_line(", ".join(sorted(paths)))

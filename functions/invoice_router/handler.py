@@ -19,8 +19,9 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: RouterDependencies | None = None
 ) -> dict[str, Any]:
     detail = event.get("detail")
-    if isinstance(detail, dict):
-        logger.append_keys(invoice_id=detail.get("id"), customer_id=detail.get("customer_id"))
+    if isinstance(detail, dict):  # only text: an id may arrive as anything, nested any depth
+        keys = {"invoice_id": detail.get("id"), "customer_id": detail.get("customer_id")}
+        logger.append_keys(**{name: value[:256] for name, value in keys.items() if isinstance(value, str)})
     try:
         result = route_invoice_event(event, deps or bootstrap.invoice_router())
     except Exception:

@@ -2,8 +2,9 @@
 
 `resolve` runs after authentication (see functions/api/handler.py). Powertools validates path,
 query and body against the route's models before the route runs; every error, its
-RequestValidationError included, becomes `{"message", "field"}` with 400/404/409 (never 422).
-A mutating route's failure is audited here, with the route's operationId as the action.
+RequestValidationError included, becomes `{"message", "field"}` with 400/404/405/409/413 (never
+422), so every path, an unknown one included, answers JSON. A mutating route's failure is
+audited here, with the route's operationId as the action.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pydantic_core import ErrorDetails
 from shared.api.routes import known_id, router
 from shared.domain.audit import Caller
 from shared.domain.paging import InvalidCursor
-from shared.domain.validation import FieldError, field_path
+from shared.domain.validation import MAX_JSON_DEPTH, FieldError, field_path, too_deep
 from shared.observability import logger
 from shared.ports.store import AlreadyExists
 from shared.services.api_dependencies import AUDITED_ACTIONS, ApiDependencies, record_failed_call
@@ -33,6 +34,15 @@ from shared.services.api_errors import Conflict, NotFound
 
 API_TITLE = "downbeat API"
 API_VERSION = "1.0.0"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """A request body over MAX_BODY_BYTES: 413, before it is parsed."""
+
+
+def _body_error(message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "model_type", "loc": ("body",), "msg": message, "input": {}}])
 
 
 class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
@@ -42,17 +52,31 @@ class _JsonObjectBodies(OpenAPIRequestValidationMiddleware):
     would be told a field is missing) and unwraps a list body to its first element (meant for
     repeated query parameters): `[{"name": "x"}]` would create a customer. Here any body is
     parsed as JSON, and one that is not a JSON object is a 400 with `field: null`.
+
+    The body's bounds are checked here too, before any model sees it: over MAX_BODY_BYTES → 413;
+    nested deeper than MAX_JSON_DEPTH levels → 400 with `field: null`. The parse itself cannot
+    fail otherwise (a parser's recursion limit, an integer of more digits than Python converts).
     """
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
 
     def _get_body(self, app: Any) -> dict[str, Any]:
-        body = self._parse_json_data(app)
+        text = app.current_event.decoded_body
+        if text and len(text.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+            raise BodyTooLarge
+        try:
+            body = self._parse_json_data(app)
+        except RecursionError:
+            raise _body_error(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+        except RequestValidationError:
+            raise
+        except ValueError as error:  # e.g. an integer of more than 4300 digits
+            raise _body_error(f"malformed JSON in the request body: {str(error)[:200]}") from None
+        if too_deep(body) is not None:
+            raise _body_error(f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
         if body is not None and not isinstance(body, dict):
-            raise RequestValidationError(
-                [{"type": "model_type", "loc": ("body",), "msg": "the request body must be a JSON object", "input": {}}]
-            )
+            raise _body_error("the request body must be a JSON object")
         return body
 
 
@@ -72,12 +96,15 @@ def resolve(event: Mapping[str, Any], context: LambdaContext, deps: ApiDependenc
 
 
 # -- the one error shape ----------------------------------------------------------------------------
-def _error(status: int, message: str, field: str | None = None) -> Response[str]:
+def _error(
+    status: int, message: str, field: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response[str]:
     _audit_failure(status)
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps({"message": message, "field": field}),
+        headers=dict(headers or {}),
     )
 
 
@@ -112,8 +139,8 @@ def request_field_error(error: RequestValidationError, body: str | None) -> Fiel
         if detail.get("type") == "missing" and not rest:
             return FieldError(None, "a JSON request body is required")
         try:
-            data: object = json.loads(body or "null")
-        except ValueError:
+            data: object = json.loads(body or "null") if rest else None
+        except (ValueError, RecursionError):  # what the body's own parse refused already
             data = None
         found = field_path(ErrorDetails(**{**detail, "loc": rest}), data)  # type: ignore[typeddict-item]
         path = ".".join(part for part in (found or "").split(".") if part) or None  # an empty key names its map
@@ -141,11 +168,23 @@ def _describe(error: Exception) -> tuple[int, str, str | None]:
     if isinstance(error, NotFound | Conflict):
         return (404 if isinstance(error, NotFound) else 409), error.message, error.field
     if isinstance(error, NotFoundError):
-        return 404, "no such path or method (see GET /openapi.json)", None
+        allowed = _methods_for_path()
+        if allowed:
+            return 405, f"method not allowed here; this path takes {', '.join(allowed)}", None
+        return 404, "no such path (see GET /openapi.json)", None
+    if isinstance(error, BodyTooLarge):
+        return 413, f"the request body is larger than {MAX_BODY_BYTES} bytes", None
     if isinstance(error, AlreadyExists):
         return 409, "already exists; retry the request", None
     logger.exception("unexpected error")
     return 500, "internal error; the request may be retried", None
+
+
+def _methods_for_path() -> list[str]:
+    """The methods of the routes whose path matches the current one (none: the path is unknown)."""
+    path = app.context.get("_path") or ""
+    routes = [*app._static_routes, *app._dynamic_routes]
+    return sorted({route.method for route in routes if route.rule.match(path)})
 
 
 def _request_body() -> str | None:
@@ -157,7 +196,8 @@ def _request_body() -> str | None:
 
 def _error_response(error: Exception) -> Response[str]:
     status, message, field = _describe(error)
-    return _error(status, message, field)
+    headers = {"Allow": ", ".join(_methods_for_path())} if status == 405 else None
+    return _error(status, message, field, headers)
 
 
 # Every exception, Powertools' own validation and not-found included, ends here.
@@ -178,7 +218,8 @@ def openapi_json() -> str:
         app.get_openapi_json_schema(
             title=API_TITLE,
             version=API_VERSION,
-            description="downbeat: customers, contracts, invoices, sync status and audit log (DESIGN §4).",
+            description="downbeat: customers, contracts, invoices, sync status and audit log. What each field"
+            " may hold (timestamps, integers, decimals, ids, names, nesting, body size): docs/bounds.md.",
             security_schemes={"bearer": HTTPBearer(description="the API token")},
             security=[{"bearer": []}],
         )

@@ -84,7 +84,10 @@ def _id(raw: str) -> str:
 
 # -- customers ------------------------------------------------------------------------------------
 @router.post(
-    "/v1/customers", operation_id=CUSTOMERS_CREATE.name, tags=["customers"], responses=error_responses(400, 401, 409)
+    "/v1/customers",
+    operation_id=CUSTOMERS_CREATE.name,
+    tags=["customers"],
+    responses=error_responses(400, 401, 409, 413),
 )
 def create_customer(request: CreateCustomerRequest) -> CustomerData:
     customer = api_customers.create_customer(_deps(), _caller(), request)
@@ -112,7 +115,7 @@ def get_customer(customer_id: PathId) -> CustomerData:
     operation_id=CONFIGURATIONS_SET.name,
     tags=["customers"],
     summary="Add a billing provider configuration, or replace the one for the same provider",
-    responses=error_responses(400, 401, 404, 409),
+    responses=error_responses(400, 401, 404, 409, 413),
 )
 def set_billing_provider_configuration(
     customer_id: PathId, configuration: Annotated[ProviderConfigurationBody, Body()]
@@ -126,21 +129,24 @@ def set_billing_provider_configuration(
     "/v1/contracts/create",
     operation_id=CONTRACTS_CREATE.name,
     tags=["contracts"],
-    responses=error_responses(400, 401, 404, 409),
+    responses=error_responses(400, 401, 404, 409, 413),
 )
 def create_contract(request: CreateContractRequest) -> ContractData:
     return ContractData(data=api_contracts.create_contract(_deps(), _caller(), request))
 
 
 @router.post(
-    "/v1/contracts/get", operation_id="contracts.get", tags=["contracts"], responses=error_responses(400, 401, 404)
+    "/v1/contracts/get", operation_id="contracts.get", tags=["contracts"], responses=error_responses(400, 401, 404, 413)
 )
 def get_contract(request: GetContractRequest) -> ContractData:
     return ContractData(data=api_contracts.get_contract(_deps(), request.customer_id, request.contract_id))
 
 
 @router.post(
-    "/v1/contracts/list", operation_id="contracts.list", tags=["contracts"], responses=error_responses(400, 401, 404)
+    "/v1/contracts/list",
+    operation_id="contracts.list",
+    tags=["contracts"],
+    responses=error_responses(400, 401, 404, 413),
 )
 def list_contracts(request: ListContractsRequest) -> ContractPage:
     page = api_contracts.list_contracts(_deps(), request.customer_id, PageRequest(request.limit, request.next_page))

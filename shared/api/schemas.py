@@ -16,7 +16,7 @@ from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing
-from shared.domain.money import format_amount, minor_units, quantum
+from shared.domain.money import MONEY, format_amount, minor_units, quantum
 from shared.domain.providers import ProviderConfiguration
 from shared.domain.sync import SyncRecord
 from shared.domain.timestamps import format_timestamp
@@ -39,6 +39,7 @@ def error_responses(*statuses: int) -> dict[int, Any]:
         401: "Missing or invalid bearer token",
         404: "Not found; `field` names a body id that does not exist",
         409: "Conflict with what is stored",
+        413: "The request body is larger than 1 MiB",
     }
     errors: dict[int, Any] = {
         status: {"description": descriptions[status], "content": {"application/json": {"model": ErrorBody}}}
@@ -157,7 +158,7 @@ def at_least_minor_units(value: Decimal, currency: str) -> Decimal:
     """`value` written with at least the currency's minor units, never rounded: 7.5 → 7.50, 0.001 stays."""
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -minor_units(currency):
-        return value.quantize(quantum(currency))
+        return value.quantize(quantum(currency), context=MONEY)
     return value
 
 

@@ -1,4 +1,4 @@
-"""The invoice as upstream rating sends it (DESIGN §2), validated.
+"""The invoice as upstream rating sends it (docs/architecture.md, docs/bounds.md), validated.
 
 Amounts arrive as decimal strings in major units and are held as `Decimal`; timestamps are
 RFC 3339 with an offset and are held as aware UTC datetimes; the service period's end is
@@ -11,12 +11,22 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.domain.money import is_at_currency_precision, is_supported_currency, round_to_currency
 from shared.domain.timestamps import last_service_date
-from shared.domain.types import ClaimCheckUri, CustomFields, DecimalString, Identifier, Timestamp
-from shared.domain.validation import invalid_field
+from shared.domain.types import (
+    BoundedInt,
+    ClaimCheckUri,
+    CustomFields,
+    DecimalString,
+    Identifier,
+    Name,
+    NonNegativeDecimal,
+    Timestamp,
+    visible_name,
+)
+from shared.domain.validation import invalid_field, shown, text_is_unicode
 
 InvoiceStatus = Literal["DRAFT", "FINALIZED", "VOID"]
 InvoiceType = Literal["USAGE", "SCHEDULED"]
@@ -50,7 +60,7 @@ class UsageBucket(_EventModel):
 
 class LineItem(_EventModel):
     id: Identifier
-    name: Annotated[str, Field(min_length=1, max_length=500)]
+    name: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(visible_name)]
     product_id: Identifier | None = None
     quantity: DecimalString
     unit_price: DecimalString | None = None
@@ -69,15 +79,8 @@ class LineItem(_EventModel):
 class AppliedCredit(_EventModel):
     id: Identifier
     type: Annotated[str, Field(min_length=1, max_length=64)]
-    amount: DecimalString
-    name: str | None = None
-
-    @field_validator("amount")
-    @classmethod
-    def _amount_not_negative(cls, value: Decimal) -> Decimal:
-        if value < 0:
-            raise ValueError("must not be negative (an applied credit reduces the total)")
-        return value
+    amount: NonNegativeDecimal  # an applied credit reduces the total
+    name: Name | None = None
 
 
 class Invoice(_EventModel):
@@ -90,21 +93,27 @@ class Invoice(_EventModel):
     start_timestamp: Timestamp
     end_timestamp: Timestamp
     issued_at: Timestamp
-    subtotal: DecimalString
-    total: DecimalString
+    subtotal: NonNegativeDecimal
+    total: NonNegativeDecimal
     line_items: Annotated[list[LineItem], Field(max_length=MAX_LINE_ITEMS)]
     # A claim check: the lines are in this S3 object (`line_items` is then `[]`); the router reads
     # them into `line_items`, so a stored invoice never has one (shared/domain/claim_check.py).
     line_items_uri: ClaimCheckUri | None = None
     applied_credits: list[AppliedCredit] = Field(default_factory=list)
     custom_fields: CustomFields = Field(default_factory=dict)
-    version: Annotated[StrictInt, Field(ge=0)]
+    version: BoundedInt
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: object) -> object:
+        # JSON can carry a lone surrogate, which neither the store nor a log line can hold.
+        return text_is_unicode(data)
 
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:
         if not is_supported_currency(value):
-            raise ValueError(f"unsupported currency {value!r}: use an ISO 4217 code such as USD")
+            raise ValueError(f"unsupported currency {shown(value)}: use an ISO 4217 code such as USD")
         return value
 
     @model_validator(mode="before")
@@ -121,8 +130,6 @@ class Invoice(_EventModel):
             raise invalid_field("end_timestamp", "must be after start_timestamp (the end is exclusive)")
         if not is_at_currency_precision(self.total, self.currency):
             raise invalid_field("total", f"{self.total} has more digits than {self.currency} allows")
-        if self.total < 0:
-            raise invalid_field("total", "must not be negative")
         if self.line_items_uri is not None and self.line_items:
             raise invalid_field(
                 "line_items_uri",
@@ -163,7 +170,7 @@ class InvoiceEvent(_EventModel):
         # The router's rule takes every downbeat.billing event, so a renamed or new detail-type
         # arrives here; the reason names it and what we accept, for whoever reads the DLQ.
         if value not in DETAIL_TYPES:  # a tuple: an unhashable value must not raise TypeError
-            raise ValueError(f"unknown detail-type {value!r}: accepted are {', '.join(DETAIL_TYPES)}")
+            raise ValueError(f"unknown detail-type {shown(value)}: accepted are {', '.join(DETAIL_TYPES)}")
         return value
 
     @model_validator(mode="after")

@@ -6,7 +6,10 @@ units (what providers take, e.g. 1234) goes through this module. Floats never en
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+
+from shared.domain.validation import shown
 
 # ISO 4217 minor units (the number of digits after the decimal point).
 # Sources: ISO 4217 list (SIX Group), cross-checked with Stripe's currency docs for the
@@ -29,6 +32,12 @@ THREE_DECIMAL_CURRENCIES = frozenset(code for code, digits in CURRENCY_MINOR_UNI
 
 # Keep a stored/transported amount well inside DynamoDB's 38 significant digits.
 MAX_SIGNIFICANT_DIGITS = 30
+# Rounding and scaling run in this context, not the thread's default (28 digits): an accepted
+# amount has up to 30 significant digits before the point, and quantizing it to a currency's minor
+# units in 28 digits would raise InvalidOperation (or scaleb would silently round).
+MONEY = Context(prec=64, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero, Overflow])
+# `-?digits[.digits]`, ASCII digits only: no exponent, no `_` separators, no sign but a minus.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 class UnsupportedCurrencyError(ValueError):
@@ -50,12 +59,12 @@ def minor_units(currency: str) -> int:
 
 
 def quantum(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-minor_units(currency))
+    return Decimal(1).scaleb(-minor_units(currency), context=MONEY)
 
 
 def round_to_currency(amount: Decimal, currency: str) -> Decimal:
     """Round half-up to the currency's precision: 1530.0045 USD -> 1530.00, 0.5 JPY -> 1."""
-    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP, context=MONEY)
 
 
 def is_at_currency_precision(amount: Decimal, currency: str) -> bool:
@@ -64,11 +73,11 @@ def is_at_currency_precision(amount: Decimal, currency: str) -> bool:
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """Major -> minor units, rounded half-up: 12.345 USD -> 1235, 1234 JPY -> 1234."""
-    return int(round_to_currency(amount, currency).scaleb(minor_units(currency)))
+    return int(round_to_currency(amount, currency).scaleb(minor_units(currency), context=MONEY))
 
 
 def from_minor_units(amount: int, currency: str) -> Decimal:
-    return Decimal(amount).scaleb(-minor_units(currency)).quantize(quantum(currency))
+    return Decimal(amount).scaleb(-minor_units(currency), context=MONEY).quantize(quantum(currency), context=MONEY)
 
 
 def format_amount(amount: Decimal, currency: str) -> str:
@@ -76,24 +85,34 @@ def format_amount(amount: Decimal, currency: str) -> str:
     return str(round_to_currency(amount, currency))
 
 
+def plain_text(value: Decimal) -> str:
+    """`value` in the notation `parse_decimal` accepts: `str()` would write 0.0000001 as "1E-7"."""
+    return format(value, "f")
+
+
 def parse_decimal(text: str) -> Decimal:
-    """Parse a decimal string strictly: finite, plain notation, bounded precision.
+    """Parse a decimal string strictly: plain notation (`-?digits[.digits]`), bounded precision.
 
     Raises ValueError with a message fit for an API or DLQ reason.
     """
     if not isinstance(text, str):
         raise ValueError('must be a decimal string such as "12.34", not a JSON number')
-    stripped = text.strip()
-    if not stripped or stripped != text:
+    if not text or text.strip() != text:
         raise ValueError("must be a decimal string without surrounding spaces")
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a finite number")
-    if "e" in text.lower():
-        raise ValueError(f"{text!r} uses exponent notation; write plain digits")
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise ValueError(f'{shown(text)} is not a decimal in plain digits such as "1234.56": {_why_not_plain(text)}')
+    value = Decimal(text)
     if len(value.as_tuple().digits) > MAX_SIGNIFICANT_DIGITS:
-        raise ValueError(f"{text!r} has more than {MAX_SIGNIFICANT_DIGITS} significant digits")
+        raise ValueError(f"{shown(text)} has more than {MAX_SIGNIFICANT_DIGITS} significant digits")
     return value
+
+
+def _why_not_plain(text: str) -> str:
+    lowered = text.lower()
+    if lowered.lstrip("+-") in {"nan", "snan", "inf", "infinity"}:
+        return "not a finite number"
+    if "_" in text:
+        return "no _ separators"
+    if "e" in lowered:
+        return "no exponent notation"
+    return "only an optional minus, ASCII digits and one optional point with digits after it"

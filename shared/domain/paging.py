@@ -45,5 +45,5 @@ def decode_cursor(cursor: str) -> Any:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8"))
-    except (binascii.Error, UnicodeError, ValueError):
+    except (binascii.Error, UnicodeError, ValueError, RecursionError):  # RecursionError: "[[[[…" nested deep
         raise InvalidCursor("next_page is not a cursor this list handed out") from None

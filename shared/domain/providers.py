@@ -11,13 +11,17 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from shared.domain.validation import FieldError, invalid_field
+from shared.domain.types import BoundedInt
+from shared.domain.validation import FieldError, invalid_field, shown
 
 BillingProvider = Literal["stripe", "aws_marketplace", "azure_marketplace"]
 DeliveryMethod = Literal["direct_to_billing_provider"]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
+# Shapes of the providers' own identifiers, ASCII only (a regex `\d` would take any Unicode digit).
+StripeCustomerId = Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9_]+$", max_length=255)]
+AwsAccountId = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12 ASCII digits")]
 PROVIDERS: tuple[BillingProvider, ...] = ("stripe", "aws_marketplace", "azure_marketplace")
 
 
@@ -26,12 +30,12 @@ class _Strict(BaseModel):
 
 
 class StripeConfiguration(_Strict):
-    stripe_customer_id: NonEmpty
+    stripe_customer_id: StripeCustomerId
     stripe_collection_method: Literal["charge_automatically", "send_invoice"] = "charge_automatically"
     invoice_date: Literal["service_period_end", "finalization"] = "service_period_end"
     invoice_date_timezone: NonEmpty = "UTC"
     leave_as_draft: StrictBool = False
-    days_until_due: Annotated[StrictInt, Field(ge=0)] = 30
+    days_until_due: BoundedInt = 30
     automatic_tax: StrictBool = False
     skip_below_minimum: StrictBool = False
 
@@ -40,8 +44,8 @@ class StripeConfiguration(_Strict):
     def _iana_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/New_York)") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a key too long for a file name
+            raise ValueError(f"{shown(value)} is not an IANA time zone (e.g. America/New_York)") from None
         return value
 
 
@@ -49,7 +53,7 @@ class AwsMarketplaceConfiguration(_Strict):
     aws_product_code: NonEmpty
     aws_region: NonEmpty
     aws_customer_id: NonEmpty | None = None
-    aws_customer_account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    aws_customer_account_id: AwsAccountId | None = None
     aws_license_arn: NonEmpty | None = None
     aws_is_subscription_product: StrictBool = False
 

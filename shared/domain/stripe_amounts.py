@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from shared.domain.money import THREE_DECIMAL_CURRENCIES, minor_units
+from shared.domain.money import MONEY, THREE_DECIMAL_CURRENCIES, minor_units
 
 # Stripe's minimum charge per currency, in Stripe minor units
 # (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts). Other currencies:
@@ -43,13 +43,13 @@ def stripe_amount(amount: Decimal, currency: str) -> int:
     if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE:
         digits = 2
     significant = digits - 1 if currency in THREE_DECIMAL_CURRENCIES else digits
-    rounded = amount.quantize(Decimal(1).scaleb(-significant), rounding=ROUND_HALF_UP)
-    return int(rounded.scaleb(digits))
+    rounded = amount.quantize(Decimal(1).scaleb(-significant), rounding=ROUND_HALF_UP, context=MONEY)
+    return int(rounded.scaleb(digits, context=MONEY))
 
 
 def stripe_amount_to_major(amount: int, currency: str) -> Decimal:
     digits = 2 if currency in STRIPE_TWO_DECIMAL_ON_THE_WIRE else minor_units(currency)
-    return Decimal(amount).scaleb(-digits)
+    return Decimal(amount).scaleb(-digits, context=MONEY)
 
 
 def format_stripe_amount(amount: int, currency: str) -> str:

@@ -1,20 +1,42 @@
-"""Annotated field types shared by every model: strict decimals, RFC 3339 timestamps, ids."""
+"""Annotated field types shared by every model, each carrying its bound (docs/bounds.md).
+
+Every model — events, request bodies, what the store reads back — uses these, so a value outside a
+bound is a validation error naming its field, never something stored and failing later:
+
+- `Timestamp`: RFC 3339 with an offset, 1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z in UTC;
+- `DecimalString`: plain `-?digits[.digits]`, at most 30 significant digits; `NonNegativeDecimal` ≥ 0;
+- `BoundedInt`: a JSON integer 0 ≤ n < 2^53 (what every JSON parser holds exactly);
+- `Identifier`: 1 to 256 characters of printable Unicode;
+- `Name`: not blank, no control characters.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, SerializationInfo, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    StrictInt,
+    WithJsonSchema,
+)
 
-from shared.domain.money import parse_decimal
-from shared.domain.timestamps import format_precise_timestamp, format_timestamp, parse_rfc3339
+from shared.domain.money import parse_decimal, plain_text
+from shared.domain.timestamps import format_precise_timestamp, format_timestamp, in_range, parse_rfc3339
 
 # Serialization context for storage: timestamps keep their fractions (the API shows whole seconds).
 STORAGE: dict[str, bool] = {"precise_timestamps": True}
+
+MAX_SAFE_INTEGER = 2**53  # exclusive: the integers a double (JavaScript, many JSON parsers) holds exactly
+MAX_ID_LENGTH = 256
 
 
 def _decimal_from_string(value: object) -> Decimal:
@@ -25,13 +47,16 @@ def _decimal_from_string(value: object) -> Decimal:
     return parse_decimal(value)
 
 
+def _not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
 def _timestamp(value: object) -> datetime:
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value
+        return in_range(value)
     return parse_rfc3339(value)
-
-
-DecimalString = Annotated[Decimal, BeforeValidator(_decimal_from_string), PlainSerializer(str, return_type=str)]
 
 
 def _timestamp_text(value: datetime, info: SerializationInfo) -> str:
@@ -39,9 +64,74 @@ def _timestamp_text(value: datetime, info: SerializationInfo) -> str:
     return format_precise_timestamp(value) if context.get("precise_timestamps") else format_timestamp(value)
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_timestamp), PlainSerializer(_timestamp_text, return_type=str)]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-CustomFields = dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], str]
+# Not printable whatever the font: controls (C0, DEL, C1), surrogates (half of a UTF-16 pair,
+# which UTF-8 cannot carry), line and paragraph separators. Unassigned code points are allowed:
+# they may be characters of a newer Unicode than this Python knows.
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _is_noncharacter(char: str) -> bool:
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
+
+
+def _printable_id(value: str) -> str:
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _UNPRINTABLE_CATEGORIES or _is_noncharacter(char):
+            raise ValueError(f"must be printable text: character {position + 1} is U+{ord(char):04X}")
+    return value
+
+
+def visible_name(value: str) -> str:
+    """Not blank once whitespace and format characters (Cf) are removed; no control character (Cc)."""
+    for position, char in enumerate(value):
+        category = unicodedata.category(char)
+        if category in {"Cc", "Cs"}:
+            raise ValueError(f"must not hold control characters: character {position + 1} is U+{ord(char):04X}")
+    if all(char.isspace() or unicodedata.category(char) == "Cf" for char in value):
+        raise ValueError("must not be blank")
+    return value
+
+
+DecimalString = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_from_string),
+    PlainSerializer(plain_text, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+            "description": "plain decimal, at most 30 significant digits",
+        }
+    ),
+]
+NonNegativeDecimal = Annotated[
+    DecimalString,
+    AfterValidator(_not_negative),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "description": "plain decimal ≥ 0, at most 30 significant digits",
+        }
+    ),
+]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_timestamp),
+    PlainSerializer(_timestamp_text, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 with an offset, 1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z once in UTC",
+        }
+    ),
+]
+BoundedInt = Annotated[StrictInt, Field(ge=0, lt=MAX_SAFE_INTEGER)]
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_printable_id)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(visible_name)]
+CustomFields = dict[Annotated[str, Field(min_length=1, max_length=256)], str]
 
 
 @dataclass(frozen=True)

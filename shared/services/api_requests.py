@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,49 +22,16 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from shared.aws_regions import marketplace_metering_regions
 from shared.domain.paging import DEFAULT_LIMIT, MAX_LIMIT
 from shared.domain.providers import PROVIDERS, ContractProviderOverride, ProviderConfiguration
 from shared.domain.timestamps import parse_timestamp_or_date
-from shared.domain.types import Identifier, Timestamp
-from shared.domain.validation import invalid_field
+from shared.domain.types import Identifier, Name, Timestamp
+from shared.domain.validation import invalid_field, text_is_unicode
 
 MAX_CUSTOM_FIELDS = 50
 NOT_SUPPORTED_YET = "not supported yet: commits and credits arrive with a later release"
-
-
-def _lone_surrogate(value: object, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """Where the first string holding a lone surrogate is (JSON allows one; UTF-8 and the store do not)."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-        return None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if _lone_surrogate(key) is not None:
-                return path  # the key itself cannot be named
-            found = _lone_surrogate(item, (*path, str(key)))
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _lone_surrogate(item, (*path, str(index)))
-            if found is not None:
-                return found
-    return None
-
-
-def text_is_unicode(value: Any) -> Any:
-    """Refuse strings that cannot be stored as UTF-8, naming where they are."""
-    found = _lone_surrogate(value)
-    if found:
-        raise invalid_field(".".join(found), "is not valid Unicode text (lone surrogate)")
-    if found is not None:
-        raise PydanticCustomError("invalid_text", "is not valid Unicode text (lone surrogate)")
-    return value
 
 
 class _Body(BaseModel):
@@ -75,12 +43,27 @@ class _Body(BaseModel):
         return text_is_unicode(data)
 
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 CustomFields = Annotated[
     dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], Annotated[str, Field(max_length=1024)]],
     Field(max_length=MAX_CUSTOM_FIELDS),
 ]
-Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
+
+
+def _limit_text(value: object) -> object:
+    """A query parameter is text: only plain ASCII digits are a number (not "1_0", " 10", "10.0", "+1")."""
+    if isinstance(value, str):
+        if not re.fullmatch(r"[0-9]+", value):
+            raise ValueError(f"must be a whole number from 1 to {MAX_LIMIT}, written in digits")
+        if len(value.lstrip("0")) > len(str(MAX_LIMIT)):  # never converted: it could be any length
+            raise ValueError(f"must be at most {MAX_LIMIT}")
+    return value
+
+
+Limit = Annotated[
+    int,
+    BeforeValidator(_limit_text),
+    Field(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}"),
+]
 BodyLimit = Annotated[StrictInt, Field(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
 NextPage = Annotated[str, Field(min_length=1, max_length=2048, description="the previous page's `next_page`")]
 NotYet = Annotated[
@@ -113,15 +96,31 @@ def _not_yet(name: str, value: list[Any] | None) -> None:
         raise invalid_field(name, NOT_SUPPORTED_YET)
 
 
-# A configuration body, checked for text the store cannot hold before the provider models see it.
-ProviderConfigurationBody = Annotated[ProviderConfiguration, BeforeValidator(text_is_unicode)]
+def _known_region(configuration: ProviderConfiguration) -> ProviderConfiguration:
+    """An AWS Marketplace configuration must name a region where metering exists (botocore's data)."""
+    if configuration.billing_provider == "aws_marketplace":
+        region = configuration.configuration.aws_region
+        if region not in marketplace_metering_regions():
+            raise invalid_field(
+                "configuration.aws_region",
+                f"{region[:64]!r} is not an AWS region with Marketplace metering (e.g. us-east-1)",
+            )
+    return configuration
+
+
+# A configuration as a request sends it: checked for text the store cannot hold before the
+# provider models see it, and for an AWS region that exists. What is stored is not re-checked
+# against botocore's region list when read back.
+ProviderConfigurationBody = Annotated[
+    ProviderConfiguration, BeforeValidator(text_is_unicode), AfterValidator(_known_region)
+]
 
 
 class CreateCustomerRequest(_Body):
     name: Name
     custom_fields: CustomFields = Field(default_factory=dict)
-    billing_provider_configurations: Annotated[list[ProviderConfiguration], Field(max_length=len(PROVIDERS))] = Field(
-        default_factory=list
+    billing_provider_configurations: Annotated[list[ProviderConfigurationBody], Field(max_length=len(PROVIDERS))] = (
+        Field(default_factory=list)
     )
 
     @model_validator(mode="before")

@@ -31,7 +31,7 @@ from shared.domain.money import round_to_currency
 from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
 from shared.domain.sync import ROUTER_DLQ, DeadLetterQueue, SyncAttempt, SyncStatus, reason_line
 from shared.domain.types import Identifier
-from shared.domain.validation import FieldError, first_field_error
+from shared.domain.validation import MAX_JSON_DEPTH, FieldError, clipped, first_field_error, first_unknown, too_deep
 from shared.ports.claim_checks import ClaimCheckReader, ClaimCheckUnreadable, NoClaimChecks
 from shared.ports.errors import AdapterError
 from shared.ports.queues import MessageQueue
@@ -95,9 +95,16 @@ def _accept(
     unacceptable. Routing uses the customer and contract read here (customers and contracts are
     never deleted)."""
     try:
-        invoice = InvoiceEvent.model_validate(event).detail
+        parsed = InvoiceEvent.model_validate(event)
     except ValidationError as error:
         raise first_field_error(error, event) from None
+    # After the model, so a known field that holds nesting instead of its value is named by it; what
+    # is left too deep sits under a key the model ignores: that key is named.
+    deep = too_deep(event)
+    if deep is not None:
+        where = first_unknown(deep, parsed.model_dump(by_alias=True))
+        raise FieldError(".".join(where) or None, f"is nested deeper than {MAX_JSON_DEPTH} levels (JSON's bound here)")
+    invoice = parsed.detail
     customer = store.get_customer(invoice.customer_id)
     if customer is None:
         raise FieldError("detail.customer_id", f"unknown customer {invoice.customer_id!r}")
@@ -244,7 +251,8 @@ def _dead_letter(
     attributes = {"source": "invoice_router", "reason": reason}
     if rejection.field:
         attributes["field"] = rejection.field
-    deps.dead_letters.send(dict(event), attributes=attributes)
+    # Clipped below the depth bound: a deeper event could not even be serialized.
+    deps.dead_letters.send(clipped(dict(event)), attributes=attributes)
     customer_id = invoice.customer_id if invoice else None
     return RouteResult("rejected", invoice_id, customer_id, reason=reason, field=rejection.field)
 

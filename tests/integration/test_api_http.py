@@ -167,7 +167,9 @@ def test_unknown_ids_are_404(api: ApiClient) -> None:
     reply = api.post("/v1/customers/cust_missing/billingProviderConfigurations", STRIPE)
     assert reply.error() == (404, None)
     assert api.get("/v1/nothing-here").error() == (404, None)
-    assert api.call("DELETE", "/v1/customers").error() == (404, None)
+    wrong_method = api.call("DELETE", "/v1/customers")
+    assert wrong_method.error() == (405, None)
+    assert wrong_method.headers.get("Allow") == "GET, POST"
 
 
 # -- billing provider configurations ---------------------------------------------------------------

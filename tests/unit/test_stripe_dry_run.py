@@ -32,3 +32,12 @@ def test_sync_without_dry_run_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     invoice_file.write_text(json.dumps(invoice_event()))
     assert main(["sync", str(invoice_file)]) == 2
     assert "--dry-run" in capsys.readouterr().err
+
+
+def test_dry_run_without_a_configuration_plans_for_a_placeholder_customer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    invoice_file = tmp_path / "invoice.json"
+    invoice_file.write_text(json.dumps(invoice_event()))
+    assert main(["sync", "--dry-run", str(invoice_file)]) == 0
+    assert json.loads(capsys.readouterr().out)["customer"] == "cus_DRY_RUN"  # a shape the configuration accepts

@@ -11,7 +11,7 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
+from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes, unreadable_reason
 from shared.domain.audit import AuditEntry, AuditQuery
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from shared.domain.timestamps import sortable_timestamp
@@ -102,7 +102,11 @@ class AuditTable(TableAccess):
                 item = from_attributes(raw)
                 if item["SK"] == before:
                     continue
-                entry = AuditEntry.model_validate_json(item["data"])
+                try:
+                    entry = AuditEntry.model_validate_json(item["data"])
+                except Exception as error:  # one unreadable entry never fails the page (see pages.py)
+                    self._on_unreadable({"PK": item.get("PK"), "SK": item.get("SK")}, unreadable_reason(error))
+                    continue
                 if query.matches(entry):
                     found.append((item["SK"], entry))
                     if len(found) > page.limit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
+from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes, unreadable_reason
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 
 _T = TypeVar("_T")
@@ -28,6 +28,9 @@ class PagedQueries(TableAccess):
         as far as needed) and a cursor to the next, or None when none is left. With `weigh`
         (a weight per item, the most a page may weigh), a page also ends before the item that
         would pass that weight (but always holds one item).
+
+        An item that `read` cannot map (written by hand, or by an older release) is left out and
+        reported with its key to `on_unreadable`: one bad item never fails the whole page.
 
         The cursor is the key of the last item returned (not DynamoDB's LastEvaluatedKey, which may
         lie past items a filter kept back), so a page may stop in the middle of a DynamoDB page.
@@ -68,7 +71,11 @@ class PagedQueries(TableAccess):
                 item = from_attributes(raw)
                 if keep is None and len(kept) == page.limit:  # one more exists: nothing to read
                     return Page(kept, encode_cursor(last_position))
-                value = read(item)
+                try:
+                    value = read(item)
+                except Exception as error:  # any failure to map one item is that item's, not the list's
+                    self._on_unreadable({"PK": item.get("PK"), "SK": item.get("SK")}, unreadable_reason(error))
+                    continue
                 if keep is not None and not keep(value):
                     continue
                 if len(kept) == page.limit:  # one more exists: this page is full and not the last

@@ -7,7 +7,6 @@ from shared.domain.customers import Contract, Customer
 from shared.domain.paging import Page, PageRequest
 from shared.domain.timestamps import format_timestamp
 from shared.ports.store import AlreadyExists, ConfigurationsChange
-from tests.fakes.memory_store.pages import page_of
 from tests.fakes.memory_store.state import MemoryTables
 
 
@@ -56,9 +55,9 @@ class MemoryCustomers(MemoryTables):
     def list_customers(self, page: PageRequest) -> Page[Customer]:
         with self._lock:
             ordered = sorted(self.customers.values(), key=lambda c: (format_timestamp(c.created_at), c.id))
-        return page_of("customers", ordered, lambda c: [format_timestamp(c.created_at), c.id], page)
+        return self._page("customers", ordered, lambda c: [format_timestamp(c.created_at), c.id], page)
 
     def list_contracts(self, customer_id: str, page: PageRequest) -> Page[Contract]:
         with self._lock:
             ordered = sorted((c for c in self.contracts.values() if c.customer_id == customer_id), key=lambda c: c.id)
-        return page_of(f"contracts:{customer_id}", ordered, lambda c: [c.id], page)
+        return self._page(f"contracts:{customer_id}", ordered, lambda c: [c.id], page)

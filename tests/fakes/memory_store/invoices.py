@@ -15,7 +15,6 @@ from shared.domain.invoice_listing import (
 )
 from shared.domain.paging import Page, PageRequest
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
-from tests.fakes.memory_store.pages import page_of
 from tests.fakes.memory_store.state import MemoryTables
 
 
@@ -55,7 +54,7 @@ class MemoryInvoices(MemoryTables):
         with self._lock:
             matching = [i for i in self.invoices.values() if i.customer_id == customer_id and query.matches(i)]
         ordered = [listing_of(i) for i in sorted(matching, key=lambda i: (i.start_timestamp, i.id))]
-        return page_of(
+        return self._page(
             f"invoices:{customer_id}",
             ordered,
             lambda listing: [listing.invoice.start_timestamp.isoformat(), listing.invoice.id],

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from shared.adapters.dynamodb.table import UnreadableItem, log_unreadable
 from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
+from shared.domain.paging import Page, PageRequest, decode_cursor
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncRecord
+from tests.fakes.memory_store.pages import page_of
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,7 +29,11 @@ class LeaseRecord:
 
 
 class MemoryTables:
-    def __init__(self) -> None:
+    def __init__(self, on_unreadable: UnreadableItem | None = None) -> None:
+        self._on_unreadable = on_unreadable or log_unreadable
+        # Per list: items no read can map (the fake holds models, so a test plants these), each at
+        # its sort position, reported like the table's when a page passes over them.
+        self.unreadable: dict[str, list[tuple[list[str], dict[str, str]]]] = {}
         self._lock = threading.RLock()
         self.customers: dict[str, Customer] = {}
         self.contracts: dict[tuple[str, str], Contract] = {}
@@ -35,3 +45,32 @@ class MemoryTables:
         self.audit_entries: list[AuditEntry] = []
         self.leases: dict[tuple[str, str], LeaseRecord] = {}
         self.stripe_states: dict[str, StripeSyncState] = {}
+
+    def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
+        with self._lock:
+            self.unreadable.setdefault(list_name, []).append((position, key))
+
+    def _page(
+        self,
+        name: str,
+        ordered: Sequence[T],
+        position: Callable[[T], list[str]],
+        page: PageRequest,
+        weigh: tuple[Callable[[T], int], int] | None = None,
+    ) -> Page[T]:
+        """`page_of`, reporting each planted unreadable item that sorts within the page's range."""
+        result = page_of(name, ordered, position, page, weigh)
+        after = _cursor_position(name, page)
+        until = position(result.items[-1]) if result.items and result.next_page else None
+        for planted, key in self.unreadable.get(name, []):
+            if (after is None or planted > after) and (until is None or planted <= until):
+                self._on_unreadable(key, "planted by a test")
+        return result
+
+
+def _cursor_position(name: str, page: PageRequest) -> list[str] | None:
+    if page.cursor is None:
+        return None
+    decoded = decode_cursor(page.cursor)
+    after = decoded.get("after") if isinstance(decoded, dict) and decoded.get("list") == name else None
+    return after if isinstance(after, list) else None

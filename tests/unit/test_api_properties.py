@@ -1,0 +1,250 @@
+"""Property tests of the API: every field of every request — bodies, query and path parameters,
+as the API's own OpenAPI document (`GET /openapi.json`) declares them — broken in every way
+tests/hostile.py knows, sent through the Lambda handler as payload-2.0 events. Each answer is a
+JSON error below 500 naming the field with nothing stored, or a success whose result reads back."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from functions.api.handler import lambda_handler
+from local.http_server import http_api_event
+from local.lambda_context import LocalLambdaContext
+from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
+from shared.api.app import openapi_json
+from shared.domain.invoice import InvoiceEvent
+from shared.services.api_dependencies import ApiDependencies
+from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
+from tests.fakes.memory_store import InMemoryStore
+from tests.hostile import (
+    COVERED,
+    MISSING,
+    Bounds,
+    Deep,
+    Field,
+    Mutation,
+    apply,
+    catalog,
+    fields,
+    mutations,
+    names_field,
+    to_json,
+)
+
+TOKEN = "property-token"
+NOW = datetime(2025, 3, 1, tzinfo=UTC)
+MODEL = "API requests"
+DOCUMENT: dict[str, Any] = json.loads(openapi_json())
+
+_STRIPE = {**STRIPE, "default": True, "configuration": {
+    "stripe_customer_id": "cus_N1", "stripe_collection_method": "send_invoice", "invoice_date": "finalization",
+    "invoice_date_timezone": "Europe/Paris", "leave_as_draft": False, "days_until_due": 14, "automatic_tax": False,
+    "skip_below_minimum": False}}  # fmt: skip
+_AWS = {**AWS, "configuration": {
+    "aws_customer_id": "c-123", "aws_product_code": "prod-x", "aws_region": "eu-west-1",
+    "aws_customer_account_id": "123456789012", "aws_license_arn": "arn:aws:license-manager::123456789012:license:l-1",
+    "aws_is_subscription_product": False}}  # fmt: skip
+# A valid request per operation (bodies; query parameters as text): what each mutation starts from.
+BODIES: dict[str, list[dict[str, Any]]] = {
+    "customers.create": [{"name": "Acme", "custom_fields": {"tier": "gold"},
+                          "billing_provider_configurations": [_STRIPE, _AWS, AZURE]}],
+    "billingProviderConfigurations.set": [_STRIPE, _AWS, {**AZURE, "default": False}],
+    "contracts.create": [{"customer_id": "cust_1", "name": "2025", "starting_at": "2025-01-01T00:00:00Z",
+                          "ending_before": "2026-01-01T00:00:00+01:00", "custom_fields": {"po": "4471"},
+                          "billing_provider_configuration": {"billing_provider": "stripe",
+                                                             "delivery_method": "direct_to_billing_provider"},
+                          "commits": [], "credits": [], "recurring_commits": [], "recurring_credits": []}],
+    "contracts.get": [{"customer_id": "cust_1", "contract_id": "con_1"}],
+    "contracts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
+}  # fmt: skip
+QUERIES: dict[str, dict[str, str]] = {
+    "customers.list": {"limit": "10"},
+    "invoices.list": {"status": "FINALIZED", "starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z",
+                      "limit": "10"},
+    "auditLogs.list": {"resource_type": "customer", "resource_id": "cust_1", "starting_on": "2025-01-01",
+                       "ending_before": "2026-01-01T00:00:00Z", "limit": "10"},
+}  # fmt: skip
+PATH_IDS = {"customer_id": "cust_1", "invoice_id": "inv_1"}
+
+# The request models' rules across fields: breaking the first may be reported on the second.
+RELATED = [
+    (r"starting_at", r"ending_before"),
+    (r"(billing_provider_configurations\.\d+\.)?billing_provider", r"(billing_provider_configurations\.\d+\.)?.*"),
+    (r"billing_provider_configurations\.\d+\.default", r"billing_provider_configurations\.\d+\.default"),
+    (r"(.*\.)?configuration\.aws_customer_account_id", r"(.*\.)?configuration\.aws_(license_arn|customer_id)"),
+    (r"(.*\.)?configuration\.aws_customer_id", r"(.*\.)?configuration\.aws_customer_id"),
+]
+
+
+BOUNDS = Bounds(
+    ids=r"customer_id|contract_id|invoice_id",
+    names=r"name",
+    shapes={
+        r"(.*\.)?configuration\.stripe_customer_id": frozenset({"cus_x"}),
+        r"(.*\.)?configuration\.aws_customer_account_id": frozenset(),
+        r"(.*\.)?configuration\.aws_region": frozenset(),
+    },
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    operation: str
+    method: str
+    route: str  # /v1/customers/{customer_id}
+    where: str  # body, query or path
+    field: Field
+    body: dict[str, Any] | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.operation}:{self.where}.{self.field.dotted}"
+
+
+def _cases() -> list[Case]:
+    cases: list[Case] = []
+    for route, operations in DOCUMENT["paths"].items():
+        for method, operation in operations.items():
+            name = operation["operationId"]
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            for parameter in operation.get("parameters", []):
+                where, key = parameter["in"], parameter["name"]
+                base = PATH_IDS[key] if where == "path" else QUERIES[name].get(key, MISSING)
+                sample = BODIES[name][0] if body else None
+                for field in fields(DOCUMENT, parameter["schema"], base, (key,)):
+                    cases.append(Case(name, method.upper(), route, where, field, sample))
+            for sample in BODIES[name] if body else []:
+                cases += [Case(name, method.upper(), route, "body", f, sample) for f in fields(DOCUMENT, body, sample)]
+    return cases
+
+
+CASES = _cases()
+
+
+def _deps() -> tuple[ApiDependencies, InMemoryStore]:
+    store = InMemoryStore()
+    store.create_customer(customer("cust_1", configuration(STRIPE, default=True)))
+    store.create_contract(contract("con_1", "cust_1"))
+    store.save_invoice(InvoiceEvent.model_validate(invoice_event(customer_id="cust_1")).detail, NOW)
+    counter = itertools.count(1)
+    return ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN), store
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else to_json(value).decode("utf-8", "surrogatepass")
+
+
+def _request(case: Case, mutation: Mutation) -> tuple[str, bytes]:
+    """The request target and body of `case` with `mutation` made where it belongs."""
+    path_ids, query, body = dict(PATH_IDS), dict(QUERIES.get(case.operation, {})), case.body
+    if case.where == "body":
+        body = apply(case.body, mutation)
+    else:
+        changed = path_ids if case.where == "path" else query
+        if mutation.value is MISSING or mutation.value is None:
+            changed.pop(mutation.path[0], None)
+        else:
+            value = Deep(mutation.value.depth).build() if isinstance(mutation.value, Deep) else mutation.value
+            changed[mutation.path[0]] = _text(value)
+    route = case.route
+    for key, value in path_ids.items():
+        # a removed path id leaves an empty segment, as a client that forgot it would send
+        route = route.replace("{" + key + "}", quote(value.encode("utf-8", "surrogatepass"), safe=""))
+    pairs = "&".join(f"{key}={quote(value.encode('utf-8', 'surrogatepass'), safe='')}" for key, value in query.items())
+    return route + (f"?{pairs}" if pairs else ""), (b"" if body is None else to_json(body))
+
+
+def _state(store: InMemoryStore) -> tuple[Any, ...]:
+    return copy.deepcopy((store.customers, store.contracts, store.invoices, store.syncs))
+
+
+def check(case: Case, mutation: Mutation) -> str | None:
+    """None when the API answered the broken request as the contract says, else what went wrong."""
+    deps, store = _deps()
+    before = _state(store)
+    target, body = _request(case, mutation)
+    headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+    event = http_api_event(method=case.method, target=target, headers=headers.items(), body=body, source_ip="192.0.2.9")
+    try:
+        response = lambda_handler(event, LocalLambdaContext("ApiFunction"), deps=deps)
+        reply = json.loads(response["body"])
+    except Exception as error:  # the property: nothing escapes the handler, and every answer is JSON
+        return f"raised {type(error).__name__}: {str(error)[:200]}"
+    status = response["statusCode"]
+    if status == 200:
+        if BOUNDS.refuses(case.field, mutation, as_text=case.where != "body"):
+            return "answered 200 although out of bounds"
+        return _readable(case, store, reply["data"])
+    if status >= 500 or set(reply) != {"message", "field"} or "Traceback" in reply["message"]:
+        return f"answered {status} {reply}"
+    if _state(store) != before:
+        return f"answered {status} but changed what is stored"
+    field = reply["field"]
+    if status == 404 and (case.where == "path" or names_field(field, mutation)):
+        return None
+    if status == 400 and field is None and mutation.deep and case.where == "body":
+        return None  # a body nested too deep is refused before any field is looked at
+    if status == 400 and names_field(field, mutation, RELATED):
+        return None
+    return f"answered {status} naming {field!r}: {reply['message']}"
+
+
+def _readable(case: Case, store: InMemoryStore, data: Any) -> str | None:
+    """A success must leave what the table can store and read back, and what the API reads back."""
+    for stored in store.customers.values():
+        if customer_from_item(customer_item(stored)) != stored:
+            return f"customer {stored.id!r} does not read back from its item"
+    for stored_contract in store.contracts.values():
+        if contract_from_item(contract_item(stored_contract)) != stored_contract:
+            return f"contract {stored_contract.id!r} does not read back from its item"
+    if case.operation == "customers.create":
+        return None if data["id"] in store.customers else "the created customer is not stored"
+    return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_every_field_of_every_request_against_the_catalog(case: Case) -> None:
+    COVERED.setdefault(MODEL, set()).add(case.name)
+    problems = [f"{mutation.dotted} = {mutation.value!r:.80}: {problem}" for mutation in catalog(case.field)
+                if (problem := check(case, mutation))]  # fmt: skip
+    assert not problems, "\n".join(problems)
+
+
+@settings(max_examples=200)
+@given(data=st.data())
+def test_generated_hostile_requests(data: st.DataObject) -> None:
+    case = data.draw(st.sampled_from(CASES), label="case")
+    mutation = data.draw(mutations(case.field), label="mutation")
+    COVERED.setdefault(MODEL, set()).add(case.name)
+    problem = check(case, mutation)
+    assert problem is None, problem
+
+
+def test_every_operation_of_the_document_has_a_base_request() -> None:
+    operations = {case.operation for case in CASES}
+    assert operations >= {*BODIES, *QUERIES}
+    assert {"customers.create:body.billing_provider_configurations.1.configuration.aws_region",
+            "contracts.create:body.starting_at", "invoices.list:query.starting_on",
+            "customers.get:path.customer_id", "contracts.list:body.limit"} <= {case.name for case in CASES}  # fmt: skip
+    for case in CASES:  # each base request, each field set to what it already is, succeeds
+        if case.field.present:
+            assert check(case, Mutation(case.field.path, _current(case))) is None, case.name
+
+
+def _current(case: Case) -> Any:
+    if case.where != "body":
+        return (PATH_IDS if case.where == "path" else QUERIES[case.operation])[case.field.path[0]]
+    node: Any = case.body
+    for part in case.field.path:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
