@@ -85,8 +85,12 @@ def check(mutation: Mutation, field: Field | None = None) -> str | None:
             return f"rejection names {attributes.get('field')!r}: {attributes.get('reason')}"
         if "Traceback" in attributes["reason"]:
             return "the reason is a traceback"
-        if store.invoices or store.syncs or store.outbox or stripe.messages:
+        if store.invoices or store.outbox or stripe.messages:
             return "a rejected event left something stored or queued"
+        # The one trace a rejection leaves: its invoice's sync status says failed, with the DLQ.
+        for sync in store.syncs.values():
+            if (sync.status, sync.dead_letter_queue) != ("failed", "RouterDLQ"):
+                return f"a rejection left the sync status {sync.status} ({sync.dead_letter_queue})"
         return None
     if dead_letters.messages:
         return f"{result.outcome} but dead-lettered too"

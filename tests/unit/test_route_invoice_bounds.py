@@ -41,7 +41,9 @@ def rejected(deps: RouterDependencies, event: dict[str, Any]) -> tuple[str | Non
     assert isinstance(store, InMemoryStore)
     assert isinstance(dead_letters, RecordingQueue)
     assert isinstance(stripe, RecordingQueue)
-    assert (store.invoices, store.syncs, stripe.messages) == ({}, {}, [])
+    assert (store.invoices, store.outbox, stripe.messages) == ({}, {}, [])
+    # The one trace a rejection leaves: its invoice's sync status says failed, with the DLQ.
+    assert all((sync.status, sync.dead_letter_queue) == ("failed", "RouterDLQ") for sync in store.syncs.values())
     (body, attributes), *more = dead_letters.messages
     assert not more
     assert len(json.dumps(body, default=str)) < SQS_MAX_MESSAGE_BYTES  # what the SQS adapter would send
