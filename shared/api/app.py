@@ -178,7 +178,11 @@ def openapi_json() -> str:
         app.get_openapi_json_schema(
             title=API_TITLE,
             version=API_VERSION,
-            description="downbeat: customers, contracts, invoices, sync status and audit log (DESIGN §4).",
+            description=(
+                "downbeat: customers, contracts, invoices, sync status and audit log. Every route but "
+                "GET /openapi.json takes Authorization: Bearer <token>; an error is JSON "
+                '{"message", "field"}, field being the dotted path of the value at fault, or null.'
+            ),
             security_schemes={"bearer": HTTPBearer(description="the API token")},
             security=[{"bearer": []}],
         )

@@ -73,7 +73,7 @@ def assert_the_flows_ran_with_these_secrets(
     assert seen.control_refused == [401, 401, 401]
 
 
-def test_no_secret_in_logs_or_dead_letters(stripe: RecordingStripeDouble, tmp_path: Path) -> None:
+def test_no_secret_in_logs_dead_letters_or_responses(stripe: RecordingStripeDouble, tmp_path: Path) -> None:
     secrets = KnownSecrets.fresh()
     seen, captured = run_flows(secrets, stripe, tmp_path)
     assert_the_flows_ran_with_these_secrets(seen, secrets, stripe)
