@@ -152,6 +152,7 @@ def cmd_local(args: argparse.Namespace) -> int:
         retry_visibility_seconds=args.retry_visibility,
         run_schedules=not args.no_schedules,
         stripe_customers=DEMO_STRIPE_CUSTOMERS,
+        seed_demo_data=args.seed,  # before /health answers: a client that waits for it finds them
     )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -165,10 +166,11 @@ def cmd_local(args: argparse.Namespace) -> int:
         except OSError as error:
             raise CommandFailed(f"cannot start the local stack on port {args.port}: {_reason(error)}") from None
         try:
-            if args.seed:
-                stack.seed_demo_data()
             print(READY_LINE.format(url=stack.url), file=ready_out, flush=True)
-            stopping.wait()
+            # Woken often: a signal the kernel hands to another thread leaves the main thread's
+            # wait uninterrupted, and Python runs the handler only when the main thread runs.
+            while not stopping.wait(0.2):
+                pass
         finally:
             stack.stop()
     finally:
@@ -391,14 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = " ".join(filter(None, (args.command, getattr(args, "dlq_command", None))))
     try:
         code: int = args.run(args)
         sys.stdout.flush()
     except UsageError as error:
-        print(f"downbeat {args.command}: {error}", file=sys.stderr)
+        print(f"downbeat {command}: {error}", file=sys.stderr)
         return 2
     except CommandFailed as error:
-        print(f"downbeat {args.command}: {error}", file=sys.stderr)
+        print(f"downbeat {command}: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `downbeat dlq list | head -1`: the reader has gone, which is no error
         # What is left in stdout's buffer would fail again when the interpreter flushes it at exit.
@@ -406,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print(f"downbeat {args.command}: interrupted", file=sys.stderr)
+        print(f"downbeat {command}: interrupted", file=sys.stderr)
         return 130
     return code
 

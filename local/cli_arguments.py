@@ -29,15 +29,15 @@ def shown(text: str) -> str:
     return text if text.isprintable() and text.strip() == text and text else ascii(text)
 
 
-def whole_number(text: str, *, low: int, high: int, what: str) -> int:
+def whole_number(text: str, *, low: int, high: int, what: str, hint: str = "") -> int:
     if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
-        raise argparse.ArgumentTypeError(f"{shown(text)} is not {what}: give a whole number from {low} to {high}")
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not {what}: give a whole number from {low} to {high}{hint}")
     return int(text)
 
 
 def port_number(text: str) -> int:
     """`--port`: 0 to 65535 (0 picks a free port)."""
-    return whole_number(text, low=0, high=MAX_PORT, what="a port (0 picks a free one)")
+    return whole_number(text, low=0, high=MAX_PORT, what="a port", hint=" (0 picks a free one)")
 
 
 def visibility_seconds(text: str) -> int:

@@ -111,6 +111,7 @@ class StackOptions:
     poll_wait_seconds: int = 1  # long-poll wait; bounds how long stop() takes
     run_schedules: bool = True
     stripe_customers: Sequence[str] = ()  # seeded into the Stripe double
+    seed_demo_data: bool = False  # the demo customers and contracts, loaded before anything is served
     # How long one HTTP request may take to arrive (408 after), and an idle connection stay open.
     http_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
     environ: Mapping[str, str] | None = None  # the user's environment (default: os.environ at start)
@@ -211,6 +212,8 @@ class LocalStack:
             self._functions[spec.logical_id] = _FunctionRuntime(spec, env, handler_exists(spec))
         self._install_environment()
         self._reset_bootstrap()
+        if self.options.seed_demo_data:
+            self.seed_demo_data()
         self._load_handlers()
         self._start_event_sources()
         limits = ServerLimits(timeout_seconds=self.options.http_timeout_seconds)
