@@ -33,7 +33,7 @@ from local.cli_arguments import (
     shown,
     visibility_seconds,
 )
-from local.http_server import LOCAL_API_TOKEN
+from local.http_server import LOCAL_API_TOKEN, MAX_BODY_BYTES
 from local.sync_cli import add_sync_command
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
@@ -76,6 +76,10 @@ def request_json(
 ) -> Any:
     """Call a control endpoint with the API token; a refusal is CommandFailed (404: UsageError) with its message."""
     data = None if body is None else json.dumps(body).encode()
+    if data is not None and len(data) > MAX_BODY_BYTES:  # the stack would answer 413 without reading it
+        raise CommandFailed(
+            f"the request is {len(data)} bytes, over the local stack's limit of {MAX_BODY_BYTES}; nothing was sent"
+        )
     headers = {"Authorization": f"Bearer {token or api_token()}", "Accept": "application/json"}
     if data is not None:
         headers["Content-Type"] = "application/json"

@@ -15,12 +15,15 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from local.cli import main
+from local.cli import CommandFailed, main, request_json
+from local.http_server import MAX_BODY_BYTES
 from local.stack import LocalStack
 from tests.e2e.helpers import sample_event, write_event
 
@@ -321,3 +324,28 @@ def test_a_terminal_sees_one_line_and_no_traceback(arguments: list[str | bytes],
     assert result.stdout == b""
     assert "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_an_event_over_the_request_limit_is_refused_before_it_is_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = sample_event()
+    event["detail"]["padding"] = "x" * (MAX_BODY_BYTES + 1)
+    # Nothing listens at NOBODY: the refusal can only come from the command itself.
+    assert_one_line_error(run(["send-event", write_event(tmp_path, event), "--api", NOBODY], capsys), 1, "limit")
+
+
+def test_the_stack_answers_an_oversized_body_with_413_not_a_reset(local_stack: LocalStack) -> None:
+    body = {"padding": "x" * (4 * MAX_BODY_BYTES)}
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(
+        local_stack.url + "/_local/events",
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {local_stack.api_token}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 413
+    with pytest.raises(CommandFailed, match="limit"):
+        request_json(local_stack.url, "POST", "/_local/events", body, token=local_stack.api_token)
