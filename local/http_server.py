@@ -375,6 +375,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reader.deadline = time.monotonic() + timeout
         try:
             self.raw_requestline = self.rfile.readline(MAX_LINE_BYTES + 1)
+            if self.raw_requestline in {b"\r\n", b"\n"}:  # one empty line before a request is ignored (RFC 9112)
+                self.raw_requestline = self.rfile.readline(MAX_LINE_BYTES + 1)
             if len(self.raw_requestline) > MAX_LINE_BYTES:
                 self.requestline = ""
                 self.send_error(414, f"the request line is over {MAX_LINE_BYTES} bytes")

@@ -177,6 +177,14 @@ class LocalStack:
         return cast("StripeDouble | None", double)
 
     def start(self) -> Self:
+        """Start everything; a start that fails (the port taken) stops what it had started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Self:
         user_env = dict(self.options.environ if self.options.environ is not None else os.environ)
         self.region = user_env.get("AWS_REGION") or user_env.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.bus_name = user_env.get("EVENT_BUS_NAME") or "default"

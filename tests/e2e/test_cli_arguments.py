@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -349,3 +350,16 @@ def test_the_stack_answers_an_oversized_body_with_413_not_a_reset(local_stack: L
     assert refused.value.code == 413
     with pytest.raises(CommandFailed, match="limit"):
         request_json(local_stack.url, "POST", "/_local/events", body, token=local_stack.api_token)
+
+
+def test_a_port_already_taken_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = downbeat_process("local", "--port", port, "--no-schedules", cwd=tmp_path)
+    err = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == 1, err
+    assert f"cannot start the local stack on port {port}: Address already in use" in err
+    assert "Traceback" not in err
+    assert result.stdout == b""  # no ready line

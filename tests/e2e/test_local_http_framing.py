@@ -204,6 +204,11 @@ def test_a_kept_alive_connection_serves_one_request_after_another(port: int) -> 
     assert answers[1].headers["content-length"] == "16"
 
 
+def test_one_empty_line_before_a_request_is_ignored(port: int) -> None:
+    # Some clients end a body with an extra CRLF; RFC 9112 asks servers to skip it.
+    assert exchange(port, b"\r\n" + request("GET", "/health")).json() == {"status": "ok"}
+
+
 def test_head_and_absolute_form_targets(port: int) -> None:
     head = exchange(port, request("HEAD", "/health"))
     assert head.status == 200
