@@ -3,15 +3,16 @@
     answer = exchange(port, request("POST", "/_local/events", [("Content-Length", "-1")]))
     answer.status, answer.headers["content-type"], answer.json(), answer.elapsed
 
-`exchange` sends the bytes (or each chunk of an iterable, with a pause between), then reads one
-response: the status line, the headers and Content-Length bytes of body — it does not wait for
-the connection to close. A connection closed before any answer gives `status` None.
+`exchange` sends the bytes (or each chunk of an iterable, with a pause between, from a thread)
+and reads one response: the status line, the headers and Content-Length bytes of body (none for
+HEAD) — it does not wait for the connection to close. A connection closed before any answer gives `status` None.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,20 +52,31 @@ def request(
 
 
 def exchange(port: int, data: bytes | Iterable[bytes], *, pause: float = 0.0) -> RawResponse:
+    """Send `data` (chunks `pause` seconds apart, from a thread, while the answer is awaited), read one answer."""
     chunks = [data] if isinstance(data, bytes) else list(data)
+    head_request = b"".join(chunks).startswith(b"HEAD ")
     with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT_SECONDS) as connection:
         started = time.monotonic()
-        for index, chunk in enumerate(chunks):
-            if index and pause:
-                time.sleep(pause)  # the client's own pace (a slow sender), not a wait for the server
-            try:
-                connection.sendall(chunk)
-            except OSError:  # the server has answered and closed: read what it said
-                break
-        return read_response(connection, started)
+        sender = threading.Thread(target=_send_all, args=(connection, chunks, pause), daemon=True)
+        sender.start()
+        if not pause:
+            sender.join()
+        answer = read_response(connection, started, body=not head_request)
+        sender.join(timeout=READ_TIMEOUT_SECONDS)
+        return answer
 
 
-def read_response(connection: socket.socket, started: float) -> RawResponse:
+def _send_all(connection: socket.socket, chunks: list[bytes], pause: float) -> None:
+    for index, chunk in enumerate(chunks):
+        if index and pause:
+            time.sleep(pause)  # the client's own pace (a slow sender), not a wait for the server
+        try:
+            connection.sendall(chunk)
+        except OSError:  # the server has answered and closed: what it said is read all the same
+            return
+
+
+def read_response(connection: socket.socket, started: float, *, body: bool = True) -> RawResponse:
     """The next answer on `connection` (1xx interim answers collected on the way)."""
     buffer = b""
     interim: list[int] = []
@@ -88,7 +100,7 @@ def read_response(connection: socket.socket, started: float) -> RawResponse:
             name, _, value = line.partition(":")
             key = name.strip().lower()
             headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-        length = int(headers.get("content-length", "0"))
+        length = int(headers.get("content-length", "0")) if body else 0  # a HEAD answer has none
         while len(buffer) < length:
             chunk = _recv(connection)
             if not chunk:

@@ -118,7 +118,7 @@ def test_a_request_trickled_a_byte_at_a_time_gets_408_at_the_deadline_for_the_wh
     # A byte every 0.1 s: no single read waits long, but the request takes 4 s to arrive.
     answer = exchange(port, [whole[i : i + 1] for i in range(len(whole))], pause=0.1)
     assert_json_error(answer, 408)
-    assert answer.elapsed < TIMEOUT + 2
+    assert TIMEOUT * 0.9 <= answer.elapsed < TIMEOUT + 2
 
 
 def test_an_idle_connection_is_closed_without_an_answer_after_the_deadline(port: int) -> None:
@@ -198,7 +198,7 @@ def test_a_kept_alive_connection_serves_one_request_after_another(port: int) -> 
     with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
         for method in ("GET", "HEAD"):
             connection.sendall(request(method, "/health"))
-            answers.append(read_response(connection, time.monotonic()))
+            answers.append(read_response(connection, time.monotonic(), body=method != "HEAD"))
     assert [a.status for a in answers] == [200, 200]
     assert answers[0].json() == {"status": "ok"}
     assert answers[1].headers["content-length"] == "16"
