@@ -67,7 +67,7 @@ def run_demo(out: TextIO) -> int:
         outcomes = []
         for label, file_name in DEMO_EVENTS:
             event = demo_event(file_name, ids)
-            event_id = request_json(stack.url, "POST", "/_local/events", event)["event_id"]
+            event_id = request_json(stack.url, "POST", "/_local/events", event, token=stack.api_token)["event_id"]
             print(f"  sent {file_name:<28} event {event_id}", file=out)
             outcomes.append(Outcome(str(event["detail"]["id"]), label))
         deadline = time.monotonic() + DEADLINE_SECONDS

@@ -2,8 +2,8 @@
 
 `make demo` creates them through the API (`seed_demo_data_via_api`): the API hands out the ids,
 and the sample events' placeholder ids (`cust_acme`, `con_acme_2025`, …) are replaced with them,
-as a real upstream would send the ids it got from the API. `downbeat local --seed`,
-`downbeat invoke --seed` and the e2e fixture load the same documents straight into the store
+as a real upstream would send the ids it got from the API. `downbeat local` (unless
+`--no-seed`), `downbeat invoke --seed` and the e2e fixture load the same documents straight into the store
 under the placeholder ids (`seed_demo_data`), so the sample event files work as they are.
 """
 
@@ -26,7 +26,7 @@ EVENTS_DIR = Path(__file__).resolve().parent.parent / "events" / "invoice_router
 CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 DEMO_STRIPE_CUSTOMERS = ("cus_demo_acme",)
 
-# Request bodies as the API takes them (DESIGN §3/§4), so the HTTP switch reuses them verbatim.
+# Request bodies as the API takes them (docs/api.md), so the HTTP switch reuses them verbatim.
 CUSTOMERS: list[dict[str, Any]] = [
     {
         "id": "cust_acme",

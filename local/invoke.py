@@ -1,10 +1,12 @@
 """`downbeat invoke`: one handler call in this process, as `sam local invoke` would make it.
 
-Either with the environment a running local stack gives the function (its resources, its
-moto endpoints), or in a fresh in-memory AWS: moto's `mock_aws` with the template's resources
-created from their definitions, the function's environment resolved against them, and the
-provider doubles it needs (local/doubles.py: the Stripe double standing in for Stripe unless
-`STRIPE_API_BASE` is set). No Docker, no credentials.
+Either against a running local stack: the settings it serves for the function (its resources,
+its moto endpoints), and the secrets from this process's own environment, since the stack never
+serves one (`own_secrets`: each withheld variable from this environment, else its local default
+— the local API token and Stripe key, dummy AWS credentials). Or in a fresh in-memory AWS:
+moto's `mock_aws` with the template's resources created from their definitions, the function's
+environment resolved against them, and the provider doubles it needs (local/doubles.py: the
+Stripe double standing in for Stripe unless `STRIPE_API_BASE` is set). No Docker, no credentials.
 
 `mock_aws` resets moto's in-process state, so never call `invoke_in_memory` in a process that
 also runs a LocalStack (the CLI never does; tests run it as a subprocess).
@@ -22,10 +24,11 @@ import boto3
 from moto import mock_aws
 
 from local.demo_data import DEMO_STRIPE_CUSTOMERS
-from local.doubles import DoubleOptions, start_doubles
+from local.doubles import DOUBLES, DoubleOptions, start_doubles
+from local.http_server import LOCAL_API_TOKEN
 from local.lambda_runtime import context_for, load_handler
 from local.resources import AwsClients, FunctionSpec, create_resources, resolve_environment
-from local.stack import LOCAL_API_TOKEN, OWN_SERVICE_ENDPOINTS
+from local.stack import DUMMY_CREDENTIALS, OWN_SERVICE_ENDPOINTS
 
 
 @contextlib.contextmanager
@@ -54,8 +57,28 @@ def call_handler(spec: FunctionSpec, event: Any, region: str) -> Any:
         return handler(event, context_for(spec, region))
 
 
-def invoke_against_stack(spec: FunctionSpec, event: Any, environment: Mapping[str, str]) -> Any:
-    with patched_environ(environment, remove=("AWS_ENDPOINT_URL", "AWS_PROFILE")):
+def local_secret_defaults() -> dict[str, str]:
+    """The local value of each secret a function may need, when this environment does not set it."""
+    defaults = {"DOWNBEAT_API_TOKEN": LOCAL_API_TOKEN, **DUMMY_CREDENTIALS, "AWS_SESSION_TOKEN": "testing"}
+    for double in DOUBLES:
+        defaults |= double.defaults
+    return defaults
+
+
+def own_secrets(withheld: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """The withheld variables from `environ`, else their local defaults; others stay unset."""
+    defaults = local_secret_defaults()
+    if environ.get("AWS_ACCESS_KEY_ID"):  # the user's own key pair: no dummy session token beside it
+        defaults.pop("AWS_SESSION_TOKEN")
+    values = {name: environ.get(name) or defaults.get(name, "") for name in withheld}
+    return {name: value for name, value in values.items() if value}
+
+
+def invoke_against_stack(spec: FunctionSpec, event: Any, settings: Mapping[str, str], withheld: list[str]) -> Any:
+    """`settings` as the stack serves them; the `withheld` secrets from this process's environment."""
+    environment = {**settings, **own_secrets(withheld, os.environ)}
+    remove = tuple(name for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", *withheld) if name not in environment)
+    with patched_environ(environment, remove=remove):
         return call_handler(spec, event, environment.get("AWS_REGION", "us-east-1"))
 
 

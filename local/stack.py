@@ -17,8 +17,8 @@ stacks must not run in one process at the same time.
 
 All functions share this process, so their variables are merged into one `os.environ`; the only
 variable that differs between functions, POWERTOOLS_SERVICE_NAME, is set to `downbeat-local`.
-`GET /_local/env/<function>` still gives each function's exact environment. `stop()` restores
-every variable it changed.
+`GET /_local/env/<function>` still gives each function's exact settings, without its secrets
+(local/secret_variables.py decides which those are). `stop()` restores every variable it changed.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import boto3
 
 from local.doubles import DoubleOptions, Providers, start_doubles
 from local.event_limits import over_the_limit
-from local.http_server import ControlError, LocalHttpServer
+from local.http_server import LOCAL_API_TOKEN, REQUEST_TIMEOUT_SECONDS, ControlError, LocalHttpServer, ServerLimits
 from local.lambda_runtime import Handler, HandlerMissing, context_for, handler_exists, load_handler
 from local.moto_server import LocalMotoServer
 from local.pollers import (
@@ -61,6 +61,7 @@ from local.resources import (
     function_specs,
     resolve_environment,
 )
+from local.secret_variables import is_secret_name, split_environment
 from local.template import load_template
 from shared.domain.sync import reason_line
 
@@ -97,7 +98,6 @@ PROVIDER_VARIABLES = (
     "REQUESTS_CA_BUNDLE",
     "SSL_CERT_FILE",
 )
-LOCAL_API_TOKEN = "downbeat-local-token"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 SHARED_SERVICE_NAME = "downbeat-local"
 
@@ -113,6 +113,9 @@ class StackOptions:
     poll_wait_seconds: int = 1  # long-poll wait; bounds how long stop() takes
     run_schedules: bool = True
     stripe_customers: Sequence[str] = ()  # seeded into the Stripe double
+    seed_demo_data: bool = False  # the demo customers and contracts, loaded before anything is served
+    # How long one HTTP request may take to arrive (408 after), and an idle connection stay open.
+    http_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
     environ: Mapping[str, str] | None = None  # the user's environment (default: os.environ at start)
 
 
@@ -141,6 +144,8 @@ class LocalStack:
         self._extra_dead_letter_queues: dict[str, QueueInfo] = {}  # DLQ logical id → queue
         self._extra_sources: dict[str, str] = {}  # DLQ logical id → source queue logical id
         self._threads: list[Any] = []
+        self._rules: list[tuple[str, str, dict[str, Any]]] = []  # (function, bus, pattern) on the local bus
+        self._secret_values: list[str] = []  # what the stack's secrets hold: never served
         self.resources: CreatedResources | None = None
         self.region = "us-east-1"
         self.moto_url = ""
@@ -174,6 +179,14 @@ class LocalStack:
         return cast("StripeDouble | None", double)
 
     def start(self) -> Self:
+        """Start everything; a start that fails (the port taken) stops what it had started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Self:
         user_env = dict(self.options.environ if self.options.environ is not None else os.environ)
         self.region = user_env.get("AWS_REGION") or user_env.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.bus_name = user_env.get("EVENT_BUS_NAME") or "default"
@@ -190,12 +203,14 @@ class LocalStack:
         overrides = {"EventBusName": self.bus_name, **doubles.parameter_overrides(specs)}
         if user_env.get("LOG_LEVEL"):
             overrides["LogLevel"] = user_env["LOG_LEVEL"]
+        secret_values = {**doubles.secret_values(), "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"]}
+        self._secret_values = list(secret_values.values())
         self.resources = create_resources(
             self.clients,
             region=self.region,
             template=self._template,
             parameters=overrides,
-            secret_values={**doubles.secret_values(), "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"]},
+            secret_values=secret_values,
         )
         base = self._base_environment(user_env)
         for spec in specs:
@@ -207,9 +222,12 @@ class LocalStack:
             self._functions[spec.logical_id] = _FunctionRuntime(spec, env, handler_exists(spec))
         self._install_environment()
         self._reset_bootstrap()
+        if self.options.seed_demo_data:
+            self.seed_demo_data()
         self._load_handlers()
         self._start_event_sources()
-        self._http = LocalHttpServer(self, self.options.port)
+        limits = ServerLimits(timeout_seconds=self.options.http_timeout_seconds)
+        self._http = LocalHttpServer(self, self.options.port, token=self.api_token, limits=limits)
         self._http.start()
         token_source = "DOWNBEAT_API_TOKEN" if user_env.get("DOWNBEAT_API_TOKEN") else "the built-in local token"
         log.info("local stack: API %s, moto %s, API token from %s", self.url, self.moto_url, token_source)
@@ -428,6 +446,7 @@ class LocalStack:
             rule = f"{LOCAL_STACK_NAME}-{spec.logical_id}{source.event_logical_id}"
             events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(source.pattern), State="ENABLED")
             events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": spec.logical_id, "Arn": queue.arn}])
+            self._rules.append((spec.logical_id, bus, dict(source.pattern)))
         on_failure = None
         if spec.on_failure_destination is not None:
             destination = self.resources.queue_by_arn(str(resolver.resolve(spec.on_failure_destination)))
@@ -528,7 +547,32 @@ class LocalStack:
             raise ControlError(
                 400, f"EventBridge refused the event: {result.get('ErrorCode')}: {result.get('ErrorMessage')}"
             )
-        return {"event_id": result["EventId"], "bus": self.bus_name}
+        return {"event_id": result["EventId"], "bus": self.bus_name, "rules": self._matching_rules(entry, result)}
+
+    def _matching_rules(self, entry: Mapping[str, Any], result: Mapping[str, Any]) -> list[str]:
+        """The functions whose rules on this bus take the event (judged as moto's bus judges it)."""
+        from moto.events.models import EventPattern  # noqa: PLC0415 - the bus's own matcher
+
+        try:
+            detail = json.loads(entry["Detail"])
+        except ValueError:
+            detail = entry["Detail"]
+        event = {
+            "version": "0",
+            "id": result["EventId"],
+            "detail-type": entry["DetailType"],
+            "source": entry["Source"],
+            "account": LOCAL_ACCOUNT_ID,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": entry["Resources"],
+            "detail": detail,
+        }
+        return [
+            function
+            for function, bus, pattern in self._rules
+            if bus == self.bus_name and EventPattern.load(json.dumps(pattern)).matches_event(event)  # type: ignore[arg-type]
+        ]
 
     def claim_check_bucket(self) -> dict[str, str]:
         """Where `downbeat send-event --claim-check` puts line items: the bucket and its S3 endpoint."""
@@ -554,7 +598,31 @@ class LocalStack:
         return self.invoke(spec.logical_id, event)
 
     def function_environment(self, name: str) -> dict[str, str]:
-        return dict(self.runtime(name).environment)
+        """The function's settings, its secrets left out (`downbeat invoke` brings its own)."""
+        served, _ = split_environment(self.runtime(name).environment, self._all_secret_values())
+        return served
+
+    def withheld_variables(self, name: str) -> list[str]:
+        _, withheld = split_environment(self.runtime(name).environment, self._all_secret_values())
+        return withheld
+
+    def _all_secret_values(self) -> list[str]:
+        """What the stack's secrets hold, and every function's variables named as secrets."""
+        named = [
+            value
+            for runtime in self._functions.values()
+            for variable, value in runtime.environment.items()
+            if is_secret_name(variable)
+        ]
+        return [*self._secret_values, *named]
+
+    def seed_demo_data(self) -> dict[str, Any]:
+        """Load the demo customers and contracts (those that exist already are left alone)."""
+        from local.demo_data import CONTRACTS, CUSTOMERS, seed_demo_data  # noqa: PLC0415
+        from shared.adapters.dynamodb import DynamoDBStore  # noqa: PLC0415
+
+        seed_demo_data(DynamoDBStore(self.clients.dynamodb, self.table_name))
+        return {"customers": [c["id"] for c in CUSTOMERS], "contracts": [c["id"] for c in CONTRACTS]}
 
     def functions(self) -> list[dict[str, Any]]:
         return [

@@ -11,11 +11,11 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from local.cli_arguments import UsageError, read_json_file
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.providers import StripeConfiguration
 from shared.domain.stripe_plan import plan_stripe_invoice
@@ -48,11 +48,18 @@ def cmd_sync(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        document = json.loads(Path(args.invoice_file).read_text(encoding="utf-8"))
-        configuration = json.loads(Path(args.config).read_text(encoding="utf-8")) if args.config else None
-        print(render_dry_run(document, configuration))
-    except (OSError, json.JSONDecodeError, ValidationError) as error:
+        document = read_json_file(args.invoice_file)
+        configuration = read_json_file(args.config, what="--config") if args.config else None
+        if not isinstance(document, dict) or not isinstance(configuration, dict | None):
+            raise UsageError("INVOICE_FILE and --config each hold a JSON object")
+    except UsageError as error:
         print(f"downbeat sync: {error}", file=sys.stderr)
+        return 2
+    try:
+        print(render_dry_run(document, configuration))
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in error.errors())
+        print(f"downbeat sync: {args.invoice_file} is not a valid invoice: {problems}", file=sys.stderr)
         return 1
     return 0
 

@@ -23,7 +23,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, deps: ApiDepen
     http = event.get("requestContext", {}).get("http", {})
     logger.append_keys(method=http.get("method"), path=event.get("rawPath"))
     caller = None
-    if not is_public(event):  # 401 before any validation (DESIGN §4a)
+    if not is_public(event):  # 401 before any validation (docs/api.md "Request life cycle")
         outcome = authenticate(event, deps.api_token())
         if isinstance(outcome, Refusal):
             count("ApiUnauthorized")

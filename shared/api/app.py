@@ -218,8 +218,12 @@ def openapi_json() -> str:
         app.get_openapi_json_schema(
             title=API_TITLE,
             version=API_VERSION,
-            description="downbeat: customers, contracts, invoices, sync status and audit log. What each field"
-            " may hold (timestamps, integers, decimals, ids, names, nesting, body size): docs/bounds.md.",
+            description=(
+                "downbeat: customers, contracts, invoices, sync status and audit log. Every route but "
+                "GET /openapi.json takes Authorization: Bearer <token>; an error is JSON "
+                '{"message", "field"}, field being the dotted path of the value at fault, or null. What each '
+                "field may hold (timestamps, integers, decimals, ids, names, nesting, body size): docs/bounds.md."
+            ),
             security_schemes={"bearer": HTTPBearer(description="the API token")},
             security=[{"bearer": []}],
         )

@@ -8,7 +8,9 @@ themselves use:
 
 - the API logs `Authorization: Bearer <the token it expects>` at DEBUG;
 - the Stripe worker logs its key as an HTTP Basic header (base64) at INFO;
-- the router adds the API token to the reason of every message it dead-letters.
+- the router adds the API token to the reason of every message it dead-letters;
+- and the stack itself serves each function's whole environment at `/_local/env/<function>`,
+  secrets included (what it did before it withheld them).
 
 Only this test module does this; nothing in the product reads a switch for it.
 """
@@ -89,7 +91,12 @@ def _load_leaking_handler(spec: FunctionSpec) -> Handler:
     return handler
 
 
+def _whole_environment(stack: local.stack.LocalStack, name: str) -> dict[str, str]:
+    return dict(stack.runtime(name).environment)
+
+
 if __name__ == "__main__":
     # The stack imported load_handler by name: its module attribute is the one to replace.
     local.stack.load_handler = _load_leaking_handler  # type: ignore[attr-defined]
+    local.stack.LocalStack.function_environment = _whole_environment  # type: ignore[method-assign,assignment]
     sys.exit(main(sys.argv[1:]))

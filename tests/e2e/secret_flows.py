@@ -7,9 +7,15 @@
 - Stripe (through the caller's StripeDouble): a finalized invoice synced; one Stripe refuses with
   a 401 (the sync fails); one Stripe answers 500 every time (redriven to StripeSyncDLQ);
 - router: three events dead-lettered — a bad field, an unknown detail-type, an unknown customer;
-- then `downbeat dlq list`.
+- then `downbeat dlq list`, and every read a client can make of the stack: `/health`, the OpenAPI
+  document, the customer, its invoices, the audit log, the control endpoints (`/_local/functions`,
+  `/_local/dlq`, `/_local/env/<function>` for every function), and control requests refused for
+  a wrong token, another scheme and none.
 
-It returns what it saw, so a test can check that the flows did run before trusting a clean log.
+The `downbeat` commands run in this process with DOWNBEAT_API_TOKEN set to the stack's token, as
+a developer's shell would have it. Every response (status line, headers, body) and everything the
+commands print is kept in `FlowsSeen.responses`, so a test can look for secrets there too. It
+returns what it saw, so a test can check that the flows did run before trusting a clean log.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from local.cli import main
 from local.stripe_double import StripeDouble
@@ -74,9 +82,16 @@ class FlowsSeen:
     syncs: dict[str, dict[str, Any]] = field(default_factory=dict)  # "synced" / "failed" → sync record
     dead_letters: list[dict[str, Any]] = field(default_factory=list)  # `dlq list`, parsed
     dlq_listing: str = ""  # `dlq list` as printed
+    responses: list[str] = field(default_factory=list)  # every response and command output, as received
+    withheld: dict[str, list[str]] = field(default_factory=dict)  # function → what /_local/env withheld
+    control_refused: list[int] = field(default_factory=list)  # a wrong token, another scheme, none
+
+    def responses_text(self) -> str:
+        return "\n".join(self.responses)
 
 
-def call_api(base: str, method: str, path: str, authorization: str | None, body: Any = None) -> tuple[int, Any]:
+def call_raw(base: str, method: str, path: str, authorization: str | None, body: Any = None) -> tuple[int, str, bytes]:
+    """(status, the status line and headers as text, the body) of one request."""
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
@@ -84,26 +99,36 @@ def call_api(base: str, method: str, path: str, authorization: str | None, body:
     request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
+            return response.status, f"{response.status} {response.reason}\n{response.headers}", response.read()
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def downbeat(*arguments: str) -> str:
-    """Run a `downbeat` client command in this process; its stdout."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(list(arguments))
-    assert code == 0, (arguments, out.getvalue())
-    return out.getvalue()
+        return error.code, f"{error.code} {error.reason}\n{error.headers}", error.read()
 
 
 def drive_secret_flows(base: str, secrets: KnownSecrets, stripe: StripeDouble, workdir: Path) -> FlowsSeen:
+    with mock.patch.dict(os.environ, {"DOWNBEAT_API_TOKEN": secrets.api_token}):
+        return _drive(base, secrets, stripe, workdir)
+
+
+def _drive(base: str, secrets: KnownSecrets, stripe: StripeDouble, workdir: Path) -> FlowsSeen:
     seen = FlowsSeen()
     bearer = f"Bearer {secrets.api_token}"
 
+    def call_api(method: str, path: str, authorization: str | None, body: Any = None) -> tuple[int, Any]:
+        status, head, raw = call_raw(base, method, path, authorization, body)
+        seen.responses.append(f"{method} {path} → {head}\n{raw.decode('utf-8', 'replace')}")
+        return status, json.loads(raw or b"null")
+
+    def downbeat(*arguments: str) -> str:
+        """Run a `downbeat` client command in this process; its stdout."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(arguments))
+        seen.responses.append(f"downbeat {' '.join(arguments)} →\n{out.getvalue()}\n{err.getvalue()}")
+        assert code == 0, (arguments, out.getvalue(), err.getvalue())
+        return out.getvalue()
+
     def api(method: str, path: str, body: Any = None) -> Any:
-        status, answer = call_api(base, method, path, bearer, body)
+        status, answer = call_api(method, path, bearer, body)
         assert status == 200, (method, path, status, answer)
         return answer["data"]
 
@@ -113,7 +138,7 @@ def drive_secret_flows(base: str, secrets: KnownSecrets, stripe: StripeDouble, w
 
     def settled_sync(invoice_id: str) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
-            status, answer = call_api(base, "GET", f"/v1/invoices/{invoice_id}/sync", bearer)
+            status, answer = call_api("GET", f"/v1/invoices/{invoice_id}/sync", bearer)
             sync: dict[str, Any] | None = answer["data"] if status == 200 else None
             return sync if sync and sync["status"] != "pending" else None
 
@@ -133,13 +158,14 @@ def drive_secret_flows(base: str, secrets: KnownSecrets, stripe: StripeDouble, w
         {"customer_id": customer["id"], "name": "2025", "starting_at": "2025-01-01T00:00:00Z"},
     )
     for authorization in (f"Bearer {secrets.refused_token}", f"Token {secrets.api_token}", None):
-        status, _ = call_api(base, "GET", f"/v1/customers/{customer['id']}", authorization)
+        status, _ = call_api("GET", f"/v1/customers/{customer['id']}", authorization)
         seen.refused.append(status)
 
     def invoice() -> dict[str, Any]:
         return sample_event(customer_id=customer["id"], contract_id=contract["id"])
 
-    seen.syncs["synced"] = settled_sync(send(invoice()))
+    synced = send(invoice())
+    seen.syncs["synced"] = settled_sync(synced)
 
     # Stripe's own wording for a revoked key shows only its ends; the worker must not add the rest.
     masked = secrets.stripe_key[:8] + "*" * (len(secrets.stripe_key) - 12) + secrets.stripe_key[-4:]
@@ -163,4 +189,25 @@ def drive_secret_flows(base: str, secrets: KnownSecrets, stripe: StripeDouble, w
 
     seen.dlq_listing = downbeat("dlq", "list", "--api", base)
     seen.dead_letters = [json.loads(line) for line in seen.dlq_listing.splitlines()]
+
+    reads = (
+        "/health",
+        "/openapi.json",
+        f"/v1/customers/{customer['id']}",
+        f"/v1/customers/{customer['id']}/invoices",
+        f"/v1/customers/{customer['id']}/invoices/{synced}",
+        "/v1/auditLogs",
+        "/_local/dlq",
+    )
+    for path in reads:
+        status, answer = call_api("GET", path, bearer)
+        assert status == 200, (path, answer)
+    _, listed = call_api("GET", "/_local/functions", bearer)
+    for function in listed["functions"]:
+        status, served = call_api("GET", f"/_local/env/{function['logical_id']}", bearer)
+        assert status == 200, served
+        seen.withheld[function["logical_id"]] = served["withheld"]
+    for authorization in (f"Bearer {secrets.refused_token}", f"Token {secrets.api_token}", None):
+        status, _ = call_api("GET", "/_local/env/ApiFunction", authorization)
+        seen.control_refused.append(status)
     return seen

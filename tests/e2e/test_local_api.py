@@ -60,7 +60,10 @@ def test_a_request_becomes_the_payload_2_event_and_the_response_comes_back(local
 
 
 def test_an_unknown_control_endpoint_is_a_json_404(local_stack: LocalStack) -> None:
+    request = urllib.request.Request(
+        local_stack.url + "/_local/nothing", headers={"Authorization": f"Bearer {local_stack.api_token}"}
+    )
     with pytest.raises(urllib.error.HTTPError) as raised:
-        urllib.request.urlopen(local_stack.url + "/_local/nothing", timeout=5)
+        urllib.request.urlopen(request, timeout=5)
     assert raised.value.code == 404
     assert "no local control endpoint" in json.loads(raised.value.read())["message"]

@@ -8,14 +8,17 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from local.cli import main
+from local.http_server import LOCAL_API_TOKEN
 from local.stack import LocalStack
 from tests.e2e.helpers import dead_letter_for, poll_until, sample_event, write_event
+from tests.e2e.stack_process import StackProcess, clean_environment
 
 REPO = Path(__file__).resolve().parents[2]
 ROUTER_EVENT = str(REPO / "events" / "invoice_router" / "finalized.json")
@@ -125,3 +128,36 @@ def test_downbeat_local_prints_one_ready_line_serves_and_stops_on_sigterm(tmp_pa
             process.kill()
     assert process.returncode == 0, stderr_path.read_text()[-2000:]
     assert rest == ""
+
+
+def customer_status(base: str, customer_id: str) -> int:
+    request = urllib.request.Request(
+        f"{base}/v1/customers/{customer_id}", headers={"Authorization": f"Bearer {LOCAL_API_TOKEN}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_downbeat_local_seeds_the_demo_data_unless_no_seed_and_invoke_seed_seeds_a_running_stack(
+    tmp_path: Path,
+) -> None:
+    environment = clean_environment(tmp_path)
+    with StackProcess(environment, tmp_path) as seeded:
+        assert customer_status(seeded.url, "cust_acme") == 200
+    with StackProcess(environment, tmp_path, arguments=("--port", "0", "--no-schedules", "--no-seed")) as empty:
+        assert customer_status(empty.url, "cust_acme") == 404
+        invoked = subprocess.run(
+            [sys.executable, "-m", "local.cli", "invoke", "invoice_router", ROUTER_EVENT, "--seed", "--api", empty.url],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert invoked.returncode == 0, invoked.stderr
+        assert json.loads(invoked.stdout)["outcome"] == "queued"  # seeded first: the customer is known
+        assert customer_status(empty.url, "cust_acme") == 200

@@ -1,12 +1,13 @@
-"""No secret in any log line or DLQ message: the stack run with known secrets, everything it prints kept.
+"""No secret in any log line, DLQ message or response: the stack run with known secrets, everything kept.
 
 The stack runs as `downbeat local` in its own process with every logging switch on (DEBUG for
 its own log and the functions', POWERTOOLS_LOGGER_LOG_EVENT, POWERTOOLS_DEV), and both its
 streams are kept: the `downbeat.local` log, the functions' Powertools JSON lines and metrics,
 anything a library prints. tests/e2e/secret_flows.py drives it through the API token and the
-Stripe key; `downbeat dlq list` output (bodies and reasons) is checked with the streams. The
-second test runs the same flows on a stack that leaks on purpose (tests/e2e/leaky_stack.py) and
-expects the same check to fail.
+Stripe key; `downbeat dlq list` output (bodies and reasons) and every response the flows got —
+the API's, and the control endpoints' including `/_local/env/<function>` for every function —
+are checked with the streams. The second test runs the same flows on a stack that leaks on
+purpose (tests/e2e/leaky_stack.py) and expects the same check to fail.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def run_flows(
     with StackProcess(environment, workdir, module=module, arguments=STACK_ARGUMENTS) as stack:
         seen = drive_secret_flows(stack.url, secrets, stripe, workdir)
     assert stack.returncode == 0, stack.captured()["stack stderr"][-2000:]
-    return seen, {**stack.captured(), "dlq list": seen.dlq_listing}
+    return seen, {**stack.captured(), "dlq list": seen.dlq_listing, "responses": seen.responses_text()}
 
 
 def assert_the_flows_ran_with_these_secrets(
@@ -66,9 +67,13 @@ def assert_the_flows_ran_with_these_secrets(
         "detail.customer_id",
     ]
     assert stripe.authorizations == {f"Bearer {secrets.stripe_key}"}  # the key we look for is the one in use
+    # The environments held the secrets the stack withheld from its answers.
+    assert {"DOWNBEAT_API_TOKEN", "API_TOKEN_SECRET_NAME"} <= set(seen.withheld["ApiFunction"])
+    assert {"STRIPE_API_KEY", "STRIPE_SECRET_NAME"} <= set(seen.withheld["StripeSyncFunction"])
+    assert seen.control_refused == [401, 401, 401]
 
 
-def test_no_secret_in_logs_or_dead_letters(stripe: RecordingStripeDouble, tmp_path: Path) -> None:
+def test_no_secret_in_logs_dead_letters_or_responses(stripe: RecordingStripeDouble, tmp_path: Path) -> None:
     secrets = KnownSecrets.fresh()
     seen, captured = run_flows(secrets, stripe, tmp_path)
     assert_the_flows_ran_with_these_secrets(seen, secrets, stripe)
@@ -88,6 +93,8 @@ def test_the_check_reports_secrets_a_stack_leaks_on_purpose(stripe: RecordingStr
         ("DOWNBEAT_API_TOKEN", BEARER, "stack stderr"),
         ("STRIPE_API_KEY", BASE64, "stack stderr"),
         ("DOWNBEAT_API_TOKEN", AS_IS, "dlq list"),
+        ("DOWNBEAT_API_TOKEN", AS_IS, "responses"),  # the DLQ reason in /_local/dlq, and /_local/env
+        ("STRIPE_API_KEY", AS_IS, "responses"),  # /_local/env/StripeSyncFunction serving the key
     }
     with pytest.raises(AssertionError) as failure:
         assert_no_secret_leaks(secrets.by_name(), captured)
