@@ -33,6 +33,7 @@ from local.cli_arguments import (
     shown,
     visibility_seconds,
 )
+from local.event_limits import over_the_limit, put_events_entry
 from local.http_server import LOCAL_API_TOKEN, MAX_BODY_BYTES
 from local.sync_cli import add_sync_command
 
@@ -193,6 +194,10 @@ def cmd_send_event(args: argparse.Namespace) -> int:
             return answer
 
         envelope = with_claim_check(envelope, bucket, CommandFailed)
+    if isinstance(envelope, dict):  # refused here as the bus would: the request could not even carry it
+        refusal = over_the_limit([put_events_entry(envelope, "default")])
+        if refusal is not None:
+            raise CommandFailed(f"EventBridge would refuse the request: {refusal}")
     answer = request_json(base, "POST", "/_local/events", envelope)
     print(answer_field(answer, "event_id"))
     if answer.get("rules") == []:

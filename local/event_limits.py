@@ -8,7 +8,10 @@ AWS raised the limit from 256 KB to 1 MB with SQS's and Lambda's, whose 1 MiB is
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 PUT_EVENTS_MAX_BYTES = 1024 * 1024
@@ -39,3 +42,20 @@ def over_the_limit(entries: list[Mapping[str, Any]]) -> str | None:
         "Send an invoice this large as a claim check: its line items in an S3 object named by "
         "detail.line_items_uri — `downbeat send-event --claim-check FILE` does that locally.)"
     )
+
+
+def put_events_entry(envelope: Mapping[str, Any], bus_name: str) -> dict[str, Any]:
+    """The PutEventsRequestEntry a producer would send for an EventBridge envelope."""
+    detail = envelope.get("detail")
+    entry: dict[str, Any] = {
+        "Source": str(envelope.get("source", "")),
+        "DetailType": str(envelope.get("detail-type", "")),
+        # Compact, as a producer would send it: the size limit counts these bytes.
+        "Detail": detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":")),
+        "Resources": [str(r) for r in envelope.get("resources") or []],
+        "EventBusName": bus_name,
+    }
+    if isinstance(envelope.get("time"), str):
+        with contextlib.suppress(ValueError):
+            entry["Time"] = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00"))
+    return entry

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Self, cast
 import boto3
 
 from local.doubles import DoubleOptions, Providers, start_doubles
-from local.event_limits import over_the_limit
+from local.event_limits import over_the_limit, put_events_entry
 from local.http_server import LOCAL_API_TOKEN, REQUEST_TIMEOUT_SECONDS, ControlError, LocalHttpServer, ServerLimits
 from local.lambda_runtime import Handler, HandlerMissing, context_for, handler_exists, load_handler
 from local.moto_server import LocalMotoServer
@@ -526,18 +526,7 @@ class LocalStack:
             raise ControlError(
                 400, "an EventBridge event is a JSON object (the envelope with source, detail-type, detail)"
             )
-        detail = envelope.get("detail")
-        entry: dict[str, Any] = {
-            "Source": str(envelope.get("source", "")),
-            "DetailType": str(envelope.get("detail-type", "")),
-            # Compact, as a producer would send it: the size limit counts these bytes.
-            "Detail": detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":")),
-            "Resources": [str(r) for r in envelope.get("resources") or []],
-            "EventBusName": self.bus_name,
-        }
-        if isinstance(envelope.get("time"), str):
-            with contextlib.suppress(ValueError):
-                entry["Time"] = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00"))
+        entry = put_events_entry(envelope, self.bus_name)
         refusal = over_the_limit([entry])
         if refusal is not None:  # moto accepts any size; EventBridge refuses the whole request
             raise ControlError(400, f"EventBridge refused the request: {refusal}")
