@@ -4,29 +4,15 @@ list shows each invoice's first lines and says so; every answer stays far below 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.invoice_listing import LIST_LINE_ITEMS_MAX
 from tests.builders import STRIPE, large_invoice_event
-from tests.integration.api_harness import ApiClient, LocalApi, running_local_api
+from tests.integration.api_harness import ApiClient, LocalApi
 
 LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def local_api() -> Iterator[LocalApi]:
-    with running_local_api() as running:
-        yield running
-
-
-@pytest.fixture
-def api(local_api: LocalApi) -> ApiClient:
-    return local_api.client
 
 
 def save(local_api: LocalApi, count: int, hours: int, **overrides: Any) -> None:
