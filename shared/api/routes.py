@@ -82,6 +82,9 @@ def _id(raw: str) -> str:
     return decoded
 
 
+path_id = _id  # for the route modules beside this one
+
+
 # -- customers ------------------------------------------------------------------------------------
 @router.post(
     "/v1/customers",

@@ -78,6 +78,18 @@ def test_fifty_lines_of_720_hourly_buckets_go_through_the_claim_check_to_stripe_
     stored = store.get_invoice(invoice_id)
     assert stored is not None
     assert sum(len(line.buckets) for line in stored.line_items) == 50 * 720  # kept for breakdowns
+    # …and read back through the breakdowns API: a month of days whose usage adds up to the invoice
+    breakdowns = api_get(
+        local_stack,
+        "/v1/customers/cust_acme/invoices/breakdowns?starting_on=2025-02-01&ending_before=2025-03-03&window_size=DAY"
+        "&limit=100",
+    )
+    days = [entry for entry in breakdowns["data"] if entry["invoice_id"] == invoice_id]
+    assert [entry["breakdown_start_timestamp"][:10] for entry in days] == [
+        f"2025-02-{day:02d}" for day in range(1, 29)
+    ] + ["2025-03-01", "2025-03-02"]
+    assert all(len(entry["line_items"]) == 50 for entry in days)
+    assert sum(Decimal(entry["subtotal"]) for entry in days) == Decimal(event["detail"]["subtotal"])
 
 
 def test_more_lines_than_stripe_takes_are_collapsed_per_product(

@@ -71,6 +71,8 @@ QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
     "invoices.list": {"status": "FINALIZED", "starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z",
                       "limit": "10"},
+    "invoices.breakdowns": {"starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z", "window_size": "DAY",
+                           "status": "FINALIZED", "currency": "USD", "limit": "10"},
     "auditLogs.list": {"resource_type": "customer", "resource_id": "cust_1", "starting_on": "2025-01-01",
                        "ending_before": "2026-01-01T00:00:00Z", "limit": "10"},
 }  # fmt: skip
@@ -79,6 +81,7 @@ PATH_IDS = {"customer_id": "cust_1", "invoice_id": "inv_1"}
 # The request models' rules across fields: breaking the first may be reported on the second.
 RELATED = [
     (r"starting_at", r"ending_before"),
+    (r"starting_on", r"ending_before"),  # breakdowns: a start at or after the end empties the range
     (r"(billing_provider_configurations\.\d+\.)?billing_provider", r"(billing_provider_configurations\.\d+\.)?.*"),
     (r"billing_provider_configurations\.\d+\.default", r"billing_provider_configurations\.\d+\.default"),
     (r"(.*\.)?configuration\.aws_customer_account_id", r"(.*\.)?configuration\.aws_(license_arn|customer_id)"),

@@ -1,0 +1,107 @@
+"""`GET /v1/customers/{customer_id}/invoices/breakdowns`: invoice usage per UTC hour or day.
+
+Registered before the invoice routes: `…/invoices/breakdowns` would otherwise be read as the
+invoice whose id is "breakdowns".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, cast
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.api.routes import LimitQuery, NextPageQuery, PathId, path_id
+from shared.api.schemas import at_least_minor_units, error_responses
+from shared.domain.breakdowns import Breakdown, BreakdownQuery, WindowSize
+from shared.domain.invoice import InvoiceStatus
+from shared.domain.paging import DEFAULT_LIMIT, PageRequest
+from shared.domain.types import DecimalString, Timestamp
+from shared.services import api_breakdowns
+from shared.services.api_dependencies import ApiDependencies
+from shared.services.api_requests import DateFilter
+
+router = Router()  # type: ignore[no-untyped-call]
+Currency = Annotated[str, Query(min_length=3, max_length=3, pattern="^[A-Z]{3}$", description="ISO 4217 code")]
+
+
+class BreakdownLineView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    product_id: str | None
+    quantity: DecimalString
+    total: DecimalString
+
+
+class BreakdownView(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    invoice_id: str
+    status: InvoiceStatus
+    currency: str
+    breakdown_start_timestamp: Timestamp
+    breakdown_end_timestamp: Timestamp
+    line_items: list[BreakdownLineView]
+    subtotal: DecimalString = Field(description="Σ of the window's line totals; applied credits are not spread")
+
+    @classmethod
+    def of(cls, entry: Breakdown) -> BreakdownView:
+        currency = entry.currency
+        return cls(
+            invoice_id=entry.invoice_id,
+            status=entry.status,
+            currency=currency,
+            breakdown_start_timestamp=entry.breakdown_start_timestamp,
+            breakdown_end_timestamp=entry.breakdown_end_timestamp,
+            line_items=[
+                BreakdownLineView(
+                    id=line.id,
+                    name=line.name,
+                    product_id=line.product_id,
+                    quantity=line.quantity,
+                    total=at_least_minor_units(line.total, currency),
+                )
+                for line in entry.line_items
+            ],
+            subtotal=at_least_minor_units(entry.subtotal, currency),
+        )
+
+
+class BreakdownPage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    data: list[BreakdownView]
+    next_page: str | None
+
+
+@router.get(
+    "/v1/customers/<customer_id>/invoices/breakdowns",
+    operation_id="invoices.breakdowns",
+    tags=["invoices"],
+    summary="Invoice usage per UTC hour or day",
+    description=(
+        "One entry per invoice per window that has usage, from the lines' hourly buckets. A bucket"
+        " counts in the window holding its `starting_at`; a line without buckets counts in the window"
+        " holding its invoice's `start_timestamp`. Only usage inside [`starting_on`, `ending_before`)"
+        " counts. Entries follow the invoice list's order (by `start_timestamp`), then the window."
+        " Applied credits are not spread over windows. The same request answers the same bytes."
+    ),
+    responses=error_responses(400, 401, 404),
+)
+def list_breakdowns(
+    customer_id: PathId,
+    starting_on: Annotated[DateFilter, Query()],
+    ending_before: Annotated[DateFilter, Query()],
+    window_size: Annotated[WindowSize, Query()],
+    status: Annotated[Literal["DRAFT", "FINALIZED", "VOID"] | None, Query()] = None,
+    currency: Currency | None = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    next_page: NextPageQuery = None,
+) -> BreakdownPage:
+    query = BreakdownQuery(starting_on, ending_before, window_size, status, currency)
+    deps = cast(ApiDependencies, router.context["deps"])
+    page = api_breakdowns.list_breakdowns(deps, path_id(customer_id), query, PageRequest(limit, next_page))
+    return BreakdownPage(data=[BreakdownView.of(entry) for entry in page.items], next_page=page.next_page)
