@@ -267,6 +267,18 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dlq_redrive(args: argparse.Namespace) -> int:
+    body = {"dry_run": args.dry_run} | ({"message_id": args.id} if args.id else {})
+    answer = request_json(api_url(args), "POST", f"/_local/redrive/{quote(args.queue, safe='')}", body, timeout=300)
+    for line in answer_field(answer, "moved"):
+        print(json.dumps(line))
+    for line in answer_field(answer, "kept"):
+        print(json.dumps(line), file=sys.stderr)
+    verb = "would move" if args.dry_run else "moved"
+    print(f"{verb} {answer_field(answer, 'count')} message(s) from {args.queue}", file=sys.stderr)
+    return 0
+
+
 def _log_to_stderr(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
@@ -399,7 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("name", metavar="NAME", help="directory name or logical id of a scheduled function")
     trigger.set_defaults(run=cmd_trigger)
 
-    dlq = commands.add_parser("dlq", help="dead-letter queues", description="Inspect the stack's dead-letter queues.")
+    dlq = commands.add_parser(
+        "dlq", help="dead-letter queues", description="Inspect the stack's dead-letter queues and redrive them."
+    )
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     dlq_list = dlq_commands.add_parser(
         "list",
@@ -411,6 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     dlq_list.set_defaults(run=cmd_dlq_list)
+    dlq_redrive = dlq_commands.add_parser(
+        "redrive",
+        parents=[api],
+        help="move dead-lettered messages back to where they came from",
+        description=(
+            "Move the messages of the dead-letter queue QUEUE (as `dlq list` prints it) back to where they came "
+            "from: a worker queue's DLQ to that queue, the router's events (and the events inside its Lambda "
+            "on-failure records) back on the bus. Prints one JSON line per message (queue, message_id, to) and a "
+            "count on stderr. Safe to repeat: the router and the workers are idempotent on invoice id and version, "
+            "so a redriven invoice is never charged twice; a message that fails again is dead-lettered again with "
+            "its new reason. Exit 2 for an unknown QUEUE or an --id that matches no message."
+        ),
+    )
+    dlq_redrive.add_argument("queue", metavar="QUEUE", help="a DLQ's logical id, e.g. RouterDLQ or StripeSyncDLQ")
+    dlq_redrive.add_argument("--id", metavar="MESSAGE_ID", help="move only this message (its message_id)")
+    dlq_redrive.add_argument("--dry-run", action="store_true", help="print what would move; move nothing")
+    dlq_redrive.set_defaults(run=cmd_dlq_redrive)
     add_sync_command(commands)  # `downbeat sync --dry-run INVOICE_FILE`
     return parser
 

@@ -7,6 +7,7 @@ and the CLI's control endpoints under `/_local/`, a prefix the REST API (`/v1/..
     POST /_local/trigger/<name>    run a scheduled function now, wait for it
     POST /_local/seed              load the demo customers and contracts (idempotent)
     GET  /_local/dlq               every message in the stack's dead-letter queues
+    POST /_local/redrive/<queue>   move a DLQ's messages back: {"message_id": …, "dry_run": …}
     GET  /_local/env/<function>    a function's settings without its secrets (for `downbeat invoke`)
     GET  /_local/functions         the template's functions and whether they run here
     GET  /_local/claim-check-bucket  where `send-event --claim-check` uploads line items
@@ -84,6 +85,10 @@ class LocalControl(Protocol):
     def trigger(self, name: str) -> Any: ...
     def seed_demo_data(self) -> dict[str, Any]: ...
     def dead_letters(self) -> list[dict[str, Any]]: ...
+    def redrive(self, queue: str, message_id: str | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+        """Move a DLQ's messages back (local/redrive.py); raises LookupError for an unknown queue or id."""
+        ...
+
     def function_environment(self, name: str) -> dict[str, str]:
         """The function's settings without any secret."""
         ...
@@ -245,6 +250,7 @@ _CONTROL_ROUTES = {
         _ControlRoute("trigger", ("POST",), takes_name=True),
         _ControlRoute("seed", ("POST",)),
         _ControlRoute("dlq", ("GET", "HEAD")),
+        _ControlRoute("redrive", ("POST",), takes_name=True),
         _ControlRoute("env", ("GET", "HEAD"), takes_name=True),
         _ControlRoute("functions", ("GET", "HEAD")),
         _ControlRoute("claim-check-bucket", ("GET", "HEAD")),
@@ -573,6 +579,8 @@ class _Handler(BaseHTTPRequestHandler):
             return control.seed_demo_data()
         if route.name == "dlq":
             return {"messages": control.dead_letters()}
+        if route.name == "redrive":
+            return _redrive(control, name, document)
         if route.name == "env":
             return {"environment": control.function_environment(name), "withheld": control.withheld_variables(name)}
         if route.name == "claim-check-bucket":
@@ -667,3 +675,16 @@ def _json_document(body: bytes) -> Any:
         raise ControlError(400, "the body nests JSON too deeply to read") from None
     except ValueError as error:
         raise ControlError(400, f"the body is not JSON: {error}") from None
+
+
+def _redrive(control: LocalControl, queue: str, document: Any) -> dict[str, Any]:
+    options = document if document is not None else {}
+    if not isinstance(options, dict) or set(options) - {"message_id", "dry_run"}:
+        raise ControlError(400, 'the body is a JSON object with at most "message_id" (text) and "dry_run" (boolean)')
+    message_id, dry_run = options.get("message_id"), options.get("dry_run", False)
+    if not (message_id is None or (isinstance(message_id, str) and message_id)) or not isinstance(dry_run, bool):
+        raise ControlError(400, '"message_id" is a non-empty text and "dry_run" a boolean')
+    try:
+        return control.redrive(queue, message_id, dry_run=dry_run)
+    except LookupError as missing:
+        raise ControlError(404, str(missing)) from None

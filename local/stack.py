@@ -49,6 +49,7 @@ from local.pollers import (
     rate_seconds,
     scheduled_event,
 )
+from local.redrive import redrive
 from local.resources import (
     LOCAL_ACCOUNT_ID,
     LOCAL_STACK_NAME,
@@ -142,7 +143,7 @@ class LocalStack:
         self._dlq_lock = threading.Lock()
         self._last_errors: dict[str, str] = {}
         self._extra_dead_letter_queues: dict[str, QueueInfo] = {}  # DLQ logical id → queue
-        self._extra_sources: dict[str, str] = {}  # DLQ logical id → source queue logical id
+        self._extra_sources: dict[str, QueueInfo] = {}  # DLQ logical id → its source queue
         self._threads: list[Any] = []
         self._rules: list[tuple[str, str, dict[str, Any]]] = []  # (function, bus, pattern) on the local bus
         self._secret_values: list[str] = []  # what the stack's secrets hold: never served
@@ -405,7 +406,7 @@ class LocalStack:
         """
         if dead_letter_queue is not None:
             self._extra_dead_letter_queues[dead_letter_queue.logical_id] = dead_letter_queue
-            self._extra_sources[dead_letter_queue.logical_id] = queue.logical_id
+            self._extra_sources[dead_letter_queue.logical_id] = queue
         poller = SqsEventSourcePoller(
             name=name,
             sqs=self.clients.sqs,
@@ -644,12 +645,14 @@ class LocalStack:
         found = {lid: queues[lid] for lid in sorted(names) if lid in queues}
         return found | self._extra_dead_letter_queues
 
-    def dead_letters(self) -> list[dict[str, Any]]:
+    def redrive_sources(self) -> dict[str, QueueInfo]:
+        """DLQ logical id → the queue whose redrive policy sends its failures there."""
         assert self.resources is not None
-        sources = {
-            q.redrive_dlq_logical_id: lid for lid, q in self.resources.queues.items() if q.redrive_dlq_logical_id
-        }
-        sources |= self._extra_sources
+        queues = self.resources.queues
+        return {q.redrive_dlq_logical_id: q for q in queues.values() if q.redrive_dlq_logical_id} | self._extra_sources
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        sources = {dlq: queue.logical_id for dlq, queue in self.redrive_sources().items()}
         entries = []
         with self._dlq_lock:
             for logical_id, queue in self.dead_letter_queues().items():
@@ -660,6 +663,11 @@ class LocalStack:
                         dead_letter_entry(logical_id, message, sources.get(logical_id), last_error, recorded)
                     )
         return entries
+
+    def redrive(self, queue: str, message_id: str | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+        """`downbeat dlq redrive`: see local/redrive.py. Raises RedriveError (404 from the server)."""
+        with self._dlq_lock:
+            return redrive(self, self.clients.sqs, self.put_event, queue, message_id=message_id, dry_run=dry_run)
 
     def _recorded_dead_letter_reason(self, queue: str, message: MessageTypeDef) -> str | None:
         """The reason a worker recorded in the sync status of the invoice a dead-lettered message

@@ -33,6 +33,8 @@ CONTROL_REQUESTS = [
     ("POST", "/_local/events", {"source": "not.ours", "detail-type": "x", "detail": {}}),
     ("POST", "/_local/seed", {}),
     ("POST", "/_local/trigger/alert_evaluator", {}),
+    ("POST", "/_local/redrive/RouterDLQ", {"dry_run": True}),
+    ("GET", "/_local/claim-check-bucket", None),
 ]
 
 
