@@ -4,10 +4,10 @@
 the invoice, a line, a bucket, a credit) replaced by a hostile value, removed, or joined by an
 unknown sibling, go to the router as Lambda invokes it on the stack (its handler, in-process,
 against moto over HTTP). 10,000 API requests do the same to the bodies and query parameters of
-every route, over HTTP to the stack's API. Each 1,000 run on a fresh stack (see in_fresh_stacks). Goal: 0 infrastructure errors and 0 5xx; every
-rejection names a field (a rejection of the whole document — JSON too deep, not an object — names
-none, and is counted apart). The values are drawn from one seeded random generator, so a run is
-repeatable: `python -m bench fuzz_campaign`.
+every route, over HTTP to the stack's API. Each 1,000 run on a fresh stack (see in_fresh_stacks).
+Goal: 0 infrastructure errors and 0 5xx; every rejection names a field (a rejection of the whole
+document — JSON too deep, not an object — names none, and is counted apart). The values are
+drawn from one seeded random generator, so a run is repeatable: `python -m bench fuzz_campaign`.
 """
 
 from __future__ import annotations

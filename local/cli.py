@@ -35,6 +35,7 @@ from local.cli_arguments import (
 )
 from local.event_limits import over_the_limit, put_events_entry
 from local.http_server import LOCAL_API_TOKEN, MAX_BODY_BYTES
+from local.reconcile_cli import add_reconcile_command
 from local.sync_cli import add_sync_command
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
@@ -279,6 +280,22 @@ def cmd_dlq_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from local.reconcile_cli import FUNCTION, reconcile_against_stack  # noqa: PLC0415
+
+    base = api_url(args)
+    if not stack_is_running(base):
+        raise UsageError(f"no local stack answers at {base}; start one with `downbeat local`")
+    served = request_json(base, "GET", f"/_local/env/{FUNCTION}")
+    try:
+        return reconcile_against_stack(args, answer_field(served, "environment"), served.get("withheld", []))
+    except UsageError:
+        raise
+    except Exception as error:  # Stripe or the table unreachable: an error, not a difference (exit 2)
+        print(f"downbeat reconcile: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+
+
 def _log_to_stderr(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
@@ -443,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_redrive.add_argument("--dry-run", action="store_true", help="print what would move; move nothing")
     dlq_redrive.set_defaults(run=cmd_dlq_redrive)
     add_sync_command(commands)  # `downbeat sync --dry-run INVOICE_FILE`
+    add_reconcile_command(commands, api, cmd_reconcile)
     return parser
 
 

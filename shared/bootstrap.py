@@ -24,6 +24,7 @@ from shared.clock import utc_now
 if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
+    from shared.services.reconcile import ReconcilerDependencies
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
@@ -110,6 +111,22 @@ def stripe_sync() -> StripeSyncDependencies:
         clock=utc_now,
         max_receives=settings.stripe_sync_max_receives,
     )
+
+
+@dependencies
+def reconciler() -> ReconcilerDependencies:
+    """Reads the table and Stripe (the worker's settings and key: the same Stripe account)."""
+    from shared.adapters.stripe_gateway import StripeGateway, stripe_client
+    from shared.config import StripeSyncSettings
+    from shared.services.reconcile import ReconcilerDependencies
+
+    settings = StripeSyncSettings.from_env()
+    client = stripe_client(
+        stripe_api_key(settings),
+        api_base=settings.stripe_api_base,
+        max_network_retries=settings.stripe_max_network_retries,
+    )
+    return ReconcilerDependencies(store=dynamodb_store(settings.table_name), stripe=StripeGateway(client))
 
 
 SECRET_MAX_AGE_SECONDS = 300

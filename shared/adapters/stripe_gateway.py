@@ -85,6 +85,7 @@ def _invoice(obj: stripe.Invoice) -> StripeInvoiceView:
         metadata=_metadata(obj),
         effective_at=_field(obj, "effective_at"),
         auto_advance=_field(obj, "auto_advance"),
+        created=_field(obj, "created"),
     )
 
 
@@ -129,16 +130,21 @@ class StripeGateway:
         except stripe.StripeError as error:
             raise map_stripe_error(error, action) from error
 
-    def find_invoices(self, customer: str, metadata_key: str, metadata_value: str) -> list[StripeInvoiceView]:
+    def list_invoices(self, customer: str) -> list[StripeInvoiceView]:
         found: list[StripeInvoiceView] = []
         params: dict[str, Any] = {"customer": customer, "limit": LIST_PAGE}
         while True:
             page = self._call("list invoices", lambda: self._client.v1.invoices.list(params=cast(Any, dict(params))))
             invoices = [_invoice(obj) for obj in page.data]
-            found.extend(invoice for invoice in invoices if invoice.metadata.get(metadata_key) == metadata_value)
+            found.extend(invoices)
             if not page.has_more or not invoices:
                 return found
             params["starting_after"] = invoices[-1].id
+
+    def find_invoices(self, customer: str, metadata_key: str, metadata_value: str) -> list[StripeInvoiceView]:
+        return [
+            invoice for invoice in self.list_invoices(customer) if invoice.metadata.get(metadata_key) == metadata_value
+        ]
 
     def retrieve_invoice(self, invoice_id: str) -> StripeInvoiceView | None:
         try:

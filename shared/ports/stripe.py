@@ -36,6 +36,7 @@ class StripeInvoiceView:
     metadata: dict[str, str] = field(default_factory=dict)
     effective_at: int | None = None
     auto_advance: bool | None = None
+    created: int | None = None  # Unix seconds
 
     def amount(self, total_field: str) -> int:
         if total_field == "total_excluding_tax" and self.total_excluding_tax is not None:
@@ -53,6 +54,10 @@ class StripeLineView:
 
 class StripeInvoices(Protocol):
     calls: int  # Stripe calls made through this gateway (not counting the SDK's own retries)
+
+    def list_invoices(self, customer: str) -> list[StripeInvoiceView]:
+        """Every invoice of the Stripe customer, all pages (a deleted draft is gone from Stripe's list)."""
+        ...
 
     def find_invoices(self, customer: str, metadata_key: str, metadata_value: str) -> list[StripeInvoiceView]:
         """The customer's invoices whose metadata[key] == value (a list call, never search)."""

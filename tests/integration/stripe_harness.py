@@ -51,6 +51,10 @@ class CrashingStripe:
             raise SimulatedCrash(f"crash before Stripe call {self._made + 1}")
         self._made += 1
 
+    def list_invoices(self, customer: str) -> list[StripeInvoiceView]:
+        self._enter()
+        return self._inner.list_invoices(customer)
+
     def find_invoices(self, customer: str, metadata_key: str, metadata_value: str) -> list[StripeInvoiceView]:
         self._enter()
         return self._inner.find_invoices(customer, metadata_key, metadata_value)
