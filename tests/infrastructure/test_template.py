@@ -444,6 +444,18 @@ def test_the_stripe_worker_knows_its_queues_max_receive_count(template: dict[str
     assert int(worker["Environment"]["Variables"]["STRIPE_SYNC_MAX_RECEIVES"]) == int(redrive["maxReceiveCount"])
 
 
+def test_the_stripe_worker_s_concurrency_is_capped_by_a_parameter(template: dict[str, Json]) -> None:
+    """A month-end burst drains near Stripe's rate limit only if the worker's concurrency is capped
+    (bench/month_end_burst.py); the cap is a parameter so an account with another limit can size it."""
+    worker = props(template["Resources"]["StripeSyncFunction"])
+    [event] = [event for event in worker["Events"].values() if event["Type"] == "SQS"]
+    scaling = event["Properties"]["ScalingConfig"]
+    assert scaling == {"MaximumConcurrency": {"Ref": "StripeSyncMaxConcurrency"}}
+    parameter = template["Parameters"]["StripeSyncMaxConcurrency"]
+    assert parameter["Type"] == "Number"
+    assert 2 <= int(parameter["Default"]) <= 1000  # the mapping's own range
+
+
 def test_sync_status_names_the_template_dead_letter_queues(template: dict[str, Json]) -> None:
     """`dead_letter_queue` in a sync status is the logical id `downbeat dlq list` prints."""
     router = props(template["Resources"]["InvoiceRouterFunction"])
