@@ -38,11 +38,7 @@ def end_date_change(
             f"must be after the contract's starting_at {format_timestamp(contract.starting_at)} (the end is exclusive)",
         )
     warnings: list[str] = []
-    blocked = (
-        latest_finalized is not None and ending_before is not None and ending_before < latest_finalized.end_timestamp
-    )
-    if blocked:
-        assert latest_finalized is not None
+    if latest_finalized is not None and ending_before is not None and ending_before < latest_finalized.end_timestamp:
         invoice, invoice_end = latest_finalized.invoice_id, format_timestamp(latest_finalized.end_timestamp)
         if not allow_ending_before_finalized_invoice:
             raise FieldError(
