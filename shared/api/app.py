@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import ErrorDetails
 
 from shared.api.breakdown_routes import router as breakdown_router
+from shared.api.product_routes import router as product_router
 from shared.api.routes import known_id, router
 from shared.domain.audit import Caller
 from shared.domain.paging import InvalidCursor
@@ -88,6 +89,7 @@ app = APIGatewayHttpResolver(enable_validation=True, debug=False)
 app._request_validation_middleware = _JsonObjectBodies()
 app.include_router(breakdown_router)  # before `router`: see shared/api/breakdown_routes.py
 app.include_router(router)
+app.include_router(product_router)
 _one_request_at_a_time = threading.Lock()  # the resolver keeps per-request state on itself
 
 
@@ -221,7 +223,7 @@ def openapi_json() -> str:
             title=API_TITLE,
             version=API_VERSION,
             description=(
-                "downbeat: customers, contracts, invoices, sync status and audit log. Every route but "
+                "downbeat: customers, contracts, products, invoices, sync status and audit log. Every route but "
                 "GET /openapi.json takes Authorization: Bearer <token>; an error is JSON "
                 '{"message", "field"}, field being the dotted path of the value at fault, or null. What each '
                 "field may hold (timestamps, integers, decimals, ids, names, nesting, body size): docs/bounds.md."

@@ -15,6 +15,7 @@ from shared.api.schemas import (
     AuditPage,
     ContractData,
     ContractPage,
+    ContractUpdateData,
     CustomerData,
     CustomerPage,
     CustomerView,
@@ -27,10 +28,11 @@ from shared.api.schemas import (
 from shared.domain.audit import AuditQuery, Caller
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import DEFAULT_LIMIT, PageRequest
-from shared.services import api_audit, api_contracts, api_customers, api_invoices
+from shared.services import api_audit, api_contract_end_date, api_contracts, api_customers, api_invoices, api_products
 from shared.services.api_dependencies import (
     CONFIGURATIONS_SET,
     CONTRACTS_CREATE,
+    CONTRACTS_UPDATE_END_DATE,
     CUSTOMERS_CREATE,
     ApiDependencies,
 )
@@ -44,6 +46,7 @@ from shared.services.api_requests import (
     ListContractsRequest,
     NextPage,
     ProviderConfigurationBody,
+    UpdateEndDateRequest,
 )
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -139,6 +142,24 @@ def create_contract(request: CreateContractRequest) -> ContractData:
 
 
 @router.post(
+    "/v1/contracts/updateEndDate",
+    operation_id=CONTRACTS_UPDATE_END_DATE.name,
+    tags=["contracts"],
+    summary="Move a contract's end date",
+    description=(
+        "`ending_before` null makes the contract open-ended. An end before the end of a finalized usage invoice"
+        " of the contract is refused (400 naming `ending_before` and the invoice) when"
+        " `allow_ending_before_finalized_invoice` is false; when it is true (the default) the end moves and"
+        " `warnings` says that the finalized invoices stay unchanged."
+    ),
+    responses=error_responses(400, 401, 404, 413),
+)
+def update_contract_end_date(request: UpdateEndDateRequest) -> ContractUpdateData:
+    contract, warnings = api_contract_end_date.update_end_date(_deps(), _caller(), request)
+    return ContractUpdateData(data=contract, warnings=warnings)
+
+
+@router.post(
     "/v1/contracts/get", operation_id="contracts.get", tags=["contracts"], responses=error_responses(400, 401, 404, 413)
 )
 def get_contract(request: GetContractRequest) -> ContractData:
@@ -173,7 +194,10 @@ def list_invoices(
 ) -> InvoicePage:
     query = InvoiceQuery(status=status, starting_on=starting_on, ending_before=ending_before)
     page = api_invoices.list_invoices(_deps(), _id(customer_id), query, PageRequest(limit, next_page))
-    return InvoicePage(data=[InvoiceView.of_listing(listing) for listing in page.items], next_page=page.next_page)
+    products = api_products.product_fields(_deps(), (listing.invoice for listing in page.items))
+    return InvoicePage(
+        data=[InvoiceView.of_listing(listing, products) for listing in page.items], next_page=page.next_page
+    )
 
 
 @router.get(
@@ -183,7 +207,8 @@ def list_invoices(
     responses=error_responses(400, 401, 404),
 )
 def get_invoice(customer_id: PathId, invoice_id: PathId) -> InvoiceData:
-    return InvoiceData(data=InvoiceView.of(api_invoices.get_invoice(_deps(), _id(customer_id), _id(invoice_id))))
+    invoice = api_invoices.get_invoice(_deps(), _id(customer_id), _id(invoice_id))
+    return InvoiceData(data=InvoiceView.of(invoice, product_fields=api_products.product_fields(_deps(), [invoice])))
 
 
 @router.get(

@@ -6,6 +6,7 @@ Amounts are decimal strings (lifetime billings at the currency's precision); tim
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing
 from shared.domain.money import MONEY, format_amount, minor_units, quantum
+from shared.domain.products import Product
 from shared.domain.providers import ProviderConfiguration
 from shared.domain.sync import SyncRecord
 from shared.domain.timestamps import format_timestamp
@@ -89,6 +91,28 @@ class ContractPage(_View):
     next_page: str | None
 
 
+class ContractUpdateData(_View):
+    data: Contract
+    warnings: list[str] = Field(
+        description="what the caller should know about the change, e.g. that finalized invoices stay unchanged"
+    )
+
+
+class ProductView(_View):
+    id: str
+    name: str
+    custom_fields: dict[str, str]
+    created_at: Timestamp
+
+    @classmethod
+    def of(cls, product: Product) -> ProductView:
+        return cls(**product.model_dump())
+
+
+class ProductData(_View):
+    data: ProductView
+
+
 class InvoiceLineView(_View):
     """A line item as invoice responses show it: without its hourly `buckets` (they are kept for
     usage breakdowns, and a month of them would not fit a response)."""
@@ -100,7 +124,9 @@ class InvoiceLineView(_View):
     unit_price: DecimalString | None
     total: DecimalString
     custom_fields: CustomFields
-    product_custom_fields: dict[str, str] = Field(description="the product's custom fields")
+    product_custom_fields: dict[str, str] = Field(
+        description="the custom fields of the product the line names; {} without a product_id or for an unknown product"
+    )
 
 
 class InvoiceView(Invoice):
@@ -113,17 +139,23 @@ class InvoiceView(Invoice):
     )
 
     @classmethod
-    def of(cls, invoice: Invoice, line_items_count: int | None = None) -> InvoiceView:
+    def of(
+        cls,
+        invoice: Invoice,
+        line_items_count: int | None = None,
+        product_fields: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> InvoiceView:
         """The stored invoice, amounts shown with at least the currency's minor units (DESIGN §4a:
         "7.5" EUR → "7.50", "100" USD → "100.00"); the extra digits §2 allows on `subtotal` and
         line totals stay, and nothing is rounded. `line_items_count` is the invoice's own count
-        when `invoice` holds only its first lines (a list item)."""
+        when `invoice` holds only its first lines (a list item). `product_fields` holds the custom
+        fields of the products the lines name (by product id)."""
+        products = product_fields or {}
         currency = invoice.currency
 
         def amount(value: Decimal | None) -> Decimal | None:
             return None if value is None else at_least_minor_units(value, currency)
 
-        # Products arrive with a later issue; until then a line's product has no custom fields.
         lines = [
             InvoiceLineView(
                 **{
@@ -131,7 +163,7 @@ class InvoiceView(Invoice):
                     "unit_price": amount(line.unit_price),
                     "total": amount(line.total),
                 },
-                product_custom_fields={},
+                product_custom_fields=dict(products.get(line.product_id, {})) if line.product_id else {},
             )
             for line in invoice.line_items
         ]
@@ -150,8 +182,10 @@ class InvoiceView(Invoice):
         )
 
     @classmethod
-    def of_listing(cls, listing: InvoiceListing) -> InvoiceView:
-        return cls.of(listing.invoice, listing.line_items_count)
+    def of_listing(
+        cls, listing: InvoiceListing, product_fields: Mapping[str, Mapping[str, str]] | None = None
+    ) -> InvoiceView:
+        return cls.of(listing.invoice, listing.line_items_count, product_fields)
 
 
 def at_least_minor_units(value: Decimal, currency: str) -> Decimal:

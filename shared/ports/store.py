@@ -7,7 +7,7 @@ Use cases depend on their composition only: `RouterStore`, `ApiStore`, `StripeSy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,10 +15,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from shared.domain.audit import AuditEntry, AuditQuery
+from shared.domain.contract_end_date import FinalizedUsageEnd
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import Page, PageRequest
+from shared.domain.products import Product
 from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import DeadLetterQueue, SyncAttempt, SyncRecord, SyncStatus
@@ -157,6 +159,37 @@ class ApiTables(Protocol):
         ...
 
 
+class ProductTables(Protocol):
+    def create_product_audited(self, product: Product, audit: AuditEntry) -> None:
+        """Create `product` and its audit entry together; AlreadyExists (its id is taken) writes neither."""
+        ...
+
+    def get_product(self, product_id: str) -> Product | None: ...
+
+    def get_products(self, product_ids: Collection[str]) -> dict[str, Product]:
+        """The products that exist among `product_ids`, by id, in as few reads as the table allows
+        (not one per id); an unknown id, or an item that cannot be read, is simply absent."""
+        ...
+
+
+# The contract with its change applied, from the stored contract; raises FieldError to refuse.
+ContractChange = Callable[[Contract], Contract]
+
+
+class ContractEndDates(Protocol):
+    def latest_finalized_usage_invoice(self, customer_id: str, contract_id: str) -> FinalizedUsageEnd | None:
+        """The contract's FINALIZED USAGE invoice (at its latest version) whose service period ends
+        last, or None; read consistently, without reading the customer's other invoices."""
+        ...
+
+    def update_contract(
+        self, customer_id: str, contract_id: str, change: ContractChange, audit: AuditEntry
+    ) -> Contract | None:
+        """Read, apply `change`, write back with the audit entry unless the contract changed in between
+        (then read and apply again). Returns the updated contract, or None when there is none."""
+        ...
+
+
 class StripeSyncStateStore(Protocol):
     """The Stripe worker's state per invoice (`shared.domain.stripe_state`), kept on its lease."""
 
@@ -172,7 +205,7 @@ class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protoco
     """What the invoice router reads and writes."""
 
 
-class ApiStore(CustomerReads, InvoiceReads, SyncReads, ApiTables, Protocol):
+class ApiStore(CustomerReads, InvoiceReads, SyncReads, ApiTables, ProductTables, ContractEndDates, Protocol):
     """What the API's use cases read and write."""
 
 

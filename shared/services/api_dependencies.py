@@ -39,7 +39,12 @@ class AuditedAction:
 CUSTOMERS_CREATE = AuditedAction("customers.create", "customer")
 CONFIGURATIONS_SET = AuditedAction("billingProviderConfigurations.set", "customer")
 CONTRACTS_CREATE = AuditedAction("contracts.create", "contract")
-AUDITED_ACTIONS = {action.name: action for action in (CUSTOMERS_CREATE, CONFIGURATIONS_SET, CONTRACTS_CREATE)}
+CONTRACTS_UPDATE_END_DATE = AuditedAction("contracts.updateEndDate", "contract")
+PRODUCTS_CREATE = AuditedAction("products.create", "product")
+AUDITED_ACTIONS = {
+    action.name: action
+    for action in (CUSTOMERS_CREATE, CONFIGURATIONS_SET, CONTRACTS_CREATE, CONTRACTS_UPDATE_END_DATE, PRODUCTS_CREATE)
+}
 
 
 def audit_entry(

@@ -17,6 +17,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StringConstraints,
     WithJsonSchema,
@@ -142,6 +143,14 @@ class CreateCustomerRequest(_Body):
         return data
 
 
+class CreateProductRequest(_Body):
+    id: Identifier | None = Field(
+        default=None, description="the product's id, e.g. your billing platform's own; generated when absent"
+    )
+    name: Name
+    custom_fields: CustomFields = Field(default_factory=dict)
+
+
 class CreateContractRequest(_Body):
     customer_id: Identifier
     name: Name
@@ -166,6 +175,17 @@ class CreateContractRequest(_Body):
 class GetContractRequest(_Body):
     customer_id: Identifier
     contract_id: Identifier
+
+
+class UpdateEndDateRequest(_Body):
+    customer_id: Identifier
+    contract_id: Identifier
+    ending_before: Timestamp | None = Field(description="the new end (exclusive); null: open-ended")
+    allow_ending_before_finalized_invoice: StrictBool = Field(
+        default=True,
+        description="false: an end before the end of a finalized usage invoice of the contract is refused (400);"
+        " true: it is accepted with a warning, and the finalized invoices stay unchanged",
+    )
 
 
 class ListContractsRequest(_Body):

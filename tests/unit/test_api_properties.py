@@ -23,6 +23,7 @@ from local.lambda_context import LocalLambdaContext
 from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
 from shared.api.app import openapi_json
 from shared.domain.invoice import InvoiceEvent
+from shared.domain.products import Product
 from shared.services.api_dependencies import ApiDependencies
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore
@@ -66,6 +67,10 @@ BODIES: dict[str, list[dict[str, Any]]] = {
                           "commits": [], "credits": [], "recurring_commits": [], "recurring_credits": []}],
     "contracts.get": [{"customer_id": "cust_1", "contract_id": "con_1"}],
     "contracts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
+    "contracts.updateEndDate": [{"customer_id": "cust_1", "contract_id": "con_1",
+                                 "ending_before": "2026-06-01T00:00:00Z",
+                                 "allow_ending_before_finalized_invoice": False}],
+    "products.create": [{"id": "prod_new", "name": "API calls", "custom_fields": {"sku": "API-1"}}],
 }  # fmt: skip
 QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
@@ -76,7 +81,7 @@ QUERIES: dict[str, dict[str, str]] = {
     "auditLogs.list": {"resource_type": "customer", "resource_id": "cust_1", "starting_on": "2025-01-01",
                        "ending_before": "2026-01-01T00:00:00Z", "limit": "10"},
 }  # fmt: skip
-PATH_IDS = {"customer_id": "cust_1", "invoice_id": "inv_1"}
+PATH_IDS = {"customer_id": "cust_1", "invoice_id": "inv_1", "product_id": "prod_1"}
 
 # The request models' rules across fields: breaking the first may be reported on the second.
 RELATED = [
@@ -90,7 +95,7 @@ RELATED = [
 
 
 BOUNDS = Bounds(
-    ids=r"customer_id|contract_id|invoice_id",
+    ids=r"customer_id|contract_id|invoice_id|product_id|id",
     names=r"name",
     shapes={
         r"(.*\.)?configuration\.stripe_customer_id": frozenset({"cus_x"}),
@@ -139,6 +144,7 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
     store.create_customer(customer("cust_1", configuration(STRIPE, default=True)))
     store.create_contract(contract("con_1", "cust_1"))
     store.save_invoice(InvoiceEvent.model_validate(invoice_event(customer_id="cust_1")).detail, NOW)
+    store.products["prod_1"] = Product(id="prod_1", name="API calls", created_at=NOW)
     counter = itertools.count(1)
     return ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN), store
 
@@ -168,7 +174,7 @@ def _request(case: Case, mutation: Mutation) -> tuple[str, bytes]:
 
 
 def _state(store: InMemoryStore) -> tuple[Any, ...]:
-    return copy.deepcopy((store.customers, store.contracts, store.invoices, store.syncs))
+    return copy.deepcopy((store.customers, store.contracts, store.invoices, store.syncs, store.products))
 
 
 def check(case: Case, mutation: Mutation) -> str | None:
@@ -212,6 +218,8 @@ def _readable(case: Case, store: InMemoryStore, data: Any) -> str | None:
             return f"contract {stored_contract.id!r} does not read back from its item"
     if case.operation == "customers.create":
         return None if data["id"] in store.customers else "the created customer is not stored"
+    if case.operation == "products.create":
+        return None if store.products.get(data["id"]) is not None else "the created product is not stored"
     return None
 
 

@@ -6,9 +6,11 @@ item codecs. `DynamoDBStore` is the sum of the aggregates' mixins and implements
 
 from __future__ import annotations
 
+from shared.adapters.dynamodb.contract_end_dates import ContractEndDateTable
 from shared.adapters.dynamodb.customers import CustomerTable
 from shared.adapters.dynamodb.invoices import InvoiceTable
 from shared.adapters.dynamodb.outbox import OutboxTable
+from shared.adapters.dynamodb.products import ProductTable
 from shared.adapters.dynamodb.sync_records import SyncRecordTable
 from shared.adapters.dynamodb.table import from_attributes, to_attributes
 from shared.adapters.dynamodb.worker_state import StripeStateTable
@@ -16,5 +18,7 @@ from shared.adapters.dynamodb.worker_state import StripeStateTable
 __all__ = ["DynamoDBStore", "from_attributes", "to_attributes"]
 
 
-class DynamoDBStore(CustomerTable, InvoiceTable, SyncRecordTable, OutboxTable, StripeStateTable):
+class DynamoDBStore(
+    CustomerTable, InvoiceTable, SyncRecordTable, OutboxTable, StripeStateTable, ProductTable, ContractEndDateTable
+):
     """Every access pattern of the one table (`shared.ports.store.Store`)."""

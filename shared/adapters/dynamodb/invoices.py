@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
+from shared.adapters.dynamodb.contract_end_dates import finalized_usage_writes
 from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChunks, LineChunks, encode_lines
 from shared.adapters.dynamodb.keys import customer_key, id_part, invoice_key
 from shared.adapters.dynamodb.pages import PagedQueries
@@ -127,6 +128,7 @@ class InvoiceTable(InvoiceLineChunks, PagedQueries):
         deltas = {currency: delta for currency, delta in deltas.items() if delta != 0}
         if deltas:
             writes.append(self._lifetime_update(invoice.customer_id, deltas))
+        writes.extend(finalized_usage_writes(self._table, previous, invoice))
         return writes
 
     def _lifetime_update(self, customer_id: str, deltas: Mapping[str, Decimal]) -> TransactWriteItemTypeDef:

@@ -10,7 +10,10 @@
 | meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider>           | <customer>#<id>        |
 | worker lease    | LEASE#<kind>#<id>     | #LEASE             | UNSETTLED#<kind> (waiting)  | <pending_since>#<id>   |
 | audit entry     | AUDIT#<shard 0-3>     | <time µs>#<id>     | (GSI2) AUDIT#<type>#<resource id> / <time µs>#<id> |
+| product         | PRODUCT#<id>          | #PRODUCT           |                             |                        |
+| finalized usage | CUSTOMER#<customer>   | FINALIZED_USAGE#<contract digest>#<end µs>#<invoice>                 |
 
+A finalized-usage marker exists per FINALIZED USAGE invoice of a contract (`contract_end_dates.py`).
 A worker's own state lives on its lease item (the Stripe worker's step and ids on `LEASE#stripe#<invoice>`).
 
 An id inside a sort key (`<id>` in the SK and GSI1SK columns) is `id_part(id)`: the id itself up to
@@ -21,12 +24,14 @@ keys (2048 bytes) take ids whole.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from shared.adapters.dynamodb.table import Item
 from shared.domain.customers import Contract, Customer
-from shared.domain.id_keys import bounded_key_part
-from shared.domain.timestamps import format_timestamp
+from shared.domain.id_keys import bounded_key_part, digest
+from shared.domain.products import Product
+from shared.domain.timestamps import format_timestamp, sortable_timestamp
 from shared.domain.types import STORAGE
 
 
@@ -105,3 +110,28 @@ def contract_item(contract: Contract) -> Item:
 
 def contract_from_item(item: Item) -> Contract:
     return Contract.model_validate_json(item["data"])
+
+
+def product_key(product_id: str) -> Item:
+    return {"PK": f"PRODUCT#{product_id}", "SK": "#PRODUCT"}
+
+
+def product_item(product: Product) -> Item:
+    return {**product_key(product.id), "entity": "product", "data": product.model_dump_json(context=STORAGE)}
+
+
+def product_from_item(item: Item) -> Product:
+    return Product.model_validate_json(item["data"])
+
+
+def finalized_usage_prefix(contract_id: str) -> str:
+    """The sort key prefix of one contract's finalized-usage markers. The contract id is digested:
+    a fixed-width part, so one contract's prefix is never the start of another's (ids may hold `#`)."""
+    return f"FINALIZED_USAGE#{digest(contract_id)}#"
+
+
+def finalized_usage_key(customer_id: str, contract_id: str, end_timestamp: datetime, invoice_id: str) -> Item:
+    """A FINALIZED USAGE invoice's marker: its end first (fixed width), so the last one of a Query
+    in descending order is the contract's latest finalized end."""
+    sort = f"{finalized_usage_prefix(contract_id)}{sortable_timestamp(end_timestamp)}#{id_part(invoice_id)}"
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": sort}

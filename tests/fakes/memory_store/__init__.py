@@ -10,16 +10,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.memory_store.audit import MemoryAudit
+from tests.fakes.memory_store.contract_end_dates import MemoryContractEndDates
 from tests.fakes.memory_store.customers import MemoryCustomers
 from tests.fakes.memory_store.invoices import MemoryInvoices
 from tests.fakes.memory_store.leases import MemoryLeases
 from tests.fakes.memory_store.outbox import MemoryOutbox
+from tests.fakes.memory_store.products import MemoryProducts
 from tests.fakes.memory_store.sync_records import MemorySyncRecords
 
 __all__ = ["InMemoryStore", "RecordingQueue"]
 
 
-class InMemoryStore(MemoryCustomers, MemoryInvoices, MemorySyncRecords, MemoryOutbox, MemoryAudit, MemoryLeases):
+class InMemoryStore(
+    MemoryCustomers,
+    MemoryInvoices,
+    MemorySyncRecords,
+    MemoryOutbox,
+    MemoryAudit,
+    MemoryLeases,
+    MemoryProducts,
+    MemoryContractEndDates,
+):
     """Every access pattern of the table, in dictionaries under one lock."""
 
 

@@ -13,6 +13,7 @@ from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.paging import Page, PageRequest, decode_cursor
+from shared.domain.products import Product
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncRecord
 from tests.fakes.memory_store.pages import page_of
@@ -45,6 +46,8 @@ class MemoryTables:
         self.audit_entries: list[AuditEntry] = []
         self.leases: dict[tuple[str, str], LeaseRecord] = {}
         self.stripe_states: dict[str, StripeSyncState] = {}
+        self.products: dict[str, Product] = {}
+        self.product_batch_reads = 0  # calls of get_products: a page of invoices makes one
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:
