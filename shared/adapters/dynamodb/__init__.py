@@ -6,6 +6,7 @@ item codecs. `DynamoDBStore` is the sum of the aggregates' mixins and implements
 
 from __future__ import annotations
 
+from shared.adapters.dynamodb.commits import CommitTable
 from shared.adapters.dynamodb.customers import CustomerTable
 from shared.adapters.dynamodb.invoices import InvoiceTable
 from shared.adapters.dynamodb.outbox import OutboxTable
@@ -16,5 +17,5 @@ from shared.adapters.dynamodb.worker_state import StripeStateTable
 __all__ = ["DynamoDBStore", "from_attributes", "to_attributes"]
 
 
-class DynamoDBStore(CustomerTable, InvoiceTable, SyncRecordTable, OutboxTable, StripeStateTable):
+class DynamoDBStore(CustomerTable, InvoiceTable, CommitTable, SyncRecordTable, OutboxTable, StripeStateTable):
     """Every access pattern of the one table (`shared.ports.store.Store`)."""

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.memory_store.audit import MemoryAudit
+from tests.fakes.memory_store.commits import MemoryCommits
 from tests.fakes.memory_store.customers import MemoryCustomers
 from tests.fakes.memory_store.invoices import MemoryInvoices
 from tests.fakes.memory_store.leases import MemoryLeases
@@ -19,7 +20,9 @@ from tests.fakes.memory_store.sync_records import MemorySyncRecords
 __all__ = ["InMemoryStore", "RecordingQueue"]
 
 
-class InMemoryStore(MemoryCustomers, MemoryInvoices, MemorySyncRecords, MemoryOutbox, MemoryAudit, MemoryLeases):
+class InMemoryStore(
+    MemoryCustomers, MemoryInvoices, MemoryCommits, MemorySyncRecords, MemoryOutbox, MemoryAudit, MemoryLeases
+):
     """Every access pattern of the table, in dictionaries under one lock."""
 
 
