@@ -39,7 +39,20 @@ class AuditedAction:
 CUSTOMERS_CREATE = AuditedAction("customers.create", "customer")
 CONFIGURATIONS_SET = AuditedAction("billingProviderConfigurations.set", "customer")
 CONTRACTS_CREATE = AuditedAction("contracts.create", "contract")
-AUDITED_ACTIONS = {action.name: action for action in (CUSTOMERS_CREATE, CONFIGURATIONS_SET, CONTRACTS_CREATE)}
+COMMITS_CREATE = AuditedAction("customerCommits.create", "commit")
+CREDITS_CREATE = AuditedAction("customerCredits.create", "credit")
+MANUAL_ENTRY_ADD = AuditedAction("addManualBalanceLedgerEntry", "ledger_entry")
+AUDITED_ACTIONS = {
+    action.name: action
+    for action in (
+        CUSTOMERS_CREATE,
+        CONFIGURATIONS_SET,
+        CONTRACTS_CREATE,
+        COMMITS_CREATE,
+        CREDITS_CREATE,
+        MANUAL_ENTRY_ADD,
+    )
+}
 
 
 def audit_entry(
