@@ -133,6 +133,8 @@ def add_manual_entry(deps: ApiDependencies, caller: Caller, request: ManualEntry
     if ledger is None:
         raise NotFound(f"no commit or credit {request.id!r} for customer {request.customer_id!r}", field="id")
     commit = ledger.commit
+    if not is_at_currency_precision(request.amount, commit.currency):
+        raise FieldError("amount", f"{request.amount} has more digits than {commit.currency} allows")
     if request.segment_id is not None:
         segment = commit.segment(request.segment_id)
         if segment is None:
@@ -144,8 +146,6 @@ def add_manual_entry(deps: ApiDependencies, caller: Caller, request: ManualEntry
                 "segment_id", f"no segment of {commit.kind} {commit.id!r} is active at the timestamp; name one"
             )
         segment = active[0]
-    if not is_at_currency_precision(request.amount, commit.currency):
-        raise FieldError("amount", f"{request.amount} has more digits than {commit.currency} allows")
     now = deps.clock()
     entry = LedgerEntry(
         id=deps.new_id("entry"),
