@@ -213,9 +213,22 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
 # author states here what it may do to the table (set() for nothing), and the test below fails
 # until they have (docs/adding-a-function.md).
 TABLE_ACTIONS: dict[str, set[str]] = {
-    "InvoiceRouterFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "InvoiceRouterFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+    },
     "StripeSyncFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
-    "ApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+    "ApiFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+    },
 }
 
 
