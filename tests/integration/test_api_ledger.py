@@ -149,7 +149,7 @@ def test_zero_decimal_and_three_decimal_currencies_show_their_minor_units(api: A
 
 def test_contract_create_takes_commits_and_credits_in_its_transaction(api: ApiClient) -> None:
     customer_id = new_customer(api)
-    body = {
+    body: dict[str, Any] = {
         "customer_id": customer_id,
         "name": "with commits",
         "starting_at": "2025-01-01T00:00:00Z",
@@ -167,9 +167,8 @@ def test_contract_create_takes_commits_and_credits_in_its_transaction(api: ApiCl
     assert again.error() == (409, "commits.0.uniqueness_key")
     names = [c["name"] for c in api.post("/v1/contracts/list", {"customer_id": customer_id}).data]
     assert names == ["with commits"]
-    twice = {**body, "commits": [], "credits": [body["commits"][0] | {"uniqueness_key": "k2"}] * 2}
-    for credit_entry in twice["credits"]:
-        credit_entry.pop("type", None)
+    repeated = {k: v for k, v in body["commits"][0].items() if k != "type"} | {"uniqueness_key": "k2"}
+    twice = {**body, "commits": [], "credits": [repeated, repeated]}
     assert api.post("/v1/contracts/create", twice).error() == (409, "credits.1.uniqueness_key")
 
 

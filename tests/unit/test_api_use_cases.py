@@ -14,9 +14,9 @@ from shared.domain.paging import PageRequest
 from shared.domain.providers import with_configuration
 from shared.domain.validation import FieldError
 from shared.services import api_contracts, api_customers, api_invoices
+from shared.services.api_commit_requests import CreateContractWithCommitsRequest
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
-from shared.services.api_commit_requests import CreateContractWithCommitsRequest
 from shared.services.api_requests import CreateCustomerRequest
 from tests.builders import AWS, AZURE, STRIPE, configuration, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore
