@@ -9,6 +9,7 @@ transaction: of concurrent creates with one key exactly one commits, the others 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from shared.domain.audit import AuditEntry
 from shared.domain.commits import Commit, CommitQuery
 from shared.domain.customers import Contract
 from shared.domain.ledger import CommitLedger, Drawdown, LedgerEntry
+from shared.domain.money import parse_decimal
 from shared.domain.paging import InvalidCursor, Page, PageRequest, encode_cursor
 from shared.domain.timestamps import format_precise_timestamp, parse_rfc3339
 from shared.domain.types import STORAGE
@@ -79,9 +81,34 @@ def _drawdown_from_item(commit_id: str, item: Mapping[str, Any]) -> Drawdown:
         invoice_id=str(item["invoice_id"]),
         commit_id=commit_id,
         invoice_version=int(item["invoice_version"]),
-        timestamp=parse_rfc3339(item["timestamp"]),
-        amounts={str(segment): Decimal(amount) for segment, amount in item["amounts"].items()},
+        timestamp=_stored_timestamp(item["timestamp"]),
+        amounts={str(segment): parse_decimal(amount) for segment, amount in item["amounts"].items()},
     )
+
+
+def _stored_timestamp(text: str) -> datetime:
+    """What `format_precise_timestamp` wrote, read in C; anything else through the full parser."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_rfc3339(text)
+    return moment if moment.tzinfo is not None else parse_rfc3339(text)
+
+
+def _plain(raw: Mapping[str, Any]) -> Item:
+    """An item of this module from DynamoDB's attribute values: its strings, numbers and maps read
+    directly (boto3's TypeDeserializer is most of a page's time); anything else through it."""
+    item: Item = {}
+    for name, value in raw.items():
+        if "S" in value:
+            item[name] = value["S"]
+        elif "N" in value:
+            item[name] = Decimal(value["N"])
+        elif "M" in value:
+            item[name] = _plain(value["M"])
+        else:
+            item[name] = from_attributes({name: value})[name]
+    return item
 
 
 class _Group:
@@ -230,7 +257,7 @@ class CommitTable(AuditTable):
         while True:
             response = self._client.query(**kwargs)
             for raw in response.get("Items", []):
-                yield from_attributes(raw)
+                yield _plain(raw)
             last = response.get("LastEvaluatedKey")
             if not last:
                 return
