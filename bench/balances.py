@@ -60,7 +60,7 @@ class _Raw:
 
 class _Table:
     """The table's items in key order, answering GetItem and Query (PK = and SK BETWEEN, with
-    ExclusiveStartKey and 1 MB pages) in DynamoDB's wire format."""
+    ExclusiveStartKey, Limit and 1 MB pages) in DynamoDB's wire format."""
 
     def __init__(self, items: list[dict[str, Any]]) -> None:
         wire = sorted(((item["PK"], item["SK"]), json.dumps(to_attributes(item))) for item in items)
@@ -94,9 +94,10 @@ class _Table:
         page: list[str] = []
         size = 0
         last = None
+        limit = body.get("Limit")
         while position < len(self._keys) and self._keys[position][0] == partition and self._keys[position][1] <= high:
             size += len(self._wire[position])
-            if size > PAGE_BYTES:
+            if size > PAGE_BYTES or len(page) == limit:
                 last = self._keys[position - 1]
                 break
             page.append(self._wire[position])

@@ -17,7 +17,7 @@ drawdowns of FINALIZED invoices (negative), and manual entries (either sign, any
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -90,8 +90,11 @@ class CommitLedger:
     """A commit or credit with everything stored against it (grants are its segments)."""
 
     commit: Commit
-    manual: list[LedgerEntry] = field(default_factory=list)
-    drawdowns: list[Drawdown] = field(default_factory=list)
+    manual: Sequence[LedgerEntry] = field(default_factory=list)
+    drawdowns: Sequence[Drawdown] = field(default_factory=list)
+    # Σ of the manual entries per segment, when the store has it without reading every entry whole
+    # (balances need only this; `manual` may then be read lazily, for ledgers).
+    manual_sums: Mapping[str, Decimal] | None = None
 
     def entries(self) -> list[LedgerEntry]:
         """Every entry, grants first per segment, then by timestamp."""
@@ -102,8 +105,12 @@ class CommitLedger:
     def segment_sums(self, *, without_invoice: str | None = None) -> dict[str, Decimal]:
         """Σ of each segment's entries (not floored), leaving one invoice's drawdown out if asked."""
         sums = {segment.id: segment.amount for segment in self.commit.segments}
-        for entry in self.manual:
-            sums[entry.segment_id] = sums.get(entry.segment_id, ZERO) + entry.amount
+        if self.manual_sums is not None:
+            for segment_id, amount in self.manual_sums.items():
+                sums[segment_id] = sums.get(segment_id, ZERO) + amount
+        else:
+            for entry in self.manual:
+                sums[entry.segment_id] = sums.get(entry.segment_id, ZERO) + entry.amount
         for drawdown in self.drawdowns:
             if drawdown.invoice_id == without_invoice:
                 continue

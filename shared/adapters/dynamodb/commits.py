@@ -8,10 +8,11 @@ transaction: of concurrent creates with one key exactly one commits, the others 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from shared.adapters.aws_errors import ConditionFailed
 from shared.adapters.dynamodb.audit import AuditTable
@@ -27,12 +28,11 @@ from shared.adapters.dynamodb.keys import (
     uniqueness_key,
 )
 from shared.adapters.dynamodb.pages import key_position
-from shared.adapters.dynamodb.table import Item, from_attributes, to_attributes, unreadable_reason
+from shared.adapters.dynamodb.table import Item, UnreadableItem, from_attributes, to_attributes, unreadable_reason
 from shared.domain.audit import AuditEntry
 from shared.domain.commits import Commit, CommitQuery
 from shared.domain.customers import Contract
 from shared.domain.ledger import CommitLedger, Drawdown, LedgerEntry
-from shared.domain.money import parse_decimal
 from shared.domain.paging import InvalidCursor, Page, PageRequest, encode_cursor
 from shared.domain.timestamps import format_precise_timestamp, parse_rfc3339
 from shared.domain.types import STORAGE
@@ -72,6 +72,9 @@ def manual_entry_item(customer_id: str, entry: LedgerEntry) -> Item:
     return {
         **manual_entry_key(customer_id, entry.commit_id, entry.id),
         "entity": "manual",
+        # What a balance needs, readable without parsing the entry (`data`, read for ledgers only).
+        "segment_id": entry.segment_id,
+        "amount": format(entry.amount, "f"),
         "data": entry.model_dump_json(context=STORAGE),
     }
 
@@ -82,8 +85,46 @@ def _drawdown_from_item(commit_id: str, item: Mapping[str, Any]) -> Drawdown:
         commit_id=commit_id,
         invoice_version=int(item["invoice_version"]),
         timestamp=_stored_timestamp(item["timestamp"]),
-        amounts={str(segment): parse_decimal(amount) for segment, amount in item["amounts"].items()},
+        amounts={str(segment): _stored_amount(amount) for segment, amount in item["amounts"].items()},
     )
+
+
+def _stored_amount(text: str) -> Decimal:
+    """An amount this module wrote (plain decimal text), read in C; ValueError for anything else."""
+    amount = Decimal(text)
+    if not amount.is_finite():
+        raise ValueError(f"{text[:40]!r} is not a finite amount")
+    return amount
+
+
+class _ManualEntries(Sequence[LedgerEntry]):
+    """A commit's manual entries, each parsed from its `data` only when first read (balances sum
+    the top-level amounts and never need them)."""
+
+    def __init__(self, items: list[tuple[Item, str]], on_unreadable: UnreadableItem) -> None:
+        self._items = items  # (key, data)
+        self._on_unreadable = on_unreadable
+        self._entries: list[LedgerEntry] | None = None
+
+    def _parsed(self) -> list[LedgerEntry]:
+        if self._entries is None:
+            self._entries = []
+            for key, text in self._items:
+                try:
+                    self._entries.append(LedgerEntry.model_validate_json(text))
+                except Exception as error:  # left out of the listed ledger and reported (pages.py)
+                    self._on_unreadable(key, unreadable_reason(error))
+        return self._entries
+
+    @overload
+    def __getitem__(self, index: int) -> LedgerEntry: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[LedgerEntry]: ...
+    def __getitem__(self, index: int | slice) -> LedgerEntry | Sequence[LedgerEntry]:
+        return self._parsed()[index]
+
+    def __len__(self) -> int:
+        return len(self._parsed()) if self._entries is not None else len(self._items)
 
 
 def _stored_timestamp(text: str) -> datetime:
@@ -114,9 +155,11 @@ def _plain(raw: Mapping[str, Any]) -> Item:
 class _Group:
     """A commit item and the entry items after it, as one Query yields them."""
 
-    def __init__(self, commit: Commit | None) -> None:
+    def __init__(self, commit: Commit | None, on_unreadable: UnreadableItem) -> None:
         self.commit = commit  # None: the commit item could not be read; its entries are skipped
-        self.manual: list[LedgerEntry] = []
+        self._on_unreadable = on_unreadable
+        self.manual: list[tuple[Item, str]] = []
+        self.manual_sums: dict[str, Decimal] = {}
         self.drawdowns: list[Drawdown] = []
 
     def add(self, item: Item) -> None:
@@ -125,10 +168,16 @@ class _Group:
         if item.get("entity") == "drawdown":
             self.drawdowns.append(_drawdown_from_item(self.commit.id, item))
         elif item.get("entity") == "manual":
-            self.manual.append(LedgerEntry.model_validate_json(item["data"]))
+            segment_id, amount = str(item["segment_id"]), _stored_amount(item["amount"])
+            self.manual_sums[segment_id] = self.manual_sums.get(segment_id, Decimal(0)) + amount
+            self.manual.append(({"PK": item["PK"], "SK": item["SK"]}, str(item["data"])))
 
     def ledger(self) -> CommitLedger | None:
-        return None if self.commit is None else CommitLedger(self.commit, self.manual, self.drawdowns)
+        if self.commit is None:
+            return None
+        return CommitLedger(
+            self.commit, _ManualEntries(self.manual, self._on_unreadable), self.drawdowns, self.manual_sums
+        )
 
 
 class CommitTable(AuditTable):
@@ -174,7 +223,7 @@ class CommitTable(AuditTable):
         group: _Group | None = None
         for item in self._query_items(customer_id, commit_ledger_range(commit_id), None):
             if item.get("entity") == "commit":
-                group = _Group(Commit.model_validate_json(item["data"]))
+                group = _Group(Commit.model_validate_json(item["data"]), self._on_unreadable)
             elif group is not None:
                 group.add(item)
         return None if group is None else group.ledger()
@@ -188,14 +237,25 @@ class CommitTable(AuditTable):
         kept: list[CommitLedger] = []
         group: _Group | None = None
         last_key: Item | None = None
-        for item in self._query_items(customer_id, COMMITS_RANGE, start):
+        seen = 0
+
+        def items_still_needed() -> int | None:
+            """About as many items as the rest of the page takes, by what the page held so far: the
+            last DynamoDB page then stops near the page's end instead of 1 MB past it."""
+            if not kept:
+                return None
+            per_commit = seen / len(kept)
+            return max(16, math.ceil((page.limit + 1 - len(kept)) * per_commit * 1.1) + 2)
+
+        for item in self._query_items(customer_id, COMMITS_RANGE, start, items_still_needed):
+            seen += 1
             if item.get("entity") == "commit":
                 finished = None if group is None else group.ledger()
                 if finished is not None and query.matches(finished.commit):
                     kept.append(finished)
                 if len(kept) == page.limit and last_key is not None:  # one more exists: the page is full
                     return Page(kept, encode_cursor(last_key))
-                group = _Group(self._read_commit(item))
+                group = _Group(self._read_commit(item), self._on_unreadable)
             elif group is not None:
                 try:
                     group.add(item)
@@ -242,8 +302,15 @@ class CommitTable(AuditTable):
             self._on_unreadable({"PK": item.get("PK"), "SK": item.get("SK")}, unreadable_reason(error))
             return None
 
-    def _query_items(self, customer_id: str, sort_range: tuple[str, str], start: Item | None) -> Iterator[Item]:
-        """The range's items in key order, read one DynamoDB page at a time as they are consumed."""
+    def _query_items(
+        self,
+        customer_id: str,
+        sort_range: tuple[str, str],
+        start: Item | None,
+        next_limit: Callable[[], int | None] | None = None,
+    ) -> Iterator[Item]:
+        """The range's items in key order, read one DynamoDB page at a time as they are consumed;
+        `next_limit` bounds each page after the first (None: up to DynamoDB's 1 MB)."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "PK = :pk AND SK BETWEEN :low AND :high",
@@ -262,3 +329,8 @@ class CommitTable(AuditTable):
             if not last:
                 return
             kwargs["ExclusiveStartKey"] = last
+            limit = None if next_limit is None else next_limit()
+            if limit is None:
+                kwargs.pop("Limit", None)
+            else:
+                kwargs["Limit"] = limit
