@@ -217,3 +217,85 @@ def test_invoice_statuses_of_known_invoices(store: Store) -> None:
     store.save_invoice(finalized(1, "1.00", status="DRAFT"), NOW)
     store.save_invoice(finalized(1, "1.00", id="inv_2", status="VOID"), NOW)
     assert store.invoice_statuses({"inv_1", "inv_2", "inv_none"}) == {"inv_1": "DRAFT", "inv_2": "VOID"}
+
+
+# -- DynamoDB only: pages across DynamoDB's own pages, and concurrent drawdowns -------------------
+class SmallPages:
+    """A DynamoDB client whose Query pages hold at most `size` items (as 1 MB pages would, with
+    far fewer items), recording the Limit each Query asked for."""
+
+    def __init__(self, client: Any, size: int) -> None:
+        self._client = client
+        self._size = size
+        self.limits: list[int | None] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def query(self, **kwargs: Any) -> Any:
+        self.limits.append(kwargs.get("Limit"))
+        return self._client.query(**{**kwargs, "Limit": min(kwargs.get("Limit", self._size), self._size)})
+
+
+def test_a_page_of_ledgers_spans_dynamodb_pages_and_asks_only_for_what_it_still_needs(dynamodb: Any) -> None:
+    small = SmallPages(dynamodb, 4)
+    store = DynamoDBStore(small, TABLE_NAME)  # type: ignore[arg-type]
+    store.create_customer(customer("cust_acme"))
+    commits = [new_commit(f"commit_{n}") for n in range(1, 8)]
+    store.create_commits_audited(commits, audit("a1"))
+    for index, the_commit in enumerate(commits):
+        for n in range(index % 3):  # 0, 1 or 2 entries each: groups of 1 to 3 items
+            entry = LedgerEntry(id=f"e{index}{n}", commit_id=the_commit.id, segment_id=the_commit.segments[1].id,
+                                type="manual", amount=Decimal(-1), timestamp=NOW, reason="r")  # fmt: skip
+            assert store.add_manual_entry("cust_acme", entry, audit(f"m{index}{n}"))
+    found: list[tuple[str, int]] = []
+    cursor = None
+    while True:
+        small.limits.clear()
+        page = store.list_commit_ledgers("cust_acme", CommitQuery(), PageRequest(3, cursor))
+        assert small.limits[0] is None  # the first Query of a page: nothing known yet
+        assert all(limit is not None and limit >= 16 for limit in small.limits[1:])
+        found += [(ledger.commit.id, len(ledger.manual)) for ledger in page.items]
+        if (cursor := page.next_page) is None:
+            break
+    assert found == [(c.id, index % 3) for index, c in enumerate(commits)]
+
+
+class RacingWrites:
+    """A DynamoDB client that, before the first invoice transaction it is asked for, lets `race`
+    run to completion (another router storing another invoice of the customer)."""
+
+    def __init__(self, client: Any, race: Any) -> None:
+        self._client = client
+        self._race = race
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.transactions += 1
+        if self._race is not None and any("version" in str(item) for item in kwargs["TransactItems"]):
+            race, self._race = self._race, None
+            race()
+        return self._client.transact_write_items(**kwargs)
+
+
+def test_two_invoices_routed_at_once_never_spend_the_same_remainder(dynamodb: Any) -> None:
+    plain = DynamoDBStore(dynamodb, TABLE_NAME)
+    plain.create_customer(customer("cust_acme"))
+    two = [
+        Segment(id="soon", amount=Decimal("100.00"), starting_at=JAN, ending_before=datetime(2025, 6, 1, tzinfo=UTC)),
+        Segment(id="later", amount=Decimal("300.00"), starting_at=JAN, ending_before=datetime(2026, 1, 1, tzinfo=UTC)),
+    ]
+    plain.create_commits_audited([new_commit("commit_1", segments=two)], audit("a1"))
+    other = finalized(1, "100.00", id="inv_other")
+    racing = RacingWrites(dynamodb, lambda: plain.save_invoice(other, NOW))
+    store = DynamoDBStore(racing, TABLE_NAME)  # type: ignore[arg-type]
+    store.save_invoice(finalized(1, "100.00"), NOW)  # planned against "soon" whole, then raced
+    assert racing.transactions >= 2  # the raced transaction failed its ledger condition and was planned again
+    ledger = plain.get_commit_ledger("cust_acme", "commit_1")
+    assert ledger is not None
+    drawn = {(d.invoice_id, *d.amounts.items()) for d in ledger.drawdowns}
+    assert drawn == {("inv_other", ("soon", Decimal("100.00"))), ("inv_1", ("later", Decimal("100.00")))}
+    assert ledger.balance(NOW) == Decimal("200.00")
