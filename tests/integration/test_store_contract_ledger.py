@@ -11,7 +11,7 @@ import pytest
 from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.audit import AuditEntry, AuditQuery, Caller
 from shared.domain.commits import Commit, CommitQuery, Segment
-from shared.domain.invoice import InvoiceEvent
+from shared.domain.invoice import MAX_APPLIED_CREDITS, InvoiceEvent
 from shared.domain.ledger import LedgerEntry
 from shared.domain.paging import PageRequest
 from shared.ports.store import Store, UniquenessKeyTaken
@@ -299,3 +299,20 @@ def test_two_invoices_routed_at_once_never_spend_the_same_remainder(dynamodb: An
     drawn = {(d.invoice_id, *d.amounts.items()) for d in ledger.drawdowns}
     assert drawn == {("inv_other", ("soon", Decimal("100.00"))), ("inv_1", ("later", Decimal("100.00")))}
     assert ledger.balance(NOW) == Decimal("200.00")
+
+
+def test_a_version_naming_other_commits_than_the_last_fits_one_transaction(store: Store) -> None:
+    first = [new_commit(f"commit_a{n:02d}") for n in range(MAX_APPLIED_CREDITS)]
+    second = [new_commit(f"commit_b{n:02d}") for n in range(MAX_APPLIED_CREDITS)]
+    store.create_commits_audited(first, audit("a1"))
+    store.create_commits_audited(second, audit("a2"))
+
+    def applied(commits: list[Commit]) -> list[dict[str, str]]:
+        return [{"id": c.id, "type": "PREPAID", "amount": "1.00"} for c in commits]
+
+    store.save_invoice(finalized(1, "0", applied_credits=applied(first)), NOW)
+    # every drawdown of version 1 deleted and 45 others put, with the invoice, in one transaction
+    store.save_invoice(finalized(2, "0", applied_credits=applied(second)), NOW)
+    page = store.list_commit_ledgers("cust_acme", CommitQuery(), PageRequest(100))
+    drawn = {ledger.commit.id: len(ledger.drawdowns) for ledger in page.items}
+    assert drawn == {**{c.id: 0 for c in first}, **{c.id: 1 for c in second}}

@@ -13,6 +13,7 @@ import pytest
 from functions.invoice_router.handler import lambda_handler
 from local.lambda_context import LocalLambdaContext
 from shared.domain.commits import Commit, Segment
+from shared.domain.invoice import MAX_APPLIED_CREDITS
 from shared.services.route_invoice import RouterDependencies
 from tests.builders import STRIPE, configuration, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore, RecordingQueue
@@ -76,3 +77,11 @@ def test_an_unknown_commit_is_reported_and_the_invoice_still_routed(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(line.get("UnappliedCredits") == [1.0] for line in lines)
     assert any("drew down no commit" in record.getMessage() for record in caplog.records)
+
+
+def test_more_applied_credits_than_one_transaction_holds_is_a_rejection_naming_them(store: InMemoryStore) -> None:
+    applied = [{"id": f"commit_{n}", "type": "PREPAID", "amount": "1.00"} for n in range(MAX_APPLIED_CREDITS + 1)]
+    result = route(store, applied_credits=applied)
+    assert (result["outcome"], result["field"]) == ("rejected", "detail.applied_credits")
+    assert store.get_invoice("inv_1") is None
+    assert route(store, applied_credits=applied[:MAX_APPLIED_CREDITS])["outcome"] == "queued"
