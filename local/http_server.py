@@ -306,6 +306,8 @@ class _Server(ThreadingHTTPServer):
     control: LocalControl
     token: str
     limits: ServerLimits
+    # socketserver's default backlog is 5: a burst of concurrent clients would be reset, not queued.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("local API: a connection from %s failed", client_address)

@@ -40,4 +40,9 @@ def lambda_handler(
     else:
         count("InvoicesRouted", dimension=("provider", result.provider or "none"))
         logger.info("invoice event routed", extra={"outcome": result.outcome, "provider": result.provider})
+    if result.unapplied_credits:
+        count("UnappliedCredits", value=len(result.unapplied_credits))
+        logger.warning(
+            "applied credits of the invoice drew down no commit or credit", extra={"why": result.unapplied_credits}
+        )
     return asdict(result)

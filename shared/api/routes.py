@@ -10,6 +10,21 @@ from urllib.parse import unquote
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
+from shared.api.commit_schemas import (
+    BalancePage,
+    BalanceView,
+    CommitData,
+    CommitPage,
+    CommitView,
+    ContractWithCommitsData,
+    ContractWithCommitsView,
+    CreditData,
+    CreditPage,
+    CreditView,
+    LedgerEntryData,
+    LedgerEntryView,
+    invoice_status_of,
+)
 from shared.api.schemas import (
     AuditEntryView,
     AuditPage,
@@ -28,17 +43,34 @@ from shared.api.schemas import (
 from shared.domain.audit import AuditQuery, Caller
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import DEFAULT_LIMIT, PageRequest
-from shared.services import api_audit, api_contract_end_date, api_contracts, api_customers, api_invoices, api_products
+from shared.services import (
+    api_audit,
+    api_commits,
+    api_contract_end_date,
+    api_contracts,
+    api_customers,
+    api_invoices,
+    api_products,
+)
+from shared.services.api_commit_requests import (
+    CreateCommitRequest,
+    CreateContractWithCommitsRequest,
+    CreateCreditRequest,
+    ListCommitsRequest,
+    ManualEntryRequest,
+)
 from shared.services.api_dependencies import (
+    COMMITS_CREATE,
     CONFIGURATIONS_SET,
     CONTRACTS_CREATE,
     CONTRACTS_UPDATE_END_DATE,
+    CREDITS_CREATE,
     CUSTOMERS_CREATE,
+    MANUAL_ENTRY_ADD,
     ApiDependencies,
 )
 from shared.services.api_errors import NotFound
 from shared.services.api_requests import (
-    CreateContractRequest,
     CreateCustomerRequest,
     DateFilter,
     GetContractRequest,
@@ -137,8 +169,12 @@ def set_billing_provider_configuration(
     tags=["contracts"],
     responses=error_responses(400, 401, 404, 409, 413),
 )
-def create_contract(request: CreateContractRequest) -> ContractData:
-    return ContractData(data=api_contracts.create_contract(_deps(), _caller(), request))
+def create_contract(request: CreateContractWithCommitsRequest) -> ContractData | ContractWithCommitsData:
+    """The contract; when created with commits or credits, with those too (and their ids)."""
+    contract, commits = api_contracts.create_contract(_deps(), _caller(), request)
+    if not commits:
+        return ContractData(data=contract)
+    return ContractWithCommitsData(data=ContractWithCommitsView.of(contract, commits, _deps().clock()))
 
 
 @router.post(
@@ -240,3 +276,101 @@ def list_audit_logs(
     query = AuditQuery(resource_type, resource_id, starting_on, ending_before)
     page = api_audit.list_audit_log(_deps(), query, PageRequest(limit, next_page))
     return AuditPage(data=[AuditEntryView.of(entry) for entry in page.items], next_page=page.next_page)
+
+
+# -- commits, credits and the ledger -----------------------------------------------------------------
+@router.post(
+    "/v1/contracts/customerCommits/create",
+    operation_id=COMMITS_CREATE.name,
+    tags=["commits and credits"],
+    summary="Create a commit; a uniqueness_key already used by the customer's commits or credits is a 409",
+    responses=error_responses(400, 401, 404, 409, 413),
+)
+def create_commit(request: CreateCommitRequest) -> CommitData:
+    ledger = api_commits.create_commit(_deps(), _caller(), request)
+    return CommitData(data=CommitView.of(ledger, _deps().clock()))
+
+
+@router.post(
+    "/v1/contracts/customerCommits/list",
+    operation_id="customerCommits.list",
+    tags=["commits and credits"],
+    responses=error_responses(400, 401, 404, 413),
+)
+def list_commits(request: ListCommitsRequest) -> CommitPage:
+    page, statuses = api_commits.list_commits(_deps(), request, "commit")
+    now = _deps().clock()
+    views = [
+        CommitView.of(
+            ledger,
+            now,
+            invoice_status_of(ledger, statuses),
+            balance=request.include_balance,
+            ledgers=request.include_ledgers,
+        )
+        for ledger in page.items
+    ]
+    return CommitPage(data=views, next_page=page.next_page)
+
+
+@router.post(
+    "/v1/contracts/customerCredits/create",
+    operation_id=CREDITS_CREATE.name,
+    tags=["commits and credits"],
+    summary="Create a credit; a uniqueness_key already used by the customer's commits or credits is a 409",
+    responses=error_responses(400, 401, 404, 409, 413),
+)
+def create_credit(request: CreateCreditRequest) -> CreditData:
+    ledger = api_commits.create_commit(_deps(), _caller(), request)
+    return CreditData(data=CreditView.of(ledger, _deps().clock()))
+
+
+@router.post(
+    "/v1/contracts/customerCredits/list",
+    operation_id="customerCredits.list",
+    tags=["commits and credits"],
+    responses=error_responses(400, 401, 404, 413),
+)
+def list_credits(request: ListCommitsRequest) -> CreditPage:
+    page, statuses = api_commits.list_commits(_deps(), request, "credit")
+    now = _deps().clock()
+    views = [
+        CreditView.of(
+            ledger,
+            now,
+            invoice_status_of(ledger, statuses),
+            balance=request.include_balance,
+            ledgers=request.include_ledgers,
+        )
+        for ledger in page.items
+    ]
+    return CreditPage(data=views, next_page=page.next_page)
+
+
+@router.post(
+    "/v1/contracts/addManualBalanceLedgerEntry",
+    operation_id=MANUAL_ENTRY_ADD.name,
+    tags=["commits and credits"],
+    summary="Add a manual entry to a segment of a commit or credit (it may be future-dated)",
+    responses=error_responses(400, 401, 404, 413),
+)
+def add_manual_ledger_entry(request: ManualEntryRequest) -> LedgerEntryData:
+    entry, currency = api_commits.add_manual_entry(_deps(), _caller(), request)
+    return LedgerEntryData(data=LedgerEntryView.of(entry, currency))
+
+
+@router.post(
+    "/v1/contracts/customerBalances/list",
+    operation_id="customerBalances.list",
+    tags=["commits and credits"],
+    summary="The balance of each commit and credit: the sum of its segments active now, each floored at 0",
+    responses=error_responses(400, 401, 404, 413),
+)
+def list_balances(request: ListCommitsRequest) -> BalancePage:
+    page, statuses = api_commits.list_commits(_deps(), request, None)
+    now = _deps().clock()
+    views = [
+        BalanceView.of(ledger, now, invoice_status_of(ledger, statuses), ledgers=request.include_ledgers)
+        for ledger in page.items
+    ]
+    return BalancePage(data=views, next_page=page.next_page)

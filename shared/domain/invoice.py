@@ -39,6 +39,10 @@ STATUS_FOR_DETAIL_TYPE: dict[str, InvoiceStatus] = {
 }
 DETAIL_TYPES = tuple(STATUS_FOR_DETAIL_TYPE)
 MAX_LINE_ITEMS = 10_000
+# The router writes one drawdown item per applied commit or credit in the invoice's transaction,
+# and deletes the previous version's: 2 x 45 leaves 10 of DynamoDB's 100 items per transaction for
+# the invoice, its customer and whatever else that transaction keeps in step with the invoice.
+MAX_APPLIED_CREDITS = 45
 
 
 class _EventModel(BaseModel):
@@ -99,7 +103,7 @@ class Invoice(_EventModel):
     # A claim check: the lines are in this S3 object (`line_items` is then `[]`); the router reads
     # them into `line_items`, so a stored invoice never has one (shared/domain/claim_check.py).
     line_items_uri: ClaimCheckUri | None = None
-    applied_credits: list[AppliedCredit] = Field(default_factory=list)
+    applied_credits: Annotated[list[AppliedCredit], Field(max_length=MAX_APPLIED_CREDITS)] = Field(default_factory=list)
     custom_fields: CustomFields = Field(default_factory=dict)
     version: BoundedInt
 

@@ -76,6 +76,8 @@ def _is_noncharacter(char: str) -> bool:
 
 
 def _printable_id(value: str) -> str:
+    if value.isascii() and value.isprintable():  # the common case, checked in C: no Cc in it
+        return value
     for position, char in enumerate(value):
         if unicodedata.category(char) in _UNPRINTABLE_CATEGORIES or _is_noncharacter(char):
             raise ValueError(f"must be printable text: character {position + 1} is U+{ord(char):04X}")
@@ -84,6 +86,8 @@ def _printable_id(value: str) -> str:
 
 def visible_name(value: str) -> str:
     """Not blank once whitespace and format characters (Cf) are removed; no control character (Cc)."""
+    if value.isascii() and value.isprintable() and value.strip(" "):  # ASCII has no Cf, and no Cc here
+        return value
     for position, char in enumerate(value):
         category = unicodedata.category(char)
         if category in {"Cc", "Cs"}:

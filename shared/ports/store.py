@@ -7,7 +7,7 @@ Use cases depend on their composition only: `RouterStore`, `ApiStore`, `StripeSy
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,10 +15,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from shared.domain.audit import AuditEntry, AuditQuery
+from shared.domain.commits import Commit, CommitQuery
 from shared.domain.contract_end_date import FinalizedUsageEnd
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
+from shared.domain.ledger import CommitLedger, LedgerEntry
 from shared.domain.paging import Page, PageRequest
 from shared.domain.products import Product
 from shared.domain.providers import BillingProvider, ProviderConfiguration
@@ -39,6 +41,9 @@ class InvoiceWrite:
     outcome: InvoiceWriteOutcome
     stored_version: int  # the version now stored (the new one unless stale/duplicate)
     dispatched_version: int | None  # the highest version whose routing finished
+    # Applied credits this version could not draw down (unknown id, other currency, nothing
+    # active), each with why; the invoice is stored and routed all the same.
+    unapplied_credits: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,14 @@ class MeterOutboxEntry:
 
 class AlreadyExists(Exception):
     """A create hit an existing id."""
+
+
+class UniquenessKeyTaken(Exception):
+    """A commit or credit create named a `uniqueness_key` the customer already used."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 class CustomerReads(Protocol):
@@ -190,6 +203,33 @@ class ContractEndDates(Protocol):
         ...
 
 
+class CommitReads(Protocol):
+    """A customer's commits and credits with their ledgers: one Query of the customer's partition."""
+
+    def get_commit_ledger(self, customer_id: str, commit_id: str) -> CommitLedger | None: ...
+
+    def list_commit_ledgers(self, customer_id: str, query: CommitQuery, page: PageRequest) -> Page[CommitLedger]:
+        """In id order, each with its manual entries and drawdowns."""
+        ...
+
+    def invoice_statuses(self, invoice_ids: Collection[str]) -> dict[str, str]:
+        """The stored status (DRAFT, FINALIZED, VOID) of each of these invoices that exists."""
+        ...
+
+
+class CommitWrites(Protocol):
+    def create_commits_audited(
+        self, commits: Sequence[Commit], audit: AuditEntry, contract: Contract | None = None
+    ) -> None:
+        """Create `commits` (with `contract`, when given) and the audit entry in one transaction, each
+        `uniqueness_key` claimed in it; UniquenessKeyTaken (naming one taken key) writes nothing."""
+        ...
+
+    def add_manual_entry(self, customer_id: str, entry: LedgerEntry, audit: AuditEntry) -> bool:
+        """Store a manual entry with its audit entry; False (nothing written) when the commit is gone."""
+        ...
+
+
 class StripeSyncStateStore(Protocol):
     """The Stripe worker's state per invoice (`shared.domain.stripe_state`), kept on its lease."""
 
@@ -205,7 +245,17 @@ class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protoco
     """What the invoice router reads and writes."""
 
 
-class ApiStore(CustomerReads, InvoiceReads, SyncReads, ApiTables, ProductTables, ContractEndDates, Protocol):
+class ApiStore(
+    CustomerReads,
+    InvoiceReads,
+    SyncReads,
+    ApiTables,
+    ProductTables,
+    ContractEndDates,
+    CommitReads,
+    CommitWrites,
+    Protocol,
+):
     """What the API's use cases read and write."""
 
 

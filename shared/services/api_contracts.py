@@ -4,12 +4,15 @@ customer has a configuration for (§3), checked here because it needs the stored
 from __future__ import annotations
 
 from shared.domain.audit import Caller
+from shared.domain.commits import Commit
 from shared.domain.customers import Contract, Customer
 from shared.domain.paging import Page, PageRequest
 from shared.domain.validation import FieldError
+from shared.ports.store import UniquenessKeyTaken
+from shared.services.api_commit_requests import ContractCommitBody, ContractCreditBody, CreateContractWithCommitsRequest
+from shared.services.api_commits import check_keys_unrepeated, new_commit, taken
 from shared.services.api_dependencies import CONTRACTS_CREATE, ApiDependencies, audit_entry
 from shared.services.api_errors import NotFound
-from shared.services.api_requests import CreateContractRequest
 
 
 def _customer(deps: ApiDependencies, customer_id: str) -> Customer:
@@ -19,7 +22,10 @@ def _customer(deps: ApiDependencies, customer_id: str) -> Customer:
     return customer
 
 
-def create_contract(deps: ApiDependencies, caller: Caller, request: CreateContractRequest) -> Contract:
+def create_contract(
+    deps: ApiDependencies, caller: Caller, request: CreateContractWithCommitsRequest
+) -> tuple[Contract, list[Commit]]:
+    """The contract, with its commits and credits created in the same transaction."""
     customer = _customer(deps, request.customer_id)
     override = request.billing_provider_configuration
     if override is not None and customer.configuration_for(override.billing_provider) is None:
@@ -38,8 +44,32 @@ def create_contract(deps: ApiDependencies, caller: Caller, request: CreateContra
         billing_provider_configuration=override,
         created_at=deps.clock().replace(microsecond=0),
     )
-    deps.store.create_contract_audited(contract, audit_entry(deps, caller, CONTRACTS_CREATE, contract.id, 200))
-    return contract
+    bodies: list[tuple[str, ContractCommitBody | ContractCreditBody]] = [
+        *((f"commits.{index}.uniqueness_key", body) for index, body in enumerate(request.commits)),
+        *((f"credits.{index}.uniqueness_key", body) for index, body in enumerate(request.credits)),
+    ]
+    check_keys_unrepeated(bodies)
+    audit = audit_entry(deps, caller, CONTRACTS_CREATE, contract.id, 200)
+    if not bodies:
+        deps.store.create_contract_audited(contract, audit)
+        return contract, []
+    commits = [
+        new_commit(
+            deps,
+            body,
+            "commit" if isinstance(body, ContractCommitBody) else "credit",
+            customer.id,
+            contract.id,
+            contract.created_at,
+        )
+        for _, body in bodies
+    ]
+    try:
+        deps.store.create_commits_audited(commits, audit, contract=contract)
+    except UniquenessKeyTaken as error:
+        field = next(field for field, body in bodies if body.uniqueness_key == error.key)
+        raise taken(error, field) from None
+    return contract, commits
 
 
 def get_contract(deps: ApiDependencies, customer_id: str, contract_id: str) -> Contract:

@@ -41,9 +41,21 @@ CONFIGURATIONS_SET = AuditedAction("billingProviderConfigurations.set", "custome
 CONTRACTS_CREATE = AuditedAction("contracts.create", "contract")
 CONTRACTS_UPDATE_END_DATE = AuditedAction("contracts.updateEndDate", "contract")
 PRODUCTS_CREATE = AuditedAction("products.create", "product")
+COMMITS_CREATE = AuditedAction("customerCommits.create", "commit")
+CREDITS_CREATE = AuditedAction("customerCredits.create", "credit")
+MANUAL_ENTRY_ADD = AuditedAction("addManualBalanceLedgerEntry", "ledger_entry")
 AUDITED_ACTIONS = {
     action.name: action
-    for action in (CUSTOMERS_CREATE, CONFIGURATIONS_SET, CONTRACTS_CREATE, CONTRACTS_UPDATE_END_DATE, PRODUCTS_CREATE)
+    for action in (
+        CUSTOMERS_CREATE,
+        CONFIGURATIONS_SET,
+        CONTRACTS_CREATE,
+        CONTRACTS_UPDATE_END_DATE,
+        PRODUCTS_CREATE,
+        COMMITS_CREATE,
+        CREDITS_CREATE,
+        MANUAL_ENTRY_ADD,
+    )
 }
 
 

@@ -32,7 +32,7 @@ from shared.domain.types import Identifier, Name, Timestamp
 from shared.domain.validation import invalid_field, text_is_unicode
 
 MAX_CUSTOM_FIELDS = 50
-NOT_SUPPORTED_YET = "not supported yet: commits and credits arrive with a later release"
+NOT_SUPPORTED_YET = "not supported yet: recurring commits and credits arrive with a later release"
 
 
 class _Body(BaseModel):
@@ -158,8 +158,7 @@ class CreateContractRequest(_Body):
     ending_before: Timestamp | None = None
     custom_fields: CustomFields = Field(default_factory=dict)
     billing_provider_configuration: ContractProviderOverride | None = None
-    commits: NotYet = None
-    credits: NotYet = None
+    # `commits` and `credits`: shared.services.api_commit_requests.CreateContractWithCommitsRequest
     recurring_commits: NotYet = None
     recurring_credits: NotYet = None
 
@@ -167,7 +166,7 @@ class CreateContractRequest(_Body):
     def _consistent(self) -> CreateContractRequest:
         if self.ending_before is not None and self.ending_before <= self.starting_at:
             raise invalid_field("ending_before", "must be after starting_at (the end is exclusive)")
-        for name in ("commits", "credits", "recurring_commits", "recurring_credits"):
+        for name in ("recurring_commits", "recurring_credits"):
             _not_yet(name, getattr(self, name))
         return self
 

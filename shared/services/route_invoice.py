@@ -16,6 +16,7 @@ one has, a rejection or failure only adds an attempt to its history (`record_rej
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,8 @@ class RouteResult:
     provider: BillingProvider | None = None
     reason: str | None = None
     field: str | None = None
+    # Applied credits drawn from nothing, and why: the invoice is routed regardless (docs/ledger.md).
+    unapplied_credits: tuple[str, ...] = ()
 
 
 def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
@@ -82,10 +85,11 @@ def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> R
         return RouteResult("duplicate", invoice.id, invoice.customer_id)
     # CREATED / UPDATED, or a duplicate of an event whose routing did not finish: (re)dispatch.
     try:
-        return _dispatch(invoice, customer, contract, event, deps)
+        result = _dispatch(invoice, customer, contract, event, deps)
     except Exception as error:  # the stored version is the latest, and it is not on its way
         _record_dispatch_failure(invoice, customer, contract, error, deps)
         raise
+    return dataclasses.replace(result, unapplied_credits=write.unapplied_credits)
 
 
 def _accept(

@@ -214,7 +214,13 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
 # until they have (docs/adding-a-function.md).
 TABLE_ACTIONS: dict[str, set[str]] = {
     "ReconcilerFunction": {"dynamodb:GetItem", "dynamodb:Query"},  # reads customers, invoices, sync records
-    "InvoiceRouterFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+    "InvoiceRouterFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+    },
     "StripeSyncFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     "ApiFunction": {
         "dynamodb:GetItem",
@@ -222,6 +228,7 @@ TABLE_ACTIONS: dict[str, set[str]] = {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
     },
 }
 

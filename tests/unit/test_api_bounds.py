@@ -256,6 +256,6 @@ def test_the_openapi_document_declares_the_bounds() -> None:
     for path, operations in document["paths"].items():
         if "post" in operations:
             assert "413" in operations["post"]["responses"], path
-    contract_schema = document["components"]["schemas"]["CreateContractRequest"]["properties"]["starting_at"]
+    contract_schema = document["components"]["schemas"]["CreateContractWithCommitsRequest"]["properties"]["starting_at"]
     assert "9999-12-30T00:00:00Z" in contract_schema["description"]
     assert "DESIGN" not in json.dumps(document)  # users have the repository's docs/, not the design notes

@@ -10,6 +10,7 @@ import itertools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -20,9 +21,12 @@ from hypothesis import strategies as st
 from functions.api.handler import lambda_handler
 from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
+from shared.adapters.dynamodb.commits import commit_item, manual_entry_item
 from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
 from shared.api.app import openapi_json
+from shared.domain.commits import Commit, Segment
 from shared.domain.invoice import InvoiceEvent
+from shared.domain.ledger import LedgerEntry
 from shared.domain.products import Product
 from shared.services.api_dependencies import ApiDependencies
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
@@ -55,22 +59,45 @@ _AWS = {**AWS, "configuration": {
     "aws_customer_id": "c-123", "aws_product_code": "prod-x", "aws_region": "eu-west-1",
     "aws_customer_account_id": "123456789012", "aws_license_arn": "arn:aws:license-manager::123456789012:license:l-1",
     "aws_is_subscription_product": False}}  # fmt: skip
+_COMMIT = {"name": "2025 commit", "priority": 1, "currency": "USD", "uniqueness_key": "po-4471", "invoice_id": None,
+           "access_schedule": [{"amount": "1000.00", "starting_at": "2025-01-01T00:00:00Z",
+                                "ending_before": "2026-01-01T00:00:00Z"}],
+           "applicable_product_ids": ["prod_api"], "custom_fields": {"team": "ml"}}  # fmt: skip
+_LIST = {"customer_id": "cust_1", "contract_id": "con_1", "include_balance": True, "include_ledgers": True,
+         "limit": 10, "next_page": None}  # fmt: skip
+
+
+def _commit(**fields: Any) -> dict[str, Any]:
+    """A commit body of its own (a mutation of one must not reach another through shared parts)."""
+    return {**copy.deepcopy(_COMMIT), **fields}
+
+
+_CONTRACT = {"customer_id": "cust_1", "name": "2025", "starting_at": "2025-01-01T00:00:00Z",
+             "ending_before": "2026-01-01T00:00:00+01:00", "custom_fields": {"po": "4471"},
+             "billing_provider_configuration": {"billing_provider": "stripe",
+                                                "delivery_method": "direct_to_billing_provider"},
+             "commits": [], "credits": [], "recurring_commits": [], "recurring_credits": []}  # fmt: skip
 # A valid request per operation (bodies; query parameters as text): what each mutation starts from.
 BODIES: dict[str, list[dict[str, Any]]] = {
     "customers.create": [{"name": "Acme", "custom_fields": {"tier": "gold"},
                           "billing_provider_configurations": [_STRIPE, _AWS, AZURE]}],
     "billingProviderConfigurations.set": [_STRIPE, _AWS, {**AZURE, "default": False}],
-    "contracts.create": [{"customer_id": "cust_1", "name": "2025", "starting_at": "2025-01-01T00:00:00Z",
-                          "ending_before": "2026-01-01T00:00:00+01:00", "custom_fields": {"po": "4471"},
-                          "billing_provider_configuration": {"billing_provider": "stripe",
-                                                             "delivery_method": "direct_to_billing_provider"},
-                          "commits": [], "credits": [], "recurring_commits": [], "recurring_credits": []}],
+    "contracts.create": [copy.deepcopy(_CONTRACT),
+                         {**copy.deepcopy(_CONTRACT), "commits": [_commit(type="POSTPAID")],
+                          "credits": [_commit(uniqueness_key="k2")]}],
     "contracts.get": [{"customer_id": "cust_1", "contract_id": "con_1"}],
     "contracts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
     "contracts.updateEndDate": [{"customer_id": "cust_1", "contract_id": "con_1",
                                  "ending_before": "2026-06-01T00:00:00Z",
                                  "allow_ending_before_finalized_invoice": False}],
     "products.create": [{"id": "prod_new", "name": "API calls", "custom_fields": {"sku": "API-1"}}],
+    "customerCommits.create": [_commit(customer_id="cust_1", contract_id="con_1", type="PREPAID")],
+    "customerCredits.create": [_commit(customer_id="cust_1", contract_id=None)],
+    "customerCommits.list": [copy.deepcopy(_LIST)],
+    "customerCredits.list": [copy.deepcopy(_LIST)],
+    "customerBalances.list": [copy.deepcopy(_LIST)],
+    "addManualBalanceLedgerEntry": [{"customer_id": "cust_1", "id": "commit_1", "segment_id": "seg_1",
+                                     "amount": "-12.50", "reason": "goodwill", "timestamp": "2025-06-01T00:00:00Z"}],
 }  # fmt: skip
 QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
@@ -91,12 +118,15 @@ RELATED = [
     (r"billing_provider_configurations\.\d+\.default", r"billing_provider_configurations\.\d+\.default"),
     (r"(.*\.)?configuration\.aws_customer_account_id", r"(.*\.)?configuration\.aws_(license_arn|customer_id)"),
     (r"(.*\.)?configuration\.aws_customer_id", r"(.*\.)?configuration\.aws_customer_id"),
+    (r"(.*\.)?access_schedule\.\d+\.starting_at", r"(.*\.)?access_schedule\.\d+\.ending_before"),
+    (r"(.*\.)?currency", r"(.*\.)?access_schedule\.\d+\.amount"),
+    (r"timestamp", r"segment_id"),  # no segment active at the new timestamp (when none is named)
 ]
 
 
 BOUNDS = Bounds(
-    ids=r"customer_id|contract_id|invoice_id|product_id|id",
-    names=r"name",
+    ids=r"customer_id|contract_id|invoice_id|product_id|id|segment_id|((commits|credits)\.\d+\.)?applicable_product_ids\.\d+",
+    names=r"name|reason|(commits|credits)\.\d+\.name",
     shapes={
         r"(.*\.)?configuration\.stripe_customer_id": frozenset({"cus_x"}),
         r"(.*\.)?configuration\.aws_customer_account_id": frozenset(),
@@ -145,6 +175,12 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
     store.create_contract(contract("con_1", "cust_1"))
     store.save_invoice(InvoiceEvent.model_validate(invoice_event(customer_id="cust_1")).detail, NOW)
     store.products["prod_1"] = Product(id="prod_1", name="API calls", created_at=NOW)
+    store.commits[("cust_1", "commit_1")] = Commit(
+        id="commit_1", kind="commit", customer_id="cust_1", type="PREPAID", name="c", currency="USD",
+        segments=[Segment(id="seg_1", amount=Decimal(100), starting_at=datetime(2025, 1, 1, tzinfo=UTC),
+                          ending_before=datetime(2026, 1, 1, tzinfo=UTC))],
+        created_at=NOW,
+    )  # fmt: skip
     counter = itertools.count(1)
     return ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN), store
 
@@ -174,7 +210,10 @@ def _request(case: Case, mutation: Mutation) -> tuple[str, bytes]:
 
 
 def _state(store: InMemoryStore) -> tuple[Any, ...]:
-    return copy.deepcopy((store.customers, store.contracts, store.invoices, store.syncs, store.products))
+    return copy.deepcopy(
+        (store.customers, store.contracts, store.invoices, store.syncs, store.products, store.commits,
+         store.manual_entries)
+    )  # fmt: skip
 
 
 def check(case: Case, mutation: Mutation) -> str | None:
@@ -216,10 +255,19 @@ def _readable(case: Case, store: InMemoryStore, data: Any) -> str | None:
     for stored_contract in store.contracts.values():
         if contract_from_item(contract_item(stored_contract)) != stored_contract:
             return f"contract {stored_contract.id!r} does not read back from its item"
+    for stored_commit in store.commits.values():
+        if Commit.model_validate_json(commit_item(stored_commit)["data"]) != stored_commit:
+            return f"commit {stored_commit.id!r} does not read back from its item"
+    for (owner, _), entries in store.manual_entries.items():
+        for entry in entries:
+            if LedgerEntry.model_validate_json(manual_entry_item(owner, entry)["data"]) != entry:
+                return f"ledger entry {entry.id!r} does not read back from its item"
     if case.operation == "customers.create":
         return None if data["id"] in store.customers else "the created customer is not stored"
     if case.operation == "products.create":
         return None if store.products.get(data["id"]) is not None else "the created product is not stored"
+    if case.operation in {"customerCommits.create", "customerCredits.create"}:
+        return None if ("cust_1", data["id"]) in store.commits else "the created commit is not stored"
     return None
 
 

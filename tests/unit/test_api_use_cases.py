@@ -14,9 +14,10 @@ from shared.domain.paging import PageRequest
 from shared.domain.providers import with_configuration
 from shared.domain.validation import FieldError
 from shared.services import api_contracts, api_customers, api_invoices
+from shared.services.api_commit_requests import CreateContractWithCommitsRequest
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
-from shared.services.api_requests import CreateContractRequest, CreateCustomerRequest
+from shared.services.api_requests import CreateCustomerRequest
 from tests.builders import AWS, AZURE, STRIPE, configuration, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore
 
@@ -83,11 +84,11 @@ def test_set_configuration_on_an_unknown_customer_is_404(deps: ApiDependencies, 
     assert store.audit_entries == []
 
 
-def contract_request(customer_id: str, override: str | None = None) -> CreateContractRequest:
+def contract_request(customer_id: str, override: str | None = None) -> CreateContractWithCommitsRequest:
     body: dict[str, object] = {"customer_id": customer_id, "name": "2025", "starting_at": "2025-01-01T00:00:00Z"}
     if override:
         body["billing_provider_configuration"] = {"billing_provider": override}
-    return CreateContractRequest.model_validate(body)
+    return CreateContractWithCommitsRequest.model_validate(body)
 
 
 def test_contract_override_needs_the_customers_configuration(deps: ApiDependencies, store: InMemoryStore) -> None:
@@ -95,7 +96,8 @@ def test_contract_override_needs_the_customers_configuration(deps: ApiDependenci
     with pytest.raises(FieldError) as refused:
         api_contracts.create_contract(deps, CALLER, contract_request("cust_acme", "aws_marketplace"))
     assert refused.value.field == "billing_provider_configuration.billing_provider"
-    created = api_contracts.create_contract(deps, CALLER, contract_request("cust_acme", "stripe"))
+    created, commits = api_contracts.create_contract(deps, CALLER, contract_request("cust_acme", "stripe"))
+    assert commits == []
     assert store.get_contract("cust_acme", created.id) == created
     assert [entry.action for entry in store.audit_entries] == ["contracts.create"]
 
@@ -132,9 +134,9 @@ def test_sync_of_a_stored_invoice_without_a_record_is_pending(deps: ApiDependenc
 
 def test_contract_request_refuses_commit_fields_and_accepts_empty_ones() -> None:
     base = {"customer_id": "c", "name": "n", "starting_at": "2025-01-01T00:00:00Z"}
-    assert CreateContractRequest.model_validate({**base, "commits": [], "credits": None}).commits == []
+    assert CreateContractWithCommitsRequest.model_validate({**base, "commits": []}).commits == []
     with pytest.raises(ValueError, match="not supported yet"):
-        CreateContractRequest.model_validate({**base, "recurring_credits": [{"name": "x"}]})
+        CreateContractWithCommitsRequest.model_validate({**base, "recurring_credits": [{"name": "x"}]})
 
 
 def test_audit_query_matches_on_every_filter(deps: ApiDependencies, store: InMemoryStore) -> None:

@@ -6,6 +6,7 @@ item codecs. `DynamoDBStore` is the sum of the aggregates' mixins and implements
 
 from __future__ import annotations
 
+from shared.adapters.dynamodb.commits import CommitTable
 from shared.adapters.dynamodb.contract_end_dates import ContractEndDateTable
 from shared.adapters.dynamodb.customers import CustomerTable
 from shared.adapters.dynamodb.invoices import InvoiceTable
@@ -19,6 +20,13 @@ __all__ = ["DynamoDBStore", "from_attributes", "to_attributes"]
 
 
 class DynamoDBStore(
-    CustomerTable, InvoiceTable, SyncRecordTable, OutboxTable, StripeStateTable, ProductTable, ContractEndDateTable
+    CustomerTable,
+    InvoiceTable,
+    CommitTable,
+    SyncRecordTable,
+    OutboxTable,
+    StripeStateTable,
+    ProductTable,
+    ContractEndDateTable,
 ):
     """Every access pattern of the one table (`shared.ports.store.Store`)."""

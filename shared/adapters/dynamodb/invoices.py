@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
+from shared.adapters.dynamodb.commits import CommitTable, drawdown_item
 from shared.adapters.dynamodb.contract_end_dates import finalized_usage_writes
 from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChunks, LineChunks, encode_lines
-from shared.adapters.dynamodb.keys import customer_key, id_part, invoice_key
+from shared.adapters.dynamodb.keys import customer_key, drawdown_key, id_part, invoice_key
 from shared.adapters.dynamodb.pages import PagedQueries
 from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, to_attributes
 from shared.domain.invoice import Invoice
@@ -27,6 +29,7 @@ from shared.domain.invoice_listing import (
     invoice_without_buckets,
     listing_of,
 )
+from shared.domain.ledger import CommitLedger, drawn_commit_ids, plan_drawdowns
 from shared.domain.paging import Page, PageRequest
 from shared.domain.timestamps import format_timestamp
 from shared.domain.types import STORAGE
@@ -34,13 +37,27 @@ from shared.ports.errors import RetryableError
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, UpdateTypeDef
 
 
 READ_ATTEMPTS = 3
 
 
-class InvoiceTable(InvoiceLineChunks, PagedQueries):
+@dataclass(frozen=True)
+class _DrawdownWrites:
+    """The ledger side of an invoice write: its drawdown items put, the previous version's others
+    deleted, and the customer's ledger version it was planned against (None: nothing changes)."""
+
+    writes: list[TransactWriteItemTypeDef]
+    drawn: list[str]
+    ledger_version: int | None
+    unapplied: tuple[str, ...]
+
+
+NO_DRAWDOWNS = _DrawdownWrites([], [], None, ())
+
+
+class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
     def save_invoice(self, invoice: Invoice, received_at: datetime) -> InvoiceWrite:
         encoded = encode_lines(invoice)
         chunks_written = False
@@ -61,10 +78,11 @@ class InvoiceTable(InvoiceLineChunks, PagedQueries):
                 self._put_line_chunks(invoice.id, encoded)
                 chunks_written = True
             previous = None if current is None else _invoice_from_item(current)
+            drawdowns = self._drawdown_writes(invoice, current)
             try:
                 self._client.transact_write_items(
                     TransactItems=self._invoice_write(
-                        invoice, encoded, received_at, stored_version, dispatched_version, previous
+                        invoice, encoded, received_at, stored_version, dispatched_version, previous, drawdowns
                     )
                 )
             except (ConditionFailed, TransactionConflict):
@@ -73,7 +91,7 @@ class InvoiceTable(InvoiceLineChunks, PagedQueries):
             if replaced is not None:
                 self._expire_line_chunks(invoice.id, replaced, received_at)
             outcome = InvoiceWriteOutcome.CREATED if current is None else InvoiceWriteOutcome.UPDATED
-            return InvoiceWrite(outcome, invoice.version, dispatched_version)
+            return InvoiceWrite(outcome, invoice.version, dispatched_version, drawdowns.unapplied)
         # The chunks stay unexpired: the retry of this event writes the same keys and commits them.
         raise TransactionConflict(
             f"invoice {invoice.id}: gave up after {MAX_OPTIMISTIC_RETRIES} concurrent writes; it will be retried",
@@ -88,6 +106,7 @@ class InvoiceTable(InvoiceLineChunks, PagedQueries):
         stored_version: int | None,
         dispatched_version: int | None,
         previous: Invoice | None,
+        drawdowns: _DrawdownWrites = NO_DRAWDOWNS,
     ) -> list[TransactWriteItemTypeDef]:
         item: Item = {
             **invoice_key(invoice.id),
@@ -107,6 +126,8 @@ class InvoiceTable(InvoiceLineChunks, PagedQueries):
             item |= encoded.chunks.attributes()
         if dispatched_version is not None:  # the router moves this marker forward itself
             item["dispatched_version"] = dispatched_version
+        if drawdowns.drawn:  # what the next version's write replaces
+            item["drawdown_commits"] = drawdowns.drawn
         put: TransactWriteItemTypeDef
         if stored_version is None:
             put = self._put_if_absent(item)
@@ -126,31 +147,75 @@ class InvoiceTable(InvoiceLineChunks, PagedQueries):
                 currency, amount = contribution
                 deltas[currency] = deltas.get(currency, Decimal(0)) + sign * amount
         deltas = {currency: delta for currency, delta in deltas.items() if delta != 0}
-        if deltas:
-            writes.append(self._lifetime_update(invoice.customer_id, deltas))
+        if deltas or drawdowns.ledger_version is not None:
+            writes.append(self._customer_update(invoice.customer_id, deltas, drawdowns.ledger_version))
         writes.extend(finalized_usage_writes(self._table, previous, invoice))
-        return writes
+        return writes + drawdowns.writes
 
-    def _lifetime_update(self, customer_id: str, deltas: Mapping[str, Decimal]) -> TransactWriteItemTypeDef:
+    def _drawdown_writes(self, invoice: Invoice, current: Item | None) -> _DrawdownWrites:
+        """Plan this version's drawdowns against the ledgers as stored now (docs/ledger.md)."""
+        before = [str(commit_id) for commit_id in (current or {}).get("drawdown_commits", [])]
+        wanted = drawn_commit_ids(invoice)
+        if not before and not wanted:
+            return NO_DRAWDOWNS
+        version = self.customer_ledger_version(invoice.customer_id)
+        ledgers: dict[str, CommitLedger] = {}
+        for commit_id in wanted:
+            ledger = self.get_commit_ledger(invoice.customer_id, commit_id)
+            if ledger is not None:
+                ledgers[commit_id] = ledger
+        plan = plan_drawdowns(invoice, ledgers)
+        writes: list[TransactWriteItemTypeDef] = [
+            {"Put": {"TableName": self._table, "Item": to_attributes(drawdown_item(invoice.customer_id, drawdown))}}
+            for drawdown in plan.drawdowns.values()
+        ]
+        writes += [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": to_attributes(drawdown_key(invoice.customer_id, commit_id, invoice.id)),
+                }
+            }
+            for commit_id in before
+            if commit_id not in plan.drawdowns
+        ]
+        if not writes:
+            return _DrawdownWrites([], [], None, plan.unapplied)
+        return _DrawdownWrites(writes, list(plan.drawdowns), version or 0, plan.unapplied)
+
+    def _customer_update(
+        self, customer_id: str, deltas: Mapping[str, Decimal], ledger_version: int | None
+    ) -> TransactWriteItemTypeDef:
+        """Lifetime billings moved by `deltas`; with `ledger_version`, the ledger version moved on from
+        it (a concurrent drawdown of this customer planned against the same ledgers then fails)."""
         names: dict[str, str] = {}
-        values: dict[str, Any] = {":zero": Decimal(0)}
+        values: dict[str, Any] = {":zero": Decimal(0)} if deltas else {}
         clauses = []
+        condition = "attribute_exists(PK)"
+        if ledger_version is not None:
+            clauses.append("ledger_version = :next_ledger")
+            values[":next_ledger"] = ledger_version + 1
+            if ledger_version:
+                condition += " AND ledger_version = :ledger"
+                values[":ledger"] = ledger_version
+            else:
+                condition += " AND attribute_not_exists(ledger_version)"
         for index, (currency, delta) in enumerate(sorted(deltas.items())):
             names[f"#c{index}"] = currency
             values[f":d{index}"] = delta
             clauses.append(
                 f"lifetime_billings.#c{index} = if_not_exists(lifetime_billings.#c{index}, :zero) + :d{index}"
             )
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": to_attributes(customer_key(customer_id)),
-                "UpdateExpression": "SET " + ", ".join(clauses),
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": to_attributes(values),
-            }
+        update: UpdateTypeDef = {
+            "TableName": self._table,
+            "Key": to_attributes(customer_key(customer_id)),
+            "UpdateExpression": "SET " + ", ".join(clauses),
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": to_attributes(values),
         }
+        if names:  # DynamoDB refuses names the expressions do not use
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
 
     def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
         for _ in range(READ_ATTEMPTS):

@@ -4,6 +4,10 @@
 |-----------------|-----------------------|--------------------|-----------------------------|------------------------|
 | customer        | CUSTOMER#<id>         | #CUSTOMER          | CUSTOMERS                   | <created_at>#<id>      |
 | contract        | CUSTOMER#<customer>   | CONTRACT#<id>      |                             |                        |
+| commit / credit | CUSTOMER#<customer>   | COMMIT#<id>        |                             |                        |
+| its drawdown    | CUSTOMER#<customer>   | COMMIT#<id>#D#<invoice id> (per invoice: its latest version's)  |
+| its manual entry| CUSTOMER#<customer>   | COMMIT#<id>#M#<entry id> |                       |                        |
+| uniqueness key  | CUSTOMER#<customer>   | UNIQUE#<uniqueness_key> (claimed in the commit's transaction)   |
 | invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
 | invoice lines   | INVOICE#<id>          | LINES#<version>#<digest>#<L|B>#<n> (chunks: dynamodb/invoice_lines.py)  |
 | sync status     | INVOICE#<id>          | SYNC               |                             |                        |
@@ -14,6 +18,9 @@
 | finalized usage | CUSTOMER#<customer>   | FINALIZED_USAGE#<contract digest>#<end µs>#<invoice>                 |
 
 A finalized-usage marker exists per FINALIZED USAGE invoice of a contract (`contract_end_dates.py`).
+A commit's or credit's entries sort right after it (its ids are generated: `commit_<hex>`, no
+character below `#`), so one Query of `COMMIT#…` reads commits and their ledgers in order.
+
 A worker's own state lives on its lease item (the Stripe worker's step and ids on `LEASE#stripe#<invoice>`).
 
 An id inside a sort key (`<id>` in the SK and GSI1SK columns) is `id_part(id)`: the id itself up to
@@ -46,6 +53,34 @@ def customer_key(customer_id: str) -> Item:
 
 def contract_key(customer_id: str, contract_id: str) -> Item:
     return {"PK": f"CUSTOMER#{customer_id}", "SK": f"CONTRACT#{id_part(contract_id)}"}
+
+
+COMMITS_RANGE = ("COMMIT#", "COMMIT$")  # '$' follows '#': every COMMIT#… key
+
+
+def commit_sort_key(commit_id: str) -> str:
+    return f"COMMIT#{id_part(commit_id)}"
+
+
+def commit_key(customer_id: str, commit_id: str) -> Item:
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": commit_sort_key(commit_id)}
+
+
+def commit_ledger_range(commit_id: str) -> tuple[str, str]:
+    """The SK range of one commit and its entries (`#D#` drawdowns, `#M#` manual; 'N' follows both)."""
+    return commit_sort_key(commit_id), f"{commit_sort_key(commit_id)}#N"
+
+
+def drawdown_key(customer_id: str, commit_id: str, invoice_id: str) -> Item:
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": f"{commit_sort_key(commit_id)}#D#{id_part(invoice_id)}"}
+
+
+def manual_entry_key(customer_id: str, commit_id: str, entry_id: str) -> Item:
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": f"{commit_sort_key(commit_id)}#M#{entry_id}"}
+
+
+def uniqueness_key(customer_id: str, key: str) -> Item:
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": f"UNIQUE#{key}"}
 
 
 def invoice_key(invoice_id: str) -> Item:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tests.fakes.memory_store.audit import MemoryAudit
+from tests.fakes.memory_store.commits import MemoryCommits
 from tests.fakes.memory_store.contract_end_dates import MemoryContractEndDates
 from tests.fakes.memory_store.customers import MemoryCustomers
 from tests.fakes.memory_store.invoices import MemoryInvoices
@@ -24,6 +25,7 @@ __all__ = ["InMemoryStore", "RecordingQueue"]
 class InMemoryStore(
     MemoryCustomers,
     MemoryInvoices,
+    MemoryCommits,
     MemorySyncRecords,
     MemoryOutbox,
     MemoryAudit,

@@ -13,6 +13,7 @@ from shared.domain.invoice_listing import (
     invoice_without_buckets,
     listing_of,
 )
+from shared.domain.ledger import CommitLedger, drawn_commit_ids, plan_drawdowns
 from shared.domain.paging import Page, PageRequest
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
 from tests.fakes.memory_store.state import MemoryTables
@@ -27,11 +28,28 @@ class MemoryInvoices(MemoryTables):
                 same = invoice.version == previous.version
                 outcome = InvoiceWriteOutcome.DUPLICATE if same else InvoiceWriteOutcome.STALE
                 return InvoiceWrite(outcome, previous.version, dispatched)
+            unapplied = self._replace_drawdowns(previous, invoice)
             self.invoices[invoice.id] = invoice
             self._adjust_lifetime(previous, -1)
             self._adjust_lifetime(invoice, 1)
             outcome = InvoiceWriteOutcome.CREATED if previous is None else InvoiceWriteOutcome.UPDATED
-            return InvoiceWrite(outcome, invoice.version, dispatched)
+            return InvoiceWrite(outcome, invoice.version, dispatched, unapplied)
+
+    def _replace_drawdowns(self, previous: Invoice | None, invoice: Invoice) -> tuple[str, ...]:
+        customer_id = invoice.customer_id
+        for commit_id in drawn_commit_ids(previous):
+            self.drawdowns.get((customer_id, commit_id), {}).pop(invoice.id, None)
+        ledgers: dict[str, CommitLedger] = {}
+        for commit_id in drawn_commit_ids(invoice):
+            commit = self.commits.get((customer_id, commit_id))
+            if commit is not None:
+                key = (customer_id, commit_id)
+                manual = list(self.manual_entries.get(key, []))
+                ledgers[commit_id] = CommitLedger(commit, manual, list(self.drawdowns.get(key, {}).values()))
+        plan = plan_drawdowns(invoice, ledgers)
+        for commit_id, drawdown in plan.drawdowns.items():
+            self.drawdowns.setdefault((customer_id, commit_id), {})[invoice.id] = drawdown
+        return plan.unapplied
 
     def _adjust_lifetime(self, invoice: Invoice | None, sign: int) -> None:
         if invoice is None or invoice.status != "FINALIZED":

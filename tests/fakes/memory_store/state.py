@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 
 from shared.adapters.dynamodb.table import UnreadableItem, log_unreadable
 from shared.domain.audit import AuditEntry
+from shared.domain.commits import Commit
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
+from shared.domain.ledger import Drawdown, LedgerEntry
 from shared.domain.paging import Page, PageRequest, decode_cursor
 from shared.domain.products import Product
 from shared.domain.stripe_state import StripeSyncState
@@ -48,6 +50,11 @@ class MemoryTables:
         self.stripe_states: dict[str, StripeSyncState] = {}
         self.products: dict[str, Product] = {}
         self.product_batch_reads = 0  # calls of get_products: a page of invoices makes one
+        # Commits and credits by (customer, id), their manual entries, and their drawdowns by invoice.
+        self.commits: dict[tuple[str, str], Commit] = {}
+        self.manual_entries: dict[tuple[str, str], list[LedgerEntry]] = {}
+        self.drawdowns: dict[tuple[str, str], dict[str, Drawdown]] = {}
+        self.uniqueness_keys: dict[tuple[str, str], str] = {}  # (customer, key) → commit id
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:
