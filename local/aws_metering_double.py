@@ -51,7 +51,14 @@ TARGET_PREFIX = "AWSMPMeteringService"
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 FaultKind = Literal["throttle", "internal", "error", "timeout_after_apply", "drop_after_apply", "unprocessed"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("throttle", "internal", "error", "timeout_after_apply", "drop_after_apply", "unprocessed")
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "throttle",
+    "internal",
+    "error",
+    "timeout_after_apply",
+    "drop_after_apply",
+    "unprocessed",
+)
 
 
 @dataclass
@@ -142,7 +149,9 @@ class AwsMeteringDouble:
     def subscribe_licence(self, account_id: str, license_arn: str, product_code: str, *, active: bool = True) -> None:
         """A licence-based buyer: the licence is `account_id`'s, for `product_code`."""
         with self._lock:
-            self.model.subscribe(Subscriber(product_code, account_id=account_id, license_arn=license_arn, active=active))
+            self.model.subscribe(
+                Subscriber(product_code, account_id=account_id, license_arn=license_arn, active=active)
+            )
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -202,7 +211,9 @@ class AwsMeteringDouble:
         prefix, _, operation = target.partition(".")
         entry.operation = operation
         if request.method != "POST" or request.path != "/":
-            return _error(entry, AwsError(404, "UnknownOperationException", f"No route for {request.method} {request.path}"))
+            return _error(
+                entry, AwsError(404, "UnknownOperationException", f"No route for {request.method} {request.path}")
+            )
         try:
             signed = check_sigv4(
                 method=request.method,
@@ -252,7 +263,9 @@ class AwsMeteringDouble:
         count = len(records) if fault.count is None else min(fault.count, len(records))
         held_back, rest = records[:count], records[count:]
         try:
-            result = self.model.batch_meter_usage({**payload, "UsageRecords": rest}, region) if rest else {"Results": []}
+            result = (
+                self.model.batch_meter_usage({**payload, "UsageRecords": rest}, region) if rest else {"Results": []}
+            )
         except AwsError as error:
             return Reply.json(error.status, error.body(), CONTENT_TYPE, **{"x-amzn-ErrorType": error.code})
         return Reply.json(200, {"Results": result["Results"], "UnprocessedRecords": held_back}, CONTENT_TYPE)
@@ -292,7 +305,9 @@ class AwsMeteringDouble:
         if route == ("POST", "/_double/subscribers"):
             active = bool(payload.get("active", True))
             if "license_arn" in payload:
-                self.subscribe_licence(payload["account_id"], payload["license_arn"], payload["product_code"], active=active)
+                self.subscribe_licence(
+                    payload["account_id"], payload["license_arn"], payload["product_code"], active=active
+                )
             else:
                 self.subscribe_customer(payload["customer_identifier"], payload["product_code"], active=active)
             return Reply.json(200, {"subscribed": True})

@@ -33,6 +33,9 @@ JSON = dict[str, Any]
 MAX_RECORDS = 25
 MAX_QUANTITY = 2_147_483_647
 WINDOW = timedelta(hours=24)
+INVALID_LICENSE = (
+    "Ensure the LicenseArn is valid, matches the customer, and usage is within the license activation period."
+)
 MONTH_END_GRACE = timedelta(hours=6)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -133,7 +136,10 @@ class MeteringModel:
     def batch_meter_usage(self, payload: JSON, region: str) -> JSON:
         records = payload.get("UsageRecords")
         if not isinstance(records, list):
-            raise validation("1 validation error detected: Value null at 'usageRecords' failed to satisfy constraint: Member must not be null")
+            raise validation(
+                "1 validation error detected: Value null at 'usageRecords' failed to satisfy constraint: "
+                "Member must not be null"
+            )
         if len(records) > MAX_RECORDS:
             raise validation(
                 f"1 validation error detected: Value '{len(records)}' at 'usageRecords' failed to satisfy "
@@ -143,20 +149,32 @@ class MeteringModel:
         parsed = [self._parse(record, index) for index, record in enumerate(records)]
         licence_based = {record["LicenseArn"] is not None for record in parsed}
         if len(licence_based) > 1:
-            raise validation("UsageRecords must all use CustomerIdentifier or all use CustomerAWSAccountId with LicenseArn.")
+            raise validation(
+                "UsageRecords must all use CustomerIdentifier or all use CustomerAWSAccountId with LicenseArn."
+            )
         if True in licence_based and product_code:
-            raise validation("ProductCode must not be sent with LicenseArn records: the LicenseArn identifies the product.")
+            raise validation(
+                "ProductCode must not be sent with LicenseArn records: the LicenseArn identifies the product."
+            )
         if False in licence_based and not product_code:
             raise validation("ProductCode is required for records that carry CustomerIdentifier.")
         now = self.now()
         if any(not in_window(record["at"], now) for record in parsed):
-            raise AwsError(400, "TimestampOutOfBoundsException", "The timestamp value passed in the UsageRecord is out of allowed range.")
+            raise AwsError(
+                400,
+                "TimestampOutOfBoundsException",
+                "The timestamp value passed in the UsageRecord is out of allowed range.",
+            )
         products = {self._product_of(record, product_code) for record in parsed}
         for code in products:
             product = self._product(code)
             for record in parsed:
                 if record["Dimension"] not in product.dimensions:
-                    raise AwsError(400, "InvalidUsageDimensionException", "The usage dimension does not match one of the UsageDimensions associated with products.")
+                    raise AwsError(
+                        400,
+                        "InvalidUsageDimensionException",
+                        "The usage dimension does not match one of the UsageDimensions associated with products.",
+                    )
         results = [self._meter(record, str(product_code or ""), region, now) for record in parsed]
         return {"Results": results, "UnprocessedRecords": []}
 
@@ -164,17 +182,28 @@ class MeteringModel:
         if not isinstance(record, dict):
             raise validation(f"UsageRecords.{index} must be a structure.")
         if "Timestamp" not in record or not isinstance(record["Timestamp"], int | float):
-            raise validation(f"1 validation error detected: Value null at 'usageRecords.{index + 1}.member.timestamp' failed to satisfy constraint: Member must not be null")
+            raise validation(
+                f"1 validation error detected: Value null at 'usageRecords.{index + 1}.member.timestamp' "
+                "failed to satisfy constraint: Member must not be null"
+            )
         dimension = record.get("Dimension")
         if not isinstance(dimension, str) or not 1 <= len(dimension) <= 255:
-            raise validation(f"1 validation error detected: Value at 'usageRecords.{index + 1}.member.dimension' failed to satisfy constraint: Member must have length between 1 and 255")
+            raise validation(
+                f"1 validation error detected: Value at 'usageRecords.{index + 1}.member.dimension' "
+                "failed to satisfy constraint: Member must have length between 1 and 255"
+            )
         quantity = record.get("Quantity", 0)
         if not isinstance(quantity, int) or not 0 <= quantity <= MAX_QUANTITY:
-            raise validation(f"1 validation error detected: Value '{quantity}' at 'usageRecords.{index + 1}.member.quantity' failed to satisfy constraint: Member must be between 0 and {MAX_QUANTITY}")
+            raise validation(
+                f"1 validation error detected: Value '{quantity}' at 'usageRecords.{index + 1}.member.quantity' "
+                f"failed to satisfy constraint: Member must be between 0 and {MAX_QUANTITY}"
+            )
         legacy = record.get("CustomerIdentifier")
         account, licence = record.get("CustomerAWSAccountId"), record.get("LicenseArn")
         if legacy is not None and (account is not None or licence is not None):
-            raise validation(f"UsageRecords.{index}: CustomerIdentifier cannot be combined with CustomerAWSAccountId or LicenseArn.")
+            raise validation(
+                f"UsageRecords.{index}: CustomerIdentifier cannot be combined with CustomerAWSAccountId or LicenseArn."
+            )
         if legacy is None and (account is None or licence is None):
             raise validation(f"UsageRecords.{index}: send CustomerIdentifier, or CustomerAWSAccountId with LicenseArn.")
         return {
@@ -198,26 +227,43 @@ class MeteringModel:
         if product is None and self.auto_subscribe:
             product = self.add_product(code)
         if product is None:
-            raise AwsError(400, "InvalidProductCodeException", "The product code passed does not match the product code used for publishing the product.")
+            raise AwsError(
+                400,
+                "InvalidProductCodeException",
+                "The product code passed does not match the product code used for publishing the product.",
+            )
         return product
 
     def _licence(self, licence_arn: str, account_id: str) -> Subscriber:
         for subscriber in self.subscribers:
             if subscriber.license_arn == licence_arn:
                 if subscriber.account_id != account_id:
-                    raise AwsError(400, "InvalidLicenseException", "Ensure the LicenseArn is valid, matches the customer, and usage is within the license activation period.")
+                    raise AwsError(
+                        400,
+                        "InvalidLicenseException",
+                        INVALID_LICENSE,
+                    )
                 return subscriber
         if self.auto_subscribe:
-            subscriber = Subscriber(product_code=f"prod-{licence_arn.rsplit('/', 1)[-1]}", account_id=account_id, license_arn=licence_arn)
+            subscriber = Subscriber(
+                product_code=f"prod-{licence_arn.rsplit('/', 1)[-1]}", account_id=account_id, license_arn=licence_arn
+            )
             self.subscribe(subscriber)
             return subscriber
-        raise AwsError(400, "InvalidLicenseException", "Ensure the LicenseArn is valid, matches the customer, and usage is within the license activation period.")
+        raise AwsError(
+            400,
+            "InvalidLicenseException",
+            INVALID_LICENSE,
+        )
 
     def _subscribed(self, record: JSON, product_code: str) -> bool:
         if record["LicenseArn"] is not None:
             return self._licence(record["LicenseArn"], record["CustomerAWSAccountId"]).active
         for subscriber in self.subscribers:
-            if subscriber.customer_identifier == record["CustomerIdentifier"] and subscriber.product_code == product_code:
+            if (
+                subscriber.customer_identifier == record["CustomerIdentifier"]
+                and subscriber.product_code == product_code
+            ):
                 return subscriber.active
         if self.auto_subscribe:
             self.subscribe(Subscriber(product_code=product_code, customer_identifier=record["CustomerIdentifier"]))

@@ -41,6 +41,9 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qsl
 
 from local.azure_metering_model import AzureError, AzureMeteringModel, SaasResource, UsageEvent
+from local.doubles import LOCAL_AZURE_CLIENT_ID as LOCAL_CLIENT_ID
+from local.doubles import LOCAL_AZURE_CLIENT_SECRET as LOCAL_CLIENT_SECRET
+from local.doubles import LOCAL_AZURE_TENANT_ID as LOCAL_TENANT_ID
 from local.loopback_server import LoopbackServer, Reply, Request
 from local.loopback_tls import LoopbackTls
 
@@ -48,9 +51,6 @@ MARKETPLACE_RESOURCE = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 MARKETPLACE_SCOPE = f"{MARKETPLACE_RESOURCE}/.default"
 API_VERSION = "2018-08-31"
 TOKEN_LIFETIME_SECONDS = 3600
-LOCAL_TENANT_ID = "00000000-0000-4000-8000-00000000d0b1"
-LOCAL_CLIENT_ID = "00000000-0000-4000-8000-00000000c11e"
-LOCAL_CLIENT_SECRET = "downbeat-local-azure-client-secret"  # a fake, local-only value
 
 FaultKind = Literal["status", "timeout_after_apply", "drop_after_apply"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("status", "timeout_after_apply", "drop_after_apply")
@@ -220,7 +220,9 @@ class AzureMarketplaceDouble:
         entry.fault = fault.kind if fault else None
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            return Reply.json(fault.status, {"code": "ServiceUnavailable", "message": "Injected by the Azure double."}, **headers)
+            return Reply.json(
+                fault.status, {"code": "ServiceUnavailable", "message": "Injected by the Azure double."}, **headers
+            )
         reply = self._route(request, entry)
         if fault is not None and fault.kind == "timeout_after_apply":
             reply.hold = True
@@ -264,25 +266,62 @@ class AzureMarketplaceDouble:
         if form.get("grant_type") != "client_credentials":
             return _entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
         if form.get("client_id") != self.client_id:
-            return _entra_error(400, "unauthorized_client", 700016, f"Application with identifier '{form.get('client_id')}' was not found in the directory.")
+            return _entra_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}' was not found in the directory.",
+            )
         if not secrets.compare_digest(form.get("client_secret", ""), self.client_secret):
-            return _entra_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
+            return _entra_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+                "secret value, not the client secret ID.",
+            )
         scope = form.get("scope", "")
         if not scope.endswith("/.default"):
-            return _entra_error(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.")
+            return _entra_error(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {scope} is not valid. Client credential flows must have a "
+                "scope value with /.default suffixed to the resource identifier.",
+            )
         token = self.issue_token(form["client_id"], scope.removesuffix("/.default"))
-        return Reply.json(200, {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECONDS, "ext_expires_in": TOKEN_LIFETIME_SECONDS, "access_token": token})
+        return Reply.json(
+            200,
+            {
+                "token_type": "Bearer",
+                "expires_in": TOKEN_LIFETIME_SECONDS,
+                "ext_expires_in": TOKEN_LIFETIME_SECONDS,
+                "access_token": token,
+            },
+        )
 
     def _metering(self, request: Request, entry: LoggedRequest) -> Reply:
         bearer = request.headers.get("authorization", "")
         token = self._tokens.get(bearer.removeprefix("Bearer ").strip()) if bearer.startswith("Bearer ") else None
         if token is None or token.expires_at <= self.clock():
-            return Reply.json(401, {"code": "Unauthorized", "message": "The authorization token isn't provided, is invalid or expired."}, **{"WWW-Authenticate": "Bearer"})
+            return Reply.json(
+                401,
+                {"code": "Unauthorized", "message": "The authorization token isn't provided, is invalid or expired."},
+                **{"WWW-Authenticate": "Bearer"},
+            )
         if token.resource != MARKETPLACE_RESOURCE:
-            return Reply.json(403, {"code": "Forbidden", "message": f"The token is not for the marketplace API (resource {MARKETPLACE_RESOURCE})."})
+            return Reply.json(
+                403,
+                {
+                    "code": "Forbidden",
+                    "message": f"The token is not for the marketplace API (resource {MARKETPLACE_RESOURCE}).",
+                },
+            )
         entry.client_id = token.client_id
         if request.query.get("api-version") != API_VERSION:
-            return Reply.json(400, {"code": "BadArgument", "message": f"api-version must be {API_VERSION}.", "target": "api-version"})
+            return Reply.json(
+                400, {"code": "BadArgument", "message": f"api-version must be {API_VERSION}.", "target": "api-version"}
+            )
         try:
             if request.method == "GET":
                 return Reply.json(200, self.model.usage_events(request.query))

@@ -157,13 +157,19 @@ class AzureMeteringModel:
         if resource.client_id is not None and resource.client_id != client_id:
             return _refused(echo, "ResourceNotAuthorized", "You are not authorized to provide usage for this resource.")
         if resource.state != "Subscribed":
-            return _refused(echo, "ResourceNotActive", f"The resource is {resource.state}: suspended or never activated.")
+            return _refused(
+                echo, "ResourceNotActive", f"The resource is {resource.state}: suspended or never activated."
+            )
         if event["planId"] != resource.plan_id:
             return _refused(echo, "BadArgument", f"The planId {event['planId']!r} is not the resource's plan.")
         if event["dimension"] not in resource.dimensions:
-            return _refused(echo, "InvalidDimension", "The dimension for which the usage is passed is invalid for this offer/plan.")
+            return _refused(
+                echo, "InvalidDimension", "The dimension for which the usage is passed is invalid for this offer/plan."
+            )
         if now - started >= WINDOW or started > now + FUTURE_TOLERANCE:
-            return _refused(echo, "Expired", "The effectiveStartTime is outside the past 24 hours: the usage has expired.")
+            return _refused(
+                echo, "Expired", "The effectiveStartTime is outside the past 24 hours: the usage has expired."
+            )
         hour = started.replace(minute=0, second=0, microsecond=0)
         key = (resource.resource_id, event["dimension"], hour)
         held = self.events.get(key)
@@ -196,7 +202,12 @@ class AzureMeteringModel:
     def usage_events(self, query: dict[str, str]) -> list[JSON]:
         start = parse_time(query.get("usageStartDate"))
         if start is None:
-            raise AzureError(400, "BadArgument", "usageStartDate is required, in ISO 8601 (2020-12-03T15:00 or 2020-12-03).", "usageStartDate")
+            raise AzureError(
+                400,
+                "BadArgument",
+                "usageStartDate is required, in ISO 8601 (2020-12-03T15:00 or 2020-12-03).",
+                "usageStartDate",
+            )
         end_text = query.get("usageEndDate")
         end = parse_time(end_text) if end_text else None
         if end_text and end is None:
@@ -257,4 +268,9 @@ def _quantity(value: Any) -> Decimal | None:
 
 
 def _refused(echo: JSON, status: str, message: str) -> JSON:
-    return {"status": status, "messageTime": "0001-01-01T00:00:00", "error": {"code": status, "message": message}, **echo}
+    return {
+        "status": status,
+        "messageTime": "0001-01-01T00:00:00",
+        "error": {"code": status, "message": message},
+        **echo,
+    }

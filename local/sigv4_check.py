@@ -67,19 +67,33 @@ def check_sigv4(
         )
     scope_parts = fields["Credential"].split("/")
     if len(scope_parts) != 5 or scope_parts[4] != "aws4_request":
-        raise SignatureRefusal(400, "IncompleteSignatureException", "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.")
+        raise SignatureRefusal(
+            400,
+            "IncompleteSignatureException",
+            "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term.",
+        )
     access_key, scope_date, region, scope_service, _ = scope_parts
     if scope_service != service:
-        raise SignatureRefusal(403, "InvalidSignatureException", f"Credential should be scoped to correct service: '{service}'.")
+        raise SignatureRefusal(
+            403, "InvalidSignatureException", f"Credential should be scoped to correct service: '{service}'."
+        )
     if not _REGION.fullmatch(region):
         raise SignatureRefusal(403, "InvalidSignatureException", "Credential should be scoped to a valid region.")
     amz_date = headers.get("x-amz-date", "")
     try:
         signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise SignatureRefusal(400, "IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.") from None
+        raise SignatureRefusal(
+            400,
+            "IncompleteSignatureException",
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        ) from None
     if scope_date != amz_date[:8]:
-        raise SignatureRefusal(403, "InvalidSignatureException", "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.")
+        raise SignatureRefusal(
+            403,
+            "InvalidSignatureException",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.",
+        )
     if abs(now - signed_at) > MAX_SKEW:
         raise SignatureRefusal(
             400,
@@ -89,12 +103,18 @@ def check_sigv4(
         )
     signed_headers = fields["SignedHeaders"].split(";")
     if "host" not in signed_headers:
-        raise SignatureRefusal(403, "InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization.")
+        raise SignatureRefusal(
+            403, "InvalidSignatureException", "'Host' must be a 'SignedHeader' in the AWS Authorization."
+        )
     if credentials is not None:
         secret = credentials.get(access_key)
         if secret is None:
-            raise SignatureRefusal(400, "UnrecognizedClientException", "The security token included in the request is invalid.")
-        expected = _signature(method, path, query, headers, body, signed_headers, amz_date, fields["Credential"], secret)
+            raise SignatureRefusal(
+                400, "UnrecognizedClientException", "The security token included in the request is invalid."
+            )
+        expected = _signature(
+            method, path, query, headers, body, signed_headers, amz_date, fields["Credential"], secret
+        )
         if not hmac.compare_digest(expected, fields["Signature"]):
             raise SignatureRefusal(
                 403,
@@ -134,9 +154,7 @@ def _signature(
     )
     _, scope_date, region, service, terminator = credential.split("/")
     scope = f"{scope_date}/{region}/{service}/{terminator}"
-    string_to_sign = "\n".join(
-        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
+    string_to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()])
     key = ("AWS4" + secret).encode()
     for part in (scope_date, region, service, terminator):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()

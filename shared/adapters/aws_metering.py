@@ -134,7 +134,10 @@ class AwsMarketplaceMetering:
         except AdapterError as error:
             said = _aws_message(error)
             if error.code == "TimestampOutOfBoundsException":
-                return [RecordOutcome(r.record_id, "expired", reason=f"TimestampOutOfBoundsException: {said}") for r in records]
+                return [
+                    RecordOutcome(r.record_id, "expired", reason=f"TimestampOutOfBoundsException: {said}")
+                    for r in records
+                ]
             if error.code in _ONE_BAD_RECORD:
                 if len(records) == 1:
                     return [RecordOutcome(records[0].record_id, "failed", reason=f"{error.code}: {said}")]
@@ -153,7 +156,7 @@ class AwsMarketplaceMetering:
         with self._lock:
             client = self._clients.get(region)
             if client is None:
-                raw = self._session.client(SERVICE, region_name=region, config=self._config)
+                raw = self._session.client("meteringmarketplace", region_name=region, config=self._config)
                 client = with_mapped_errors(raw, service="AWS Marketplace Metering", resource=f"region {region}")
                 self._clients[region] = client
             return client
@@ -168,7 +171,8 @@ def _usage_record(record: UsageRecord) -> UsageRecordTypeDef:
         "Quantity": record.quantity,
     }
     if buyer.licence_based:
-        assert buyer.customer_aws_account_id is not None and buyer.license_arn is not None
+        assert buyer.customer_aws_account_id is not None
+        assert buyer.license_arn is not None
         item["CustomerAWSAccountId"] = buyer.customer_aws_account_id
         item["LicenseArn"] = buyer.license_arn
     else:
@@ -183,7 +187,9 @@ def _identity(item: Any) -> tuple[str, str, str, int]:
     return (str(customer), str(item.get("Dimension")), str(item.get("LicenseArn")), int(item["Timestamp"].timestamp()))
 
 
-def _outcomes(records: Sequence[UsageRecord], results: Sequence[Any], unprocessed: Sequence[Any]) -> list[RecordOutcome]:
+def _outcomes(
+    records: Sequence[UsageRecord], results: Sequence[Any], unprocessed: Sequence[Any]
+) -> list[RecordOutcome]:
     by_identity: dict[tuple[str, str, str, int], list[RecordOutcome]] = {}
     for result in results:
         record = result.get("UsageRecord") or {}

@@ -119,7 +119,9 @@ class AzureMarketplaceMetering:
         if not isinstance(record.buyer, AzureBuyer):
             raise PermanentError(f"record {record.record_id} is not for an Azure Marketplace buyer")
         if not 1 <= record.quantity <= self.max_quantity:
-            raise PermanentError(f"record {record.record_id}: quantity {record.quantity} is outside 1..{self.max_quantity}")
+            raise PermanentError(
+                f"record {record.record_id}: quantity {record.quantity} is outside 1..{self.max_quantity}"
+            )
         return {
             "resourceId": record.buyer.resource_id,
             "quantity": record.quantity,
@@ -130,7 +132,9 @@ class AzureMarketplaceMetering:
 
     def _post(self, body: dict[str, Any]) -> Any:
         if len(body["request"]) > MAX_EVENTS:
-            raise PermanentError(f"batchUsageEvent takes at most {MAX_EVENTS} events; {len(body['request'])} were given")
+            raise PermanentError(
+                f"batchUsageEvent takes at most {MAX_EVENTS} events; {len(body['request'])} were given"
+            )
         token = self._token()
         url = f"{self._base_url}/api/batchUsageEvent"
         headers = {
@@ -157,14 +161,18 @@ class AzureMarketplaceMetering:
         except ClientAuthenticationError as error:
             status = getattr(error.response, "status_code", None) if error.response is not None else None
             if status is not None and (status == 429 or status >= 500):
-                raise RetryableError(f"Microsoft Entra ID failed ({status}); the token will be asked for again") from error
+                raise RetryableError(
+                    f"Microsoft Entra ID failed ({status}); the token will be asked for again"
+                ) from error
             raise PermanentError(
                 "Microsoft Entra ID refused the app's credentials for the marketplace API: check AZURE_TENANT_ID, "
                 f"AZURE_CLIENT_ID and AZURE_CLIENT_SECRET ({_first_line(error.message)})",
                 code="ClientAuthenticationError",
             ) from error
         except (ServiceRequestError, HttpResponseError) as error:
-            raise RetryableError(f"Microsoft Entra ID did not answer ({_first_line(str(error))}); it will be retried") from error
+            raise RetryableError(
+                f"Microsoft Entra ID did not answer ({_first_line(str(error))}); it will be retried"
+            ) from error
 
 
 def _reply_body(response: requests.Response) -> Any:
@@ -177,7 +185,9 @@ def _reply_body(response: requests.Response) -> Any:
     if status == 200:
         return body
     if status == 429 or status >= 500:
-        raise RetryableError(f"Azure Marketplace answered batchUsageEvent {status} ({said}); it will be retried", code=str(status))
+        raise RetryableError(
+            f"Azure Marketplace answered batchUsageEvent {status} ({said}); it will be retried", code=str(status)
+        )
     if status == 401:
         raise PermanentError(
             f"Azure Marketplace refused the token (401: {said}): check that AZURE_CLIENT_ID is the app registration "
@@ -210,7 +220,11 @@ def _outcomes(records: Sequence[UsageRecord], results: Sequence[Any]) -> list[Re
         if found:
             outcomes.append(_outcome(record, found.pop(0)))
         else:
-            outcomes.append(RecordOutcome(record.record_id, "unprocessed", reason="Azure's reply did not mention this event; send it again"))
+            outcomes.append(
+                RecordOutcome(
+                    record.record_id, "unprocessed", reason="Azure's reply did not mention this event; send it again"
+                )
+            )
     return outcomes
 
 
@@ -218,7 +232,7 @@ def _outcome(record: UsageRecord, result: dict[str, Any]) -> RecordOutcome:
     status = str(result.get("status") or "")
     if status == "Accepted":
         return RecordOutcome(record.record_id, "accepted", receipt=_text(result.get("usageEventId")))
-    error = result.get("error") if isinstance(result.get("error"), dict) else {}
+    error: dict[str, Any] = result["error"] if isinstance(result.get("error"), dict) else {}
     if status == "Duplicate":
         accepted = (error.get("additionalInfo") or {}).get("acceptedMessage") or {}
         held = _decimal(accepted.get("quantity"))
