@@ -88,6 +88,8 @@ class LoggedCall:
     error: str | None
     fault: str | None
     at: float
+    payload: JSON | None = None  # the request body as decoded: what botocore serialized
+    content_type: str | None = None
 
 
 class AwsMeteringDouble:
@@ -239,6 +241,7 @@ class AwsMeteringDouble:
             return _error(entry, AwsError(400, "SerializationException", "The request body is not valid JSON."))
         if not isinstance(payload, dict):
             return _error(entry, AwsError(400, "SerializationException", "The request body must be a JSON object."))
+        entry.payload, entry.content_type = payload, request.headers.get("content-type")
         entry.product_code = payload.get("ProductCode")
         entry.records = len(payload.get("UsageRecords") or [])
         fault = self._take_fault(operation)

@@ -77,6 +77,7 @@ class LoggedRequest:
     client_id: str | None
     fault: str | None
     at: float
+    payload: Any = None  # a metering request's body as decoded
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,7 @@ class AzureMarketplaceDouble:
                 payload = json.loads(request.body or b"null")
             except ValueError:
                 return Reply.json(400, {"code": "BadArgument", "message": "The request body is not valid JSON."})
+            entry.payload = payload
             entry.events = len(payload.get("request") or []) if isinstance(payload, dict) else 0
             return Reply.json(200, self.model.batch_usage_event(payload, token.client_id))
         except AzureError as error:
