@@ -13,6 +13,7 @@ is the contract; docs/marketplaces.md has the tables.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,7 +23,12 @@ from urllib.parse import urlsplit
 
 import requests
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.identity import ClientSecretCredential
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -38,6 +44,7 @@ MAX_EVENTS = 25
 # providers' carry-over alike, and every integer below it is exact in a JSON double.
 MAX_QUANTITY = 2_147_483_647
 DEFAULT_MAX_RETRIES = 2
+_MSAL_HTTP_ERROR = re.compile(r"HTTP Error: (\d{3})")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _NOT_SUBSCRIBED = frozenset({"ResourceNotFound", "ResourceNotActive", "ResourceNotAuthorized"})
@@ -61,7 +68,14 @@ def azure_credential(
     scheme-less host becomes `https://host`. A loopback authority (the local double) turns
     instance discovery off: with it on, MSAL would ask the public cloud whether the host is known.
     """
-    kwargs: dict[str, Any] = {}
+    # azure-identity's pipeline retries the token call itself; bounded and quick, inside a Lambda.
+    kwargs: dict[str, Any] = {
+        "retry_total": 2,
+        "retry_backoff_factor": 0.2,
+        "retry_backoff_max": 2,
+        "connection_timeout": 5,
+        "read_timeout": 10,
+    }
     if authority_host:
         authority = authority_host if "://" in authority_host else f"https://{authority_host}"
         kwargs["authority"] = authority.rstrip("/")
@@ -159,11 +173,10 @@ class AzureMarketplaceMetering:
         try:
             return self._credential.get_token(MARKETPLACE_SCOPE).token
         except ClientAuthenticationError as error:
-            status = getattr(error.response, "status_code", None) if error.response is not None else None
-            if status is not None and (status == 429 or status >= 500):
-                raise RetryableError(
-                    f"Microsoft Entra ID failed ({status}); the token will be asked for again"
-                ) from error
+            status = _issuer_unavailable(error)
+            if status is not None:
+                said = f"HTTP {status}" if status else "no answer"
+                raise RetryableError(f"Microsoft Entra ID gave no token ({said}); it will be retried") from error
             raise PermanentError(
                 "Microsoft Entra ID refused the app's credentials for the marketplace API: check AZURE_TENANT_ID, "
                 f"AZURE_CLIENT_ID and AZURE_CLIENT_SECRET ({_first_line(error.message)})",
@@ -173,6 +186,24 @@ class AzureMarketplaceMetering:
             raise RetryableError(
                 f"Microsoft Entra ID did not answer ({_first_line(str(error))}); it will be retried"
             ) from error
+
+
+def _issuer_unavailable(error: ClientAuthenticationError) -> int | None:
+    """Why the issuer gave no token when trying again may help: its HTTP status (429, 5xx), or 0
+    when it did not answer at all (a transport error behind azure-identity's wrapping); `None`
+    when it answered with a refusal (an `AADSTS…` error: bad secret, unknown app or tenant)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        status = getattr(response, "status_code", None) if response is not None else None
+        if not isinstance(status, int) and (said := _MSAL_HTTP_ERROR.fullmatch(str(seen))):
+            status = int(said.group(1))  # MSAL keeps only the status of a reply it could not read
+        if isinstance(status, int):
+            return status if status == 429 or status >= 500 else None
+        if isinstance(seen, ServiceRequestError | ServiceResponseError | requests.RequestException | OSError):
+            return 0
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _reply_body(response: requests.Response) -> Any:
