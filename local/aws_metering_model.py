@@ -206,9 +206,13 @@ class MeteringModel:
             )
         if legacy is None and (account is None or licence is None):
             raise validation(f"UsageRecords.{index}: send CustomerIdentifier, or CustomerAWSAccountId with LicenseArn.")
+        try:
+            at = datetime.fromtimestamp(float(record["Timestamp"]), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise validation(f"UsageRecords.{index}: Timestamp {record['Timestamp']!r} is not a time.") from None
         return {
             "raw": record,
-            "at": datetime.fromtimestamp(float(record["Timestamp"]), UTC),
+            "at": at,
             "Dimension": dimension,
             "Quantity": quantity,
             "CustomerIdentifier": legacy,

@@ -352,6 +352,12 @@ class AzureMarketplaceDouble:
     # -- control surface (/_double/…) --------------------------------------------------------
 
     def _control(self, request: Request) -> Reply:
+        try:
+            return self._control_route(request)
+        except (KeyError, TypeError, ValueError) as error:  # a missing or malformed field: the caller's to fix
+            return Reply.json(400, {"code": "BadArgument", "message": f"bad control request: {error!r}"})
+
+    def _control_route(self, request: Request) -> Reply:
         payload = json.loads(request.body) if request.body.strip() else {}
         route = (request.method, request.path)
         if route == ("GET", "/_double/events"):
