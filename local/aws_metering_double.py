@@ -249,7 +249,7 @@ class AwsMeteringDouble:
         if fault is not None and fault.kind in ("throttle", "internal", "error"):
             return _error(entry, _fault_error(fault))
         if fault is not None and fault.kind == "unprocessed":
-            return self._unprocessed(payload, signed.region, fault)
+            return self._unprocessed(payload, signed.region, fault, entry)
         try:
             result = handler(self.model, payload, signed.region)
         except AwsError as error:
@@ -261,7 +261,7 @@ class AwsMeteringDouble:
             reply.drop = True
         return reply
 
-    def _unprocessed(self, payload: JSON, region: str, fault: Fault) -> Reply:
+    def _unprocessed(self, payload: JSON, region: str, fault: Fault, entry: LoggedCall) -> Reply:
         records = list(payload.get("UsageRecords") or [])
         count = len(records) if fault.count is None else min(fault.count, len(records))
         held_back, rest = records[:count], records[count:]
@@ -270,7 +270,7 @@ class AwsMeteringDouble:
                 self.model.batch_meter_usage({**payload, "UsageRecords": rest}, region) if rest else {"Results": []}
             )
         except AwsError as error:
-            return Reply.json(error.status, error.body(), CONTENT_TYPE, **{"x-amzn-ErrorType": error.code})
+            return _error(entry, error)
         return Reply.json(200, {"Results": result["Results"], "UnprocessedRecords": held_back}, CONTENT_TYPE)
 
     def _take_fault(self, operation: str) -> Fault | None:

@@ -181,16 +181,16 @@ def _usage_record(record: UsageRecord) -> UsageRecordTypeDef:
     return item
 
 
-def _identity(item: Any) -> tuple[str, str, str, int]:
-    """Who, which dimension and which second a record (sent or echoed) is for."""
+def _identity(item: Any) -> tuple[str, str, int]:
+    """Who, which dimension and which second a record (sent, or echoed in the reply) is for."""
     customer = item.get("CustomerIdentifier") or f"{item.get('CustomerAWSAccountId')} {item.get('LicenseArn')}"
-    return (str(customer), str(item.get("Dimension")), str(item.get("LicenseArn")), int(item["Timestamp"].timestamp()))
+    return (str(customer), str(item.get("Dimension")), int(item["Timestamp"].timestamp()))
 
 
 def _outcomes(
     records: Sequence[UsageRecord], results: Sequence[Any], unprocessed: Sequence[Any]
 ) -> list[RecordOutcome]:
-    by_identity: dict[tuple[str, str, str, int], list[RecordOutcome]] = {}
+    by_identity: dict[tuple[str, str, int], list[RecordOutcome]] = {}
     for result in results:
         record = result.get("UsageRecord") or {}
         if "Timestamp" not in record:

@@ -307,6 +307,30 @@ def test_one_foreign_licence_in_a_batch_fails_alone_and_its_neighbours_are_meter
     assert len(double.records()) == 2
 
 
+def test_an_unnamed_bad_customer_identifier_alone_in_its_call_is_failed_with_awss_message(
+    double: AwsMeteringDouble,
+) -> None:
+    double.error(400, "InvalidCustomerIdentifierException", "No such customer.", skip=0)
+    [outcome] = adapter().meter([legacy("cust-15")])
+
+    assert outcome.state == "failed"
+    assert outcome.reason == "InvalidCustomerIdentifierException: No such customer."
+
+
+def test_a_disabled_api_is_a_permanent_error_naming_the_region_setting(double: AwsMeteringDouble) -> None:
+    double.error(400, "DisabledApiException", "The API is disabled in the Region.")
+    with pytest.raises(PermanentError, match="aws_region") as raised:
+        adapter().meter([legacy("cust-16")])
+    assert raised.value.code == "DisabledApiException"
+
+
+def test_the_double_refuses_an_unknown_operation_and_another_protocol(double: AwsMeteringDouble) -> None:
+    status, body = _raw_call(double, "aws-marketplace", target="AWSMPMeteringService.NoSuchThing")
+    assert (status, body["__type"]) == (400, "UnknownOperationException")
+    status, body = _raw_call(double, "aws-marketplace", content_type="application/json")
+    assert (status, body["__type"]) == (400, "SerializationException")
+
+
 def test_an_unknown_product_is_a_permanent_error_saying_what_to_check(double: AwsMeteringDouble) -> None:
     with pytest.raises(PermanentError, match="aws_product_code") as raised:
         adapter().meter([legacy("cust-1", product="prod-unlisted")])
@@ -354,9 +378,15 @@ def test_a_wrong_secret_is_refused_as_aws_refuses_a_bad_signature(double: AwsMet
     assert double.records() == []
 
 
-def _raw_call(double: AwsMeteringDouble, signing_service: str | None) -> tuple[int, dict[str, Any]]:
+def _raw_call(
+    double: AwsMeteringDouble,
+    signing_service: str | None,
+    *,
+    target: str = "AWSMPMeteringService.BatchMeterUsage",
+    content_type: str = "application/x-amz-json-1.1",
+) -> tuple[int, dict[str, Any]]:
     body = json.dumps({"ProductCode": PRODUCT, "UsageRecords": []}).encode()
-    headers = {"X-Amz-Target": "AWSMPMeteringService.BatchMeterUsage", "Content-Type": "application/x-amz-json-1.1"}
+    headers = {"X-Amz-Target": target, "Content-Type": content_type}
     request = AWSRequest(method="POST", url=double.url + "/", data=body, headers=headers)
     if signing_service is not None:
         SigV4Auth(Credentials(KEY, SECRET), signing_service, "us-east-1").add_auth(request)
