@@ -4,7 +4,13 @@
 `DOUBLES`. A double starts when a function that needs it runs and its variable is unset: a
 variable the user has set always wins, even when it points away from the local doubles. The
 double's URL goes in that variable; `defaults` fill the variables that go with it (the local
-Stripe key), again unless the user set them. Adding a double is one `ProviderDouble` below.
+Stripe key, the local Azure app registration), again unless the user set them, and `provides`
+the ones only the started double knows (the Azure double's authority and CA bundle). Adding a
+double is one `ProviderDouble` below.
+
+The marketplace doubles: a function meters AWS Marketplace when its template environment names
+`AWS_MARKETPLACE_REGION` (boto3 finds the double through `AWS_ENDPOINT_URL_MARKETPLACE_METERING`,
+a variable the template never sets), and Azure Marketplace when it names `AZURE_METERING_BASE_URL`.
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ from typing import Protocol
 from local.resources import FunctionSpec
 
 LOCAL_STRIPE_KEY = "sk_test_downbeat_local"
+# The Azure double's app registration: fake, local-only values (the secret is withheld like any
+# other secret variable: local/secret_variables.py).
+LOCAL_AZURE_TENANT_ID = "00000000-0000-4000-8000-00000000d0b1"
+LOCAL_AZURE_CLIENT_ID = "00000000-0000-4000-8000-00000000c11e"
+LOCAL_AZURE_CLIENT_SECRET = "downbeat-local-azure-client-secret"
 
 
 class RunningDouble(Protocol):
@@ -32,6 +43,8 @@ class DoubleOptions:
     # The stack's API creates customers that name Stripe ids the double has never seen: there the
     # double treats any `cus_…` id as an existing customer of the account it stands in for.
     stripe_auto_create_customers: bool = False
+    # Likewise the marketplace doubles take every buyer they have never seen as subscribed.
+    marketplace_auto_subscribe: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,9 @@ class ProviderDouble:
     needed_by: Callable[[FunctionSpec], bool]  # judged from the function's template environment
     defaults: Mapping[str, str] = field(default_factory=dict)  # variables that go with it: local values
     secrets: Mapping[str, str] = field(default_factory=dict)  # secret logical id → the variable it holds
+    # Variables whose local values come from the started double (`provide(double)`); a user's value wins.
+    provides: tuple[str, ...] = ()
+    provide: Callable[[RunningDouble], Mapping[str, str]] | None = None
 
 
 def declares(variable: str) -> Callable[[FunctionSpec], bool]:
@@ -50,6 +66,13 @@ def declares(variable: str) -> Callable[[FunctionSpec], bool]:
 
     def needed_by(spec: FunctionSpec) -> bool:
         return variable in spec.environment
+
+    return needed_by
+
+
+def declares_any(*variables: str) -> Callable[[FunctionSpec], bool]:
+    def needed_by(spec: FunctionSpec) -> bool:
+        return any(variable in spec.environment for variable in variables)
 
     return needed_by
 
@@ -63,6 +86,24 @@ def _start_stripe(exit_stack: contextlib.ExitStack, options: DoubleOptions) -> R
     return double
 
 
+def _start_aws_metering(exit_stack: contextlib.ExitStack, options: DoubleOptions) -> RunningDouble:
+    from local.aws_metering_double import AwsMeteringDouble  # noqa: PLC0415 - only when a metering function runs
+
+    return exit_stack.enter_context(AwsMeteringDouble(auto_subscribe=options.marketplace_auto_subscribe))
+
+
+def _start_azure(exit_stack: contextlib.ExitStack, options: DoubleOptions) -> RunningDouble:
+    from local.azure_marketplace_double import AzureMarketplaceDouble  # noqa: PLC0415 - only when needed
+
+    return exit_stack.enter_context(AzureMarketplaceDouble(auto_subscribe=options.marketplace_auto_subscribe))
+
+
+def _azure_provides(double: RunningDouble) -> dict[str, str]:
+    """The started double is the authority too, and its certificate's CA is what clients trust."""
+    bundle = str(getattr(double, "ca_bundle"))  # noqa: B009 - RunningDouble only promises `url`
+    return {"AZURE_AUTHORITY_HOST": double.url, "REQUESTS_CA_BUNDLE": bundle, "SSL_CERT_FILE": bundle}
+
+
 DOUBLES: tuple[ProviderDouble, ...] = (
     ProviderDouble(
         name="Stripe",
@@ -71,6 +112,25 @@ DOUBLES: tuple[ProviderDouble, ...] = (
         needed_by=declares("STRIPE_API_BASE"),
         defaults={"STRIPE_API_KEY": LOCAL_STRIPE_KEY},
         secrets={"StripeApiKeySecret": "STRIPE_API_KEY"},
+    ),
+    ProviderDouble(
+        name="AWS Marketplace Metering",
+        variable="AWS_ENDPOINT_URL_MARKETPLACE_METERING",
+        start=_start_aws_metering,
+        needed_by=declares_any("AWS_MARKETPLACE_REGION", "AWS_ENDPOINT_URL_MARKETPLACE_METERING"),
+    ),
+    ProviderDouble(
+        name="Azure Marketplace",
+        variable="AZURE_METERING_BASE_URL",
+        start=_start_azure,
+        needed_by=declares("AZURE_METERING_BASE_URL"),
+        defaults={
+            "AZURE_TENANT_ID": LOCAL_AZURE_TENANT_ID,
+            "AZURE_CLIENT_ID": LOCAL_AZURE_CLIENT_ID,
+            "AZURE_CLIENT_SECRET": LOCAL_AZURE_CLIENT_SECRET,
+        },
+        provides=("AZURE_AUTHORITY_HOST", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"),
+        provide=_azure_provides,
     ),
 )
 
@@ -90,7 +150,7 @@ class Providers:
         env: dict[str, str] = {}
         for double in self.doubles:
             if double.needed_by(spec):
-                names = (double.variable, *double.defaults)
+                names = (double.variable, *double.defaults, *double.provides)
                 env |= {name: self.values[name] for name in names if name in self.values}
         return env
 
@@ -135,4 +195,7 @@ def start_doubles(
         elif any(double.needed_by(spec) for spec in specs):
             running[double.name] = double.start(exit_stack, options)
             values[double.variable] = running[double.name].url
+            if double.provide is not None:
+                for name, value in double.provide(running[double.name]).items():
+                    values[name] = environ.get(name) or value
     return Providers(values, running, doubles)

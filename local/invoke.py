@@ -97,7 +97,8 @@ def invoke_in_memory(spec: FunctionSpec, event: Any, *, seed: bool = False) -> A
         stack.enter_context(patched_environ(base, remove=own_endpoints))
         stack.enter_context(mock_aws())
         api_token = os.environ.get("DOWNBEAT_API_TOKEN") or LOCAL_API_TOKEN
-        providers = start_doubles([spec], os.environ, stack, DoubleOptions(stripe_customers=DEMO_STRIPE_CUSTOMERS))
+        options = DoubleOptions(stripe_customers=DEMO_STRIPE_CUSTOMERS, marketplace_auto_subscribe=True)
+        providers = start_doubles([spec], os.environ, stack, options)
         clients = AwsClients(
             dynamodb=boto3.client("dynamodb"),
             sqs=boto3.client("sqs"),

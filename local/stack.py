@@ -273,8 +273,13 @@ class LocalStack:
 
     def _start_doubles(self, user_env: Mapping[str, str], specs: Sequence[FunctionSpec]) -> Providers:
         """The provider doubles the template's functions need (local/doubles.py); stop() stops them."""
-        # Customers created through the API name Stripe customers the double has never seen.
-        options = DoubleOptions(stripe_customers=self.options.stripe_customers, stripe_auto_create_customers=True)
+        # Customers created through the API name Stripe customers and marketplace buyers the doubles
+        # have never seen.
+        options = DoubleOptions(
+            stripe_customers=self.options.stripe_customers,
+            stripe_auto_create_customers=True,
+            marketplace_auto_subscribe=True,
+        )
         doubles = start_doubles(specs, user_env, self._doubles, options)
         for name, double in doubles.running.items():
             log.info("local stack: %s double at %s", name, double.url)

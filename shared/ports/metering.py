@@ -90,6 +90,9 @@ class MarketplaceMetering(Protocol):
     def meter(self, records: Sequence[UsageRecord]) -> list[RecordOutcome]:
         """Send one call with `records` and return one outcome per record, in order.
 
+        (AWS's adapter sends more than one only when AWS refuses the whole call for one record it
+        does not name: it resends halves, which AWS deduplicates, to settle that record alone.)
+
         Raises `shared.ports.errors.RetryableError` when the call as a whole may be retried
         (throttling, 5xx, timeouts: the provider may already have applied it, so the retry must
         send the identical records), `PermanentError` when it is refused as a whole (for example

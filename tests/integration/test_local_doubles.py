@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import time
 import urllib.request
+from pathlib import Path
+from unittest import mock
 
-from local.doubles import LOCAL_STRIPE_KEY, DoubleOptions, start_doubles
+from local.doubles import (
+    LOCAL_AZURE_CLIENT_ID,
+    LOCAL_AZURE_CLIENT_SECRET,
+    LOCAL_AZURE_TENANT_ID,
+    LOCAL_STRIPE_KEY,
+    DoubleOptions,
+    start_doubles,
+)
 from local.resources import FunctionSpec, function_specs
 
 SPECS = {spec.logical_id: spec for spec in function_specs()}
@@ -49,3 +60,67 @@ def test_no_double_starts_when_no_function_needs_it() -> None:
         assert "STRIPE_API_BASE" not in providers.values
         assert providers.parameter_overrides(needs_nothing) == {}
         assert providers.values["STRIPE_API_KEY"] == LOCAL_STRIPE_KEY  # the local secret's value all the same
+
+
+def _spec(logical_id: str, **environment: str) -> FunctionSpec:
+    return FunctionSpec(logical_id, f"functions.{logical_id}.handler.lambda_handler", 60, 256, environment)
+
+
+def test_a_function_naming_the_marketplace_region_gets_the_aws_metering_double_through_boto3s_own_variable() -> None:
+    import boto3
+
+    meter = _spec("MeterFunction", AWS_MARKETPLACE_REGION="us-east-1")
+    with contextlib.ExitStack() as exit_stack:
+        providers = start_doubles([meter], {}, exit_stack, DoubleOptions(marketplace_auto_subscribe=True))
+        assert set(providers.running) == {"AWS Marketplace Metering"}
+        env = providers.environment_for(meter)
+        assert env == {"AWS_ENDPOINT_URL_MARKETPLACE_METERING": providers.running["AWS Marketplace Metering"].url}
+        client = boto3.client(
+            "meteringmarketplace", region_name="us-east-1", endpoint_url=env["AWS_ENDPOINT_URL_MARKETPLACE_METERING"]
+        )
+        record = {"CustomerIdentifier": "c-new", "Dimension": "usage_fee", "Quantity": 1, "Timestamp": time.time()}
+        reply = client.batch_meter_usage(ProductCode="prod-new", UsageRecords=[record])  # type: ignore[list-item]
+        assert [r["Status"] for r in reply["Results"]] == ["Success"]  # a buyer it never saw: subscribed locally
+
+
+def test_a_function_naming_the_azure_base_url_gets_the_azure_double_its_authority_app_and_ca_bundle() -> None:
+    from local.secret_variables import split_environment
+    from shared.adapters.azure_metering import MARKETPLACE_SCOPE, azure_credential
+
+    meter = _spec("MeterFunction", AZURE_METERING_BASE_URL="https://marketplaceapi.microsoft.com")
+    with contextlib.ExitStack() as exit_stack:
+        providers = start_doubles([meter], {}, exit_stack)
+        url = providers.running["Azure Marketplace"].url
+        env = providers.environment_for(meter)
+        assert env == {
+            "AZURE_METERING_BASE_URL": url,
+            "AZURE_AUTHORITY_HOST": url,
+            "AZURE_TENANT_ID": LOCAL_AZURE_TENANT_ID,
+            "AZURE_CLIENT_ID": LOCAL_AZURE_CLIENT_ID,
+            "AZURE_CLIENT_SECRET": LOCAL_AZURE_CLIENT_SECRET,
+            "REQUESTS_CA_BUNDLE": env["SSL_CERT_FILE"],
+            "SSL_CERT_FILE": env["SSL_CERT_FILE"],
+        }
+        bundle = Path(env["SSL_CERT_FILE"])
+        assert bundle.read_text().startswith("-----BEGIN CERTIFICATE-----")
+        served, withheld = split_environment(env)
+        assert withheld == ["AZURE_CLIENT_SECRET"]
+        assert LOCAL_AZURE_CLIENT_SECRET not in json.dumps(served)
+        with mock.patch.dict(os.environ, {"REQUESTS_CA_BUNDLE": env["REQUESTS_CA_BUNDLE"]}):
+            credential = azure_credential(
+                env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"], env["AZURE_AUTHORITY_HOST"]
+            )
+            assert credential.get_token(MARKETPLACE_SCOPE).token
+    assert not bundle.exists()  # the certificate's files go with the double
+
+
+def test_a_users_azure_variables_win_and_no_azure_double_starts() -> None:
+    meter = _spec("MeterFunction", AZURE_METERING_BASE_URL="https://marketplaceapi.microsoft.com")
+    environ = {"AZURE_METERING_BASE_URL": "https://marketplaceapi.microsoft.com", "AZURE_TENANT_ID": "t-users"}
+    with contextlib.ExitStack() as exit_stack:
+        providers = start_doubles([meter], environ, exit_stack)
+        assert providers.running == {}
+        env = providers.environment_for(meter)
+        assert env["AZURE_METERING_BASE_URL"] == "https://marketplaceapi.microsoft.com"
+        assert env["AZURE_TENANT_ID"] == "t-users"
+        assert "AZURE_AUTHORITY_HOST" not in env

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from local.doubles import DOUBLES
 from local.http_server import bearer_token_matches, is_loopback_authority, is_loopback_origin
 from local.resources import function_specs
 from local.secret_variables import is_secret_name, split_environment
@@ -48,6 +49,7 @@ SETTINGS = {
     "ROUTER_DLQ_URL",
     "STRIPE_API_BASE",
     "AZURE_METERING_BASE_URL",
+    "AWS_ENDPOINT_URL_MARKETPLACE_METERING",  # the AWS metering double's URL
     "AZURE_TENANT_ID",
     "AZURE_CLIENT_ID",
     "AZURE_AUTHORITY_HOST",
@@ -60,6 +62,8 @@ SETTINGS = {
 def every_variable_the_stack_sets() -> set[str]:
     names = {*OWN_SERVICE_ENDPOINTS, "AWS_REGION", "AWS_DEFAULT_REGION", "POWERTOOLS_TRACE_DISABLED"}
     names |= {"EVENT_BUS_NAME", *DUMMY_CREDENTIALS, "AWS_SESSION_TOKEN", *PROVIDER_VARIABLES}
+    for double in DOUBLES:  # what a provider double hands the functions that need it
+        names |= {double.variable, *double.defaults, *double.provides}
     for spec in function_specs(load_template()):
         names |= set(spec.environment)
     return names
