@@ -11,10 +11,11 @@ from shared.adapters.dynamodb.invoices import InvoiceTable
 from shared.adapters.dynamodb.outbox import OutboxTable
 from shared.adapters.dynamodb.sync_records import SyncRecordTable
 from shared.adapters.dynamodb.table import from_attributes, to_attributes
+from shared.adapters.dynamodb.usage_records import UsageRecordTable
 from shared.adapters.dynamodb.worker_state import StripeStateTable
 
 __all__ = ["DynamoDBStore", "from_attributes", "to_attributes"]
 
 
-class DynamoDBStore(CustomerTable, InvoiceTable, SyncRecordTable, OutboxTable, StripeStateTable):
+class DynamoDBStore(CustomerTable, InvoiceTable, SyncRecordTable, OutboxTable, UsageRecordTable, StripeStateTable):
     """Every access pattern of the one table (`shared.ports.store.Store`)."""

@@ -7,10 +7,12 @@
 | invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
 | invoice lines   | INVOICE#<id>          | LINES#<version>#<digest>#<L|B>#<n> (chunks: dynamodb/invoice_lines.py)  |
 | sync status     | INVOICE#<id>          | SYNC               |                             |                        |
-| meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider>           | <customer>#<id>        |
+| meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider> (waiting) | <customer>#<id>        |
+| usage record    | METER#<provider>#<customer> | RECORD#<dimension>#<hour> | METERWAIT#<provider>#<customer> | <hour> |
 | worker lease    | LEASE#<kind>#<id>     | #LEASE             | UNSETTLED#<kind> (waiting)  | <pending_since>#<id>   |
 | audit entry     | AUDIT#<shard 0-3>     | <time µs>#<id>     | (GSI2) AUDIT#<type>#<resource id> / <time µs>#<id> |
 
+Usage records are in GSI1 only while `pending` or `sent`, outbox entries only while they wait.
 A worker's own state lives on its lease item (the Stripe worker's step and ids on `LEASE#stripe#<invoice>`).
 
 An id inside a sort key (`<id>` in the SK and GSI1SK columns) is `id_part(id)`: the id itself up to
@@ -21,12 +23,13 @@ keys (2048 bytes) take ids whole.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from shared.adapters.dynamodb.table import Item
 from shared.domain.customers import Contract, Customer
 from shared.domain.id_keys import bounded_key_part
-from shared.domain.timestamps import format_timestamp
+from shared.domain.timestamps import format_timestamp, sortable_timestamp
 from shared.domain.types import STORAGE
 
 
@@ -67,6 +70,14 @@ def sync_key(invoice_id: str) -> Item:
 
 def outbox_key(invoice_id: str, provider: str) -> Item:
     return {"PK": f"INVOICE#{invoice_id}", "SK": f"METER#{provider}"}
+
+
+def usage_record_key(provider: str, customer_id: str, dimension: str, hour: datetime) -> Item:
+    return {"PK": f"METER#{provider}#{customer_id}", "SK": f"RECORD#{dimension}#{sortable_timestamp(hour)}"}
+
+
+def waiting_records_partition(provider: str, customer_id: str) -> str:
+    return f"METERWAIT#{provider}#{customer_id}"
 
 
 def lease_key(kind: str, key: str) -> Item:
