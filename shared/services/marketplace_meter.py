@@ -176,6 +176,7 @@ def _prepare(
         return
     if hour in work.records or deps.store.get_usage_records(work.provider, work.customer_id, DIMENSION, [hour]):
         work.held_reason = f"this hour's record ({format_timestamp(hour)}) is already stored: the rest goes next hour"
+        work.touched.update(invoice.invoice_id for invoice in owed)
         return
     buyer = _buyer(deps, work)
     if buyer is None:
