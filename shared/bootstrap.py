@@ -24,6 +24,7 @@ from shared.clock import utc_now
 if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
+    from shared.services.marketplace_meter import MeterDependencies
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
@@ -109,6 +110,32 @@ def stripe_sync() -> StripeSyncDependencies:
         stripe=StripeGateway(client),
         clock=utc_now,
         max_receives=settings.stripe_sync_max_receives,
+    )
+
+
+@dependencies
+def marketplace_meter() -> MeterDependencies:
+    # Only the meter loads the metering adapters (and azure-identity through the Azure one).
+    import json
+
+    from shared.adapters.aws_metering import AwsMarketplaceMetering
+    from shared.adapters.azure_metering import AzureMarketplaceMetering, azure_credential
+    from shared.config import MarketplaceMeterSettings
+    from shared.ports.metering import MarketplaceMetering, MarketplaceProvider
+    from shared.services.marketplace_meter import MeterDependencies
+
+    settings = MarketplaceMeterSettings.from_env()
+    meters: dict[MarketplaceProvider, MarketplaceMetering] = {"aws_marketplace": AwsMarketplaceMetering()}
+    if settings.azure_configured:
+        if settings.azure_tenant_id and settings.azure_client_id and settings.azure_client_secret:
+            tenant, client, secret = settings.azure_tenant_id, settings.azure_client_id, settings.azure_client_secret
+        else:
+            stored = json.loads(secret_text(str(settings.azure_credentials_secret_name))())
+            tenant, client, secret = stored["tenant_id"], stored["client_id"], stored["client_secret"]
+        credential = azure_credential(tenant, client, secret, settings.azure_authority_host)
+        meters["azure_marketplace"] = AzureMarketplaceMetering(credential, base_url=settings.azure_metering_base_url)
+    return MeterDependencies(
+        store=dynamodb_store(settings.table_name), meters=meters, clock=utc_now, page_size=settings.meter_page_size
     )
 
 

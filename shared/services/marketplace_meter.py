@@ -65,7 +65,7 @@ class MeterDependencies:
     clock: Callable[[], datetime]
     sleep: Callable[[float], None] = time.sleep
     page_size: int = 100  # outbox entries per page
-    lease_for: timedelta = timedelta(minutes=16)  # longer than Lambda's longest run: a live run keeps it
+    lease_for: timedelta = timedelta(minutes=6)  # longer than the function's timeout (300 s): a live run keeps it
     call_attempts: int = 3  # sends of one batch within a run (throttling, 5xx, unprocessed)
     backoff_seconds: float = 0.2  # doubles with each attempt, plus jitter
     stop_margin_ms: int = 20_000  # stop starting work when less than this remains
