@@ -215,7 +215,7 @@ class StoredUsageRecord:
     state: UsageRecordState = "pending"
     receipt: str | None = None  # MeteringRecordId / usageEventId
     reason: str | None = None
-    sends: int = 0  # calls that carried it and came back without an outcome
+    sends: int = 0  # meter runs that sent it (marked before each first send of a run)
 
 
 @dataclass(frozen=True)

@@ -255,13 +255,19 @@ def _send(
             to_send[record.record_id] = record
             continue
         closes = format_timestamp(window_closes(provider, record.hour))
-        unknown = " (sent before without an answer: it may have been metered)" if record.sends else ""
+        unknown = " (sent before, and no answer came back: it may have been metered)" if record.sends else ""
         reason = f"{provider} accepts the {format_timestamp(record.hour)} record only until {closes}{unknown}"
         expired = RecordOutcome(record.record_id, "expired")
         _store_outcome(deps, owners[record.record_id], record, expired, reason, report)
     for batch in batches([_wire(record) for record in to_send.values()], meter.max_records):
         if _out_of_time(deps, remaining_ms, report):
             return
+        for wire in batch:
+            # Marked before it leaves: should the answer never come back (a crash, a timeout) and
+            # the window close, its expiry says it may have been metered all the same.
+            record = dataclasses.replace(to_send[wire.record_id], state="sent", sends=to_send[wire.record_id].sends + 1)
+            deps.store.update_usage_record(record)
+            to_send[wire.record_id] = record
         outcomes = _call(deps, meter, batch, remaining_ms, report)
         for wire in batch:
             record = to_send[wire.record_id]
@@ -314,7 +320,7 @@ def _store_outcome(
 ) -> None:
     if outcome is None or outcome.state == "unprocessed":
         said = "no answer from the marketplace" if outcome is None else "left unprocessed by the marketplace"
-        updated = dataclasses.replace(record, state="sent", sends=record.sends + 1, reason=f"{said}: sent again")
+        updated = dataclasses.replace(record, state="sent", reason=f"{said}: sent again in the next run")
         report.left_waiting += 1
     else:
         text = reason or outcome.reason
