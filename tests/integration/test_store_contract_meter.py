@@ -147,3 +147,17 @@ def test_finishing_an_entry_takes_it_out_of_the_work_until_a_new_version(store: 
     assert all_work(store, 10) == [[("cust_a", ["inv_2"])]]
     outbox(store, "inv_1", "cust_a", "3.00", version=2)
     assert all_work(store, 10) == [[("cust_a", ["inv_1", "inv_2"])]]
+
+
+def test_provider_ids_keep_whole_numbers_whole(store: Store) -> None:
+    from shared.domain.sync import SyncAttempt
+
+    ids = {"accepted_cents": 425, "records": [{"hour": "2025-03-10T12:00:00Z", "cents": 300, "receipt": None}]}
+    attempt = SyncAttempt(at=HOUR, outcome="meter:synced")
+    store.record_sync(
+        "inv_1", provider="aws_marketplace", status="synced", reason="ok", attempt=attempt, provider_ids=ids
+    )
+    stored = store.get_sync("inv_1")
+    assert stored is not None
+    assert stored.provider_ids == ids
+    assert type(stored.provider_ids["accepted_cents"]) is int
