@@ -170,18 +170,6 @@ class StripeSyncStateStore(Protocol):
         ...
 
 
-class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protocol):
-    """What the invoice router reads and writes."""
-
-
-class ApiStore(CustomerReads, InvoiceReads, SyncReads, ApiTables, Protocol):
-    """What the API's use cases read and write."""
-
-
-class StripeSyncStore(CustomerReads, InvoiceReads, SyncWrites, StripeSyncStateStore, Protocol):
-    """What the Stripe worker reads and writes (its lease is `WorkerLeases`)."""
-
-
 # -- the marketplace meter (docs/marketplaces.md, "How metering works")
 
 
@@ -226,21 +214,23 @@ class MeterWorkPage:
     next_cursor: str | None
 
 
-class MeterStore(Protocol):
-    def meter_work(self, provider: MarketplaceProvider, cursor: str | None, limit: int) -> MeterWorkPage:
-        """Waiting entries, by customer then invoice; about `limit` entries a page."""
-        ...
-
+class MeterReads(Protocol):
     def get_meter_invoice(self, invoice_id: str, provider: MarketplaceProvider) -> MeterInvoice | None: ...
-
-    def waiting_usage_records(self, provider: MarketplaceProvider, customer_id: str) -> list[StoredUsageRecord]:
-        """The customer's records still `pending` or `sent`, oldest hour first."""
-        ...
 
     def get_usage_records(
         self, provider: MarketplaceProvider, customer_id: str, dimension: str, hours: Sequence[datetime]
     ) -> list[StoredUsageRecord]:
         """Those of the customer's records that exist, in the order of `hours`."""
+        ...
+
+
+class MeterStore(MeterReads, Protocol):
+    def meter_work(self, provider: MarketplaceProvider, cursor: str | None, limit: int) -> MeterWorkPage:
+        """Waiting entries, by customer then invoice; about `limit` entries a page."""
+        ...
+
+    def waiting_usage_records(self, provider: MarketplaceProvider, customer_id: str) -> list[StoredUsageRecord]:
+        """The customer's records still `pending` or `sent`, oldest hour first."""
         ...
 
     def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
@@ -249,14 +239,26 @@ class MeterStore(Protocol):
         entry changed since it was read (another run, a newer version): read again."""
         ...
 
-    def update_usage_record(self, record: StoredUsageRecord) -> None:
-        """Store the record's state, receipt, reason and sends (never its quantity or hour)."""
+    def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
+        """Store each record's state, receipt, reason and sends (never its quantity or hour)."""
         ...
 
     def finish_meter_invoice(self, invoice: MeterInvoice) -> bool:
         """Take the entry out of the waiting list unless it changed since `invoice` was read (then
         False: it waits, and the next run looks again)."""
         ...
+
+
+class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protocol):
+    """What the invoice router reads and writes."""
+
+
+class ApiStore(CustomerReads, InvoiceReads, SyncReads, ApiTables, MeterReads, Protocol):
+    """What the API's use cases read and write."""
+
+
+class StripeSyncStore(CustomerReads, InvoiceReads, SyncWrites, StripeSyncStateStore, Protocol):
+    """What the Stripe worker reads and writes (its lease is `WorkerLeases`)."""
 
 
 class MarketplaceMeterStore(CustomerReads, SyncWrites, MeterStore, WorkerLeases, Protocol):

@@ -15,24 +15,19 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from shared.domain.marketplace_metering import (
     DIMENSION,
     METERED_CURRENCY,
     WAITING_STATES,
     InvoiceCents,
-    InvoiceMeterView,
-    InvoiceShare,
-    MeterStatus,
     allocate,
     batches,
     cents,
     hour_start,
-    meter_status,
     record_id,
     sendable,
     unmetered_cents,
@@ -54,6 +49,7 @@ from shared.ports.metering import (
 )
 from shared.ports.metering import UsageRecord as WireRecord
 from shared.ports.store import MarketplaceMeterStore, MeterInvoice, StoredUsageRecord
+from shared.services.marketplace_sync_status import invoice_status
 
 LEASE_KIND = "meter"
 
@@ -174,8 +170,9 @@ def _prepare(
     hour = hour_start(now)
     if not owed:
         return
-    if hour in work.records or deps.store.get_usage_records(work.provider, work.customer_id, DIMENSION, [hour]):
-        work.held_reason = f"this hour's record ({format_timestamp(hour)}) is already stored: the rest goes next hour"
+    hour_taken = f"this hour's record ({format_timestamp(hour)}) is already stored: the rest goes next hour"
+    if hour in work.records:
+        work.held_reason = hour_taken
         work.touched.update(invoice.invoice_id for invoice in owed)
         return
     buyer = _buyer(deps, work)
@@ -193,9 +190,14 @@ def _prepare(
         invoices=shares,
     )
     carrying = [invoice for invoice in work.invoices if invoice.invoice_id in shares]
+    # Refused whole when this hour's record exists already (cheaper to try than to look first) or
+    # when another run or a newer invoice version changed an entry since it was read.
     if not deps.store.create_usage_record(record, carrying):
-        # Another run or a newer invoice version changed an entry since it was read: next run.
-        work.held_reason = "an invoice changed while its record was being stored: it is metered in the next run"
+        if deps.store.get_usage_records(work.provider, work.customer_id, DIMENSION, [hour]):
+            work.held_reason = hour_taken
+        else:
+            work.held_reason = "an invoice changed while its record was being stored: it is metered in the next run"
+        work.touched.update(invoice.invoice_id for invoice in owed)
         return
     report.records_created += 1
     work.records[hour] = record
@@ -250,6 +252,7 @@ def _send(
     waiting = [record for customer in work for record in customer.records.values() if record.state in WAITING_STATES]
     now = deps.clock()
     to_send: dict[str, StoredUsageRecord] = {}
+    expired: list[StoredUsageRecord] = []
     for record in waiting:
         if sendable(provider, record.hour, now):
             to_send[record.record_id] = record
@@ -257,22 +260,26 @@ def _send(
         closes = format_timestamp(window_closes(provider, record.hour))
         unknown = " (sent before, and no answer came back: it may have been metered)" if record.sends else ""
         reason = f"{provider} accepts the {format_timestamp(record.hour)} record only until {closes}{unknown}"
-        expired = RecordOutcome(record.record_id, "expired")
-        _store_outcome(deps, owners[record.record_id], record, expired, reason, report)
+        outcome = RecordOutcome(record.record_id, "expired")
+        expired.append(_outcome(owners[record.record_id], record, outcome, reason, report))
+    if expired:
+        deps.store.update_usage_records(expired)
     for batch in batches([_wire(record) for record in to_send.values()], meter.max_records):
         if _out_of_time(deps, remaining_ms, report):
             return
-        for wire in batch:
-            # Marked before it leaves: should the answer never come back (a crash, a timeout) and
-            # the window close, its expiry says it may have been metered all the same.
-            record = dataclasses.replace(to_send[wire.record_id], state="sent", sends=to_send[wire.record_id].sends + 1)
-            deps.store.update_usage_record(record)
-            to_send[wire.record_id] = record
+        # Marked before they leave: should the answer never come back (a crash, a timeout) and the
+        # window close, their expiry says they may have been metered all the same.
+        leaving = [
+            dataclasses.replace(to_send[wire.record_id], state="sent", sends=to_send[wire.record_id].sends + 1)
+            for wire in batch
+        ]
+        deps.store.update_usage_records(leaving)
         outcomes = _call(deps, meter, batch, remaining_ms, report)
-        for wire in batch:
-            record = to_send[wire.record_id]
-            outcome = outcomes.get(wire.record_id)
-            _store_outcome(deps, owners[wire.record_id], record, outcome, None, report)
+        answered = [
+            _outcome(owners[record.record_id], record, outcomes.get(record.record_id), None, report)
+            for record in leaving
+        ]
+        deps.store.update_usage_records(answered)
 
 
 def _call(
@@ -310,14 +317,14 @@ def _call(
     return results
 
 
-def _store_outcome(
-    deps: MeterDependencies,
+def _outcome(
     work: _CustomerWork,
     record: StoredUsageRecord,
     outcome: RecordOutcome | None,
     reason: str | None,
     report: MeterRunReport,
-) -> None:
+) -> StoredUsageRecord:
+    """The record as the outcome leaves it (stored by the caller, a call's worth at a time)."""
     if outcome is None or outcome.state == "unprocessed":
         said = "no answer from the marketplace" if outcome is None else "left unprocessed by the marketplace"
         updated = dataclasses.replace(record, state="sent", reason=f"{said}: sent again in the next run")
@@ -339,84 +346,37 @@ def _store_outcome(
             record, state=outcome.state, receipt=outcome.receipt, reason=None if text is None else reason_line(text)
         )
         work.touched.update(record.invoices)
-    deps.store.update_usage_record(updated)
     work.records[record.hour] = updated
+    return updated
 
 
 def _finish(deps: MeterDependencies, work: _CustomerWork, report: MeterRunReport) -> None:
-    """Write the status of each invoice whose records changed, take finished entries out of the
-    waiting list, and settle the customer's lease when nothing of it waits."""
+    """Record the status of each invoice whose work is done and take it out of the waiting list;
+    settle the customer's lease when nothing of it waits. (A status read in between computes the
+    same view from the records: `marketplace_sync_status.live_sync_status`.)"""
     all_done = True
     for invoice in work.invoices:
-        view, shares = _view(deps, work, invoice)
-        status, reason = meter_status(view)
+        missing = [hour for hour in invoice.allocations if hour not in work.records]
+        if missing:
+            for found in deps.store.get_usage_records(work.provider, work.customer_id, DIMENSION, missing):
+                work.records[found.hour] = found
+        status, reason, provider_ids, _, shares = invoice_status(invoice, work.records)
         done = not _owed(invoice) and not any(share.state in WAITING_STATES for share in shares)
-        if invoice.invoice_id in work.touched or done:
-            if work.held_reason and status == "pending":
-                reason = f"{reason}; {work.held_reason}"
-            _record_status(deps, invoice, status, reason, view, shares)
-        if not (done and deps.store.finish_meter_invoice(invoice)):
+        if not done:
             all_done = False
-    _release(deps, work, settle=all_done)
-
-
-def _view(
-    deps: MeterDependencies, work: _CustomerWork, invoice: MeterInvoice
-) -> tuple[InvoiceMeterView, list[InvoiceShare]]:
-    missing = [hour for hour in invoice.allocations if hour not in work.records]
-    if missing:
-        for found in deps.store.get_usage_records(work.provider, work.customer_id, DIMENSION, missing):
-            work.records[found.hour] = found
-    shares = []
-    for hour, share in invoice.allocations.items():
-        record = work.records.get(hour)
-        if record is None:  # cannot be (the record and the allocation are one write): say so, never hide it
-            shares.append(InvoiceShare(hour, share, share, "pending", reason="record not found"))
             continue
-        shares.append(InvoiceShare(hour, share, record.quantity, record.state, record.receipt, record.reason))
-    target = cents(invoice.target_amount) if invoice.currency == METERED_CURRENCY else 0
-    view = InvoiceMeterView(invoice.invoice_status, invoice.currency, target, invoice.metered_cents, shares)
-    return view, shares
-
-
-def _record_status(
-    deps: MeterDependencies,
-    invoice: MeterInvoice,
-    status: MeterStatus,
-    reason: str,
-    view: InvoiceMeterView,
-    shares: Iterable[InvoiceShare],
-) -> None:
-    receipt_key = "metering_record_ids" if invoice.provider == "aws_marketplace" else "usage_event_ids"
-    listed = list(shares)
-    provider_ids: dict[str, Any] = {
-        "accepted_cents": sum(share.cents for share in listed if share.state == "accepted"),
-        "assigned_cents": view.metered_cents,
-        "target_cents": view.target_cents,
-        receipt_key: [share.receipt for share in listed if share.state == "accepted" and share.receipt],
-        "records": [
-            {
-                "hour": format_timestamp(share.hour),
-                "cents": share.cents,
-                "record_quantity": share.record_quantity,
-                "state": share.state,
-                "receipt": share.receipt,
-                "reason": share.reason,
-            }
-            for share in listed
-        ],
-    }
-    line = reason_line(reason)
-    detail = f"version {invoice.invoice_version}: {line}"
-    attempt = SyncAttempt(at=deps.clock(), outcome=f"meter:{status}", detail=detail)
-    deps.store.record_sync(
-        invoice.invoice_id,
-        provider=invoice.provider,
-        status=status,
-        reason=line,
-        attempt=attempt,
-        provider_ids=provider_ids,
-    )
+        detail = f"version {invoice.invoice_version}: {reason}"
+        deps.store.record_sync(
+            invoice.invoice_id,
+            provider=invoice.provider,
+            status=status,
+            reason=reason,
+            attempt=SyncAttempt(at=deps.clock(), outcome=f"meter:{status}", detail=detail),
+            provider_ids=provider_ids,
+        )
+        if not deps.store.finish_meter_invoice(invoice):
+            all_done = False  # a newer version arrived meanwhile: the next run meters it
+    _release(deps, work, settle=all_done)
 
 
 def _release(deps: MeterDependencies, work: _CustomerWork, *, settle: bool) -> None:

@@ -122,10 +122,10 @@ def test_a_final_record_leaves_the_waiting_list(store: Store) -> None:
     new = record("cust_a", HOUR, {"inv_1": 100})
     store.create_usage_record(new, [entry(store, "inv_1")])
     sent = dataclasses.replace(new, state="sent", sends=1, reason="no answer")
-    store.update_usage_record(sent)
+    store.update_usage_records([sent])
     assert store.waiting_usage_records("aws_marketplace", "cust_a") == [sent]
     accepted = dataclasses.replace(sent, state="accepted", receipt="mrid-1", reason=None)
-    store.update_usage_record(accepted)
+    store.update_usage_records([accepted])
     assert store.waiting_usage_records("aws_marketplace", "cust_a") == []
     assert store.get_usage_records("aws_marketplace", "cust_a", DIMENSION, [HOUR]) == [accepted]
 

@@ -14,6 +14,7 @@ from shared.domain.sync import SyncRecord
 from shared.ports.metering import MarketplaceProvider
 from shared.ports.store import StoredUsageRecord
 from shared.services.marketplace_meter import LEASE_KIND
+from shared.services.marketplace_sync_status import live_sync_status
 from tests.meter_world import MeterWorld, MutableClock
 
 NOON = datetime(2025, 3, 10, 12, 5, tzinfo=UTC)
@@ -39,9 +40,10 @@ def records_of(
 
 
 def sync(world: MeterWorld, invoice_id: str) -> SyncRecord:
+    """The sync status as `GET /v1/invoices/{id}/sync` shows it."""
     record = world.store.get_sync(invoice_id)
     assert record is not None
-    return record
+    return live_sync_status(world.store, record)
 
 
 def test_sixty_customers_of_one_product_go_in_calls_of_25_25_10(world: MeterWorld) -> None:

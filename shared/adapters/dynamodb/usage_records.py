@@ -27,7 +27,7 @@ from shared.ports.store import MeterInvoice, StoredUsageRecord
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-_BATCH_GET = 100
+_TRANSACTION_ITEMS = 100
 
 
 class UsageRecordTable(TableAccess):
@@ -49,20 +49,29 @@ class UsageRecordTable(TableAccess):
     def get_usage_records(
         self, provider: MarketplaceProvider, customer_id: str, dimension: str, hours: Sequence[datetime]
     ) -> list[StoredUsageRecord]:
-        found: dict[datetime, StoredUsageRecord] = {}
+        # One Query over the span of hours (an invoice's records are its customer's, hours apart),
+        # rather than a read per record.
         wanted = list(dict.fromkeys(hours))
-        for start in range(0, len(wanted), _BATCH_GET):
-            keys = [
-                to_attributes(usage_record_key(provider, customer_id, dimension, hour))
-                for hour in wanted[start : start + _BATCH_GET]
-            ]
-            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = self._client.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    record = usage_record_from_item(from_attributes(raw))
-                    found[record.hour] = record
-                request = dict(response.get("UnprocessedKeys") or {})
+        if not wanted:
+            return []
+        first, last = (usage_record_key(provider, customer_id, dimension, hour) for hour in (min(wanted), max(wanted)))
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last",
+            "ExpressionAttributeValues": to_attributes(
+                {":pk": first["PK"], ":first": first["SK"], ":last": last["SK"]}
+            ),
+            "ConsistentRead": True,
+        }
+        found: dict[datetime, StoredUsageRecord] = {}
+        while True:
+            response = self._client.query(**query)
+            for raw in response.get("Items") or []:
+                record = usage_record_from_item(from_attributes(raw))
+                found[record.hour] = record
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return [found[hour] for hour in wanted if hour in found]
 
     def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
@@ -94,24 +103,39 @@ class UsageRecordTable(TableAccess):
             return False
         return True
 
-    def update_usage_record(self, record: StoredUsageRecord) -> None:
-        values: dict[str, Any] = {
-            ":state": record.state,
-            ":receipt": record.receipt,
-            ":reason": record.reason,
-            ":sends": record.sends,
-        }
-        update = "SET #state = :state, receipt = :receipt, reason = :reason, sends = :sends"
-        if record.state not in WAITING_STATES:
-            update += " REMOVE GSI1PK, GSI1SK"
-        self._client.update_item(
-            TableName=self._table,
-            Key=to_attributes(usage_record_key(record.provider, record.customer_id, record.dimension, record.hour)),
-            UpdateExpression=update,
-            ConditionExpression="attribute_exists(PK)",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues=to_attributes(values),
-        )
+    def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
+        # One transaction per call's worth of records rather than a request per record; a record
+        # another run is writing at that moment makes it collide, and then each goes on its own.
+        for start in range(0, len(records), _TRANSACTION_ITEMS):
+            updates = [_record_update(self._table, record) for record in records[start : start + _TRANSACTION_ITEMS]]
+            if len(updates) == 1:
+                self._client.update_item(**updates[0])
+                continue
+            try:
+                self._client.transact_write_items(TransactItems=[{"Update": update} for update in updates])
+            except TransactionConflict:
+                for update in updates:
+                    self._client.update_item(**update)
+
+
+def _record_update(table: str, record: StoredUsageRecord) -> Any:
+    values: dict[str, Any] = {
+        ":state": record.state,
+        ":receipt": record.receipt,
+        ":reason": record.reason,
+        ":sends": record.sends,
+    }
+    update = "SET #state = :state, receipt = :receipt, reason = :reason, sends = :sends"
+    if record.state not in WAITING_STATES:
+        update += " REMOVE GSI1PK, GSI1SK"
+    return {
+        "TableName": table,
+        "Key": to_attributes(usage_record_key(record.provider, record.customer_id, record.dimension, record.hour)),
+        "UpdateExpression": update,
+        "ConditionExpression": "attribute_exists(PK)",
+        "ExpressionAttributeNames": {"#state": "state"},
+        "ExpressionAttributeValues": to_attributes(values),
+    }
 
 
 def usage_record_item(record: StoredUsageRecord) -> Item:

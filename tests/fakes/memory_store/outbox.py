@@ -103,13 +103,19 @@ class MemoryOutbox(MemoryTables):
                 item["allocations"][record.hour] = share
             return True
 
-    def update_usage_record(self, record: StoredUsageRecord) -> None:
+    def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
         with self._lock:
-            key = (record.provider, record.customer_id, record.dimension, record.hour)
-            stored = self.usage_records[key]
-            self.usage_records[key] = dataclasses.replace(
-                stored, state=record.state, receipt=record.receipt, reason=record.reason, sends=record.sends
-            )
+            keys = [(record.provider, record.customer_id, record.dimension, record.hour) for record in records]
+            if any(key not in self.usage_records for key in keys):
+                raise KeyError("no such usage record")  # the table's condition fails the whole write
+            for key, record in zip(keys, records, strict=True):
+                self.usage_records[key] = dataclasses.replace(
+                    self.usage_records[key],
+                    state=record.state,
+                    receipt=record.receipt,
+                    reason=record.reason,
+                    sends=record.sends,
+                )
 
     @staticmethod
     def _meter_invoice(invoice_id: str, provider: str, item: dict[str, Any]) -> MeterInvoice:
