@@ -87,7 +87,7 @@ class MarketplaceMeterSettings(Settings):
     azure_client_id: str | None = None
     azure_client_secret: str | None = Field(default=None, repr=False)
     azure_credentials_secret_name: str | None = None
-    meter_page_size: int = Field(default=100, ge=1, le=1000)
+    meter_page_size: int = Field(default=1000, ge=1, le=1000)
 
     @property
     def azure_configured(self) -> bool:

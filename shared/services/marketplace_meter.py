@@ -60,7 +60,7 @@ class MeterDependencies:
     meters: Mapping[MarketplaceProvider, MarketplaceMetering]  # a marketplace left out is not metered
     clock: Callable[[], datetime]
     sleep: Callable[[float], None] = time.sleep
-    page_size: int = 100  # outbox entries per page
+    page_size: int = 1000  # outbox entries per page: larger pages pack calls fuller (25 records of one group)
     lease_for: timedelta = timedelta(minutes=6)  # longer than the function's timeout (300 s): a live run keeps it
     call_attempts: int = 3  # sends of one batch within a run (throttling, 5xx, unprocessed)
     backoff_seconds: float = 0.2  # doubles with each attempt, plus jitter

@@ -27,8 +27,6 @@ from shared.ports.store import MeterInvoice, StoredUsageRecord
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-_TRANSACTION_ITEMS = 100
-
 
 class UsageRecordTable(TableAccess):
     def waiting_usage_records(self, provider: MarketplaceProvider, customer_id: str) -> list[StoredUsageRecord]:
@@ -104,18 +102,10 @@ class UsageRecordTable(TableAccess):
         return True
 
     def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
-        # One transaction per call's worth of records rather than a request per record; a record
-        # another run is writing at that moment makes it collide, and then each goes on its own.
-        for start in range(0, len(records), _TRANSACTION_ITEMS):
-            updates = [_record_update(self._table, record) for record in records[start : start + _TRANSACTION_ITEMS]]
-            if len(updates) == 1:
-                self._client.update_item(**updates[0])
-                continue
-            try:
-                self._client.transact_write_items(TransactItems=[{"Update": update} for update in updates])
-            except TransactionConflict:
-                for update in updates:
-                    self._client.update_item(**update)
+        # One UpdateItem each: a transaction would save round trips but cost twice the write units,
+        # and each record's update stands on its own (a retry writes the same values).
+        for record in records:
+            self._client.update_item(**_record_update(self._table, record))
 
 
 def _record_update(table: str, record: StoredUsageRecord) -> Any:
