@@ -125,3 +125,19 @@ def test_the_sample_event_through_bootstrap_on_dynamodb(
     assert aws_status.provider_ids["metering_record_ids"] == ["mrid-000000"]
     assert azure_status.provider_ids["usage_event_ids"] == ["uev-000000"]
     assert aws_status.provider_ids["records"][0]["hour"] == "2025-03-10T12:00:00Z"
+
+
+def test_settings_never_show_the_azure_client_secret() -> None:
+    from shared.config import MarketplaceMeterSettings
+
+    settings = MarketplaceMeterSettings.from_env(
+        {
+            "TABLE_NAME": "t",
+            "AZURE_TENANT_ID": "tenant",
+            "AZURE_CLIENT_ID": "client",
+            "AZURE_CLIENT_SECRET": "s3cr3t-v4lue",
+        }
+    )
+    assert settings.azure_configured
+    assert "s3cr3t-v4lue" not in repr(settings)
+    assert "s3cr3t-v4lue" not in str(settings)
