@@ -88,8 +88,3 @@ class MarketplaceMeterSettings(Settings):
     azure_client_secret: str | None = Field(default=None, repr=False)
     azure_credentials_secret_name: str | None = None
     meter_page_size: int = Field(default=1000, ge=1, le=1000)
-
-    @property
-    def azure_configured(self) -> bool:
-        local = bool(self.azure_tenant_id and self.azure_client_id and self.azure_client_secret)
-        return local or bool(self.azure_credentials_secret_name)

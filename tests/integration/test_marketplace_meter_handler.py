@@ -138,6 +138,24 @@ def test_settings_never_show_the_azure_client_secret() -> None:
             "AZURE_CLIENT_SECRET": "s3cr3t-v4lue",
         }
     )
-    assert settings.azure_configured
     assert "s3cr3t-v4lue" not in repr(settings)
     assert "s3cr3t-v4lue" not in str(settings)
+
+
+def test_an_unreadable_azure_secret_leaves_aws_metered(
+    fake_adapters: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
+    monkeypatch.setenv("AZURE_CREDENTIALS_SECRET_NAME", "downbeat/azure-metering-credentials")
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(bootstrap, "secret_text", lambda name: lambda: "not json")
+    assert list(bootstrap.marketplace_meter().meters) == ["aws_marketplace"]
+    monkeypatch.setattr(
+        bootstrap,
+        "secret_text",
+        lambda name: lambda: json.dumps({"tenant_id": "t", "client_id": "c", "client_secret": "s"}),
+    )
+    bootstrap.reset()
+    assert list(bootstrap.marketplace_meter().meters) == ["aws_marketplace", "azure_marketplace"]
+    assert fake_adapters["azure_credential"] == "credential:t:c:login.microsoftonline.com"
