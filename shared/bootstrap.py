@@ -24,6 +24,7 @@ from shared.clock import utc_now
 if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
+    from shared.services.marketplace_meter import MeterDependencies
     from shared.services.reconcile import ReconcilerDependencies
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
@@ -127,6 +128,39 @@ def reconciler() -> ReconcilerDependencies:
         max_network_retries=settings.stripe_max_network_retries,
     )
     return ReconcilerDependencies(store=dynamodb_store(settings.table_name), stripe=StripeGateway(client))
+
+
+@dependencies
+def marketplace_meter() -> MeterDependencies:
+    # Only the meter loads the metering adapters (and azure-identity through the Azure one).
+    import json
+
+    from shared.adapters.aws_metering import AwsMarketplaceMetering
+    from shared.adapters.azure_metering import AzureMarketplaceMetering, azure_credential
+    from shared.config import MarketplaceMeterSettings
+    from shared.observability import logger
+    from shared.ports.metering import MarketplaceMetering, MarketplaceProvider
+    from shared.services.marketplace_meter import MeterDependencies
+
+    settings = MarketplaceMeterSettings.from_env()
+    meters: dict[MarketplaceProvider, MarketplaceMetering] = {"aws_marketplace": AwsMarketplaceMetering()}
+    tenant, client, secret = settings.azure_tenant_id, settings.azure_client_id, settings.azure_client_secret
+    if not (tenant and client and secret) and settings.azure_credentials_secret_name:
+        try:
+            stored = json.loads(secret_text(settings.azure_credentials_secret_name)())
+            tenant, client, secret = stored["tenant_id"], stored["client_id"], stored["client_secret"]
+        except Exception as error:  # an unset or malformed secret must not stop AWS metering
+            # The error's type only: its text could quote the secret's value.
+            logger.error(
+                "Azure Marketplace is not metered: its credentials secret could not be read",
+                extra={"secret_name": settings.azure_credentials_secret_name, "error": type(error).__name__},
+            )
+    if tenant and client and secret:
+        credential = azure_credential(tenant, client, secret, settings.azure_authority_host)
+        meters["azure_marketplace"] = AzureMarketplaceMetering(credential, base_url=settings.azure_metering_base_url)
+    return MeterDependencies(
+        store=dynamodb_store(settings.table_name), meters=meters, clock=utc_now, page_size=settings.meter_page_size
+    )
 
 
 SECRET_MAX_AGE_SECONDS = 300

@@ -71,3 +71,20 @@ class StripeSyncSettings(Settings):
     def require_key_source(self) -> None:
         if not (self.stripe_api_key or self.stripe_secret_name):
             raise ConfigurationError("StripeSyncSettings: set STRIPE_API_KEY (local) or STRIPE_SECRET_NAME (cloud)")
+
+
+# -- Marketplace meter
+class MarketplaceMeterSettings(Settings):
+    """The marketplace meter: the table, Azure's metering API and its credentials (never logged:
+    repr=False). Locally AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET; in the cloud the
+    secret AZURE_CREDENTIALS_SECRET_NAME names (JSON `{"tenant_id", "client_id", "client_secret"}`).
+    Without either, Azure Marketplace invoices wait in the outbox (AWS is metered all the same)."""
+
+    table_name: str = Field(min_length=1)
+    azure_metering_base_url: str = Field(default="https://marketplaceapi.microsoft.com", min_length=1)
+    azure_authority_host: str = Field(default="login.microsoftonline.com", min_length=1)
+    azure_tenant_id: str | None = None
+    azure_client_id: str | None = None
+    azure_client_secret: str | None = Field(default=None, repr=False)
+    azure_credentials_secret_name: str | None = None
+    meter_page_size: int = Field(default=1000, ge=1, le=1000)

@@ -21,12 +21,14 @@ from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.ledger import CommitLedger, LedgerEntry
+from shared.domain.marketplace_metering import UsageRecordState
 from shared.domain.paging import Page, PageRequest
 from shared.domain.products import Product
 from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import DeadLetterQueue, SyncAttempt, SyncRecord, SyncStatus
 from shared.ports.leases import Lease, WorkerLeases
+from shared.ports.metering import Buyer, MarketplaceProvider
 
 
 class InvoiceWriteOutcome(StrEnum):
@@ -241,6 +243,85 @@ class StripeSyncStateStore(Protocol):
         ...
 
 
+# -- the marketplace meter (docs/marketplaces.md, "How metering works")
+
+
+@dataclass(frozen=True)
+class MeterInvoice:
+    """An outbox entry as the meter sees it: the target and the cents already assigned to records."""
+
+    invoice_id: str
+    provider: MarketplaceProvider
+    customer_id: str
+    currency: str
+    invoice_version: int
+    invoice_status: str
+    target_amount: Decimal
+    metered_cents: int  # assigned to usage records (whatever became of them)
+    allocations: Mapping[datetime, int]  # record hour -> this invoice's cents in that record
+
+
+@dataclass(frozen=True)
+class StoredUsageRecord:
+    """One record per (provider, customer, dimension, UTC hour); its quantity never changes."""
+
+    record_id: str
+    provider: MarketplaceProvider
+    customer_id: str
+    dimension: str
+    hour: datetime
+    quantity: int
+    buyer: Buyer  # as it was when the record was stored: every retry sends the identical record
+    invoices: Mapping[str, int]  # invoice id -> its cents in this record
+    state: UsageRecordState = "pending"
+    receipt: str | None = None  # MeteringRecordId / usageEventId
+    reason: str | None = None
+    sends: int = 0  # meter runs that sent it (marked before each first send of a run)
+
+
+@dataclass(frozen=True)
+class MeterWorkPage:
+    """Customers with waiting outbox entries, each with all of them (a customer is never split)."""
+
+    customers: list[tuple[str, list[MeterInvoice]]]
+    next_cursor: str | None
+
+
+class MeterReads(Protocol):
+    def get_meter_invoice(self, invoice_id: str, provider: MarketplaceProvider) -> MeterInvoice | None: ...
+
+    def get_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str, hours: Sequence[datetime]
+    ) -> list[StoredUsageRecord]:
+        """Those of the customer's records that exist, in the order of `hours`."""
+        ...
+
+
+class MeterStore(MeterReads, Protocol):
+    def meter_work(self, provider: MarketplaceProvider, cursor: str | None, limit: int) -> MeterWorkPage:
+        """Waiting entries, by customer then invoice; about `limit` entries a page."""
+        ...
+
+    def waiting_usage_records(self, provider: MarketplaceProvider, customer_id: str) -> list[StoredUsageRecord]:
+        """The customer's records still `pending` or `sent`, oldest hour first."""
+        ...
+
+    def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
+        """Store `record` (new, pending) and add its cents to each invoice's `metered_cents` and
+        allocations, all or nothing. False, writing nothing, when the record exists or an invoice's
+        entry changed since it was read (another run, a newer version): read again."""
+        ...
+
+    def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
+        """Store each record's state, receipt, reason and sends (never its quantity or hour)."""
+        ...
+
+    def finish_meter_invoice(self, invoice: MeterInvoice) -> bool:
+        """Take the entry out of the waiting list unless it changed since `invoice` was read (then
+        False: it waits, and the next run looks again)."""
+        ...
+
+
 class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protocol):
     """What the invoice router reads and writes."""
 
@@ -254,6 +335,7 @@ class ApiStore(
     ContractEndDates,
     CommitReads,
     CommitWrites,
+    MeterReads,
     Protocol,
 ):
     """What the API's use cases read and write."""
@@ -263,5 +345,11 @@ class StripeSyncStore(CustomerReads, InvoiceReads, SyncWrites, StripeSyncStateSt
     """What the Stripe worker reads and writes (its lease is `WorkerLeases`)."""
 
 
-class Store(RouterStore, ApiStore, StripeSyncStore, CustomerWrites, SyncReads, WorkerLeases, Protocol):
+class MarketplaceMeterStore(CustomerReads, SyncWrites, MeterStore, WorkerLeases, Protocol):
+    """What the marketplace meter reads and writes."""
+
+
+class Store(
+    RouterStore, ApiStore, StripeSyncStore, MarketplaceMeterStore, CustomerWrites, SyncReads, WorkerLeases, Protocol
+):
     """The single table, seen through every access pattern above."""

@@ -8,6 +8,7 @@ from shared.domain.paging import Page, PageRequest
 from shared.domain.sync import SyncRecord
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
+from shared.services.marketplace_sync_status import live_sync_status
 
 
 def list_invoices(
@@ -29,7 +30,7 @@ def get_invoice(deps: ApiDependencies, customer_id: str, invoice_id: str) -> Inv
 def get_sync_status(deps: ApiDependencies, invoice_id: str) -> SyncRecord:
     record = deps.store.get_sync(invoice_id)
     if record is not None:
-        return record
+        return live_sync_status(deps.store, record)
     invoice = deps.store.get_invoice(invoice_id, buckets=False)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id!r} was never received")

@@ -213,6 +213,7 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
 # author states here what it may do to the table (set() for nothing), and the test below fails
 # until they have (docs/adding-a-function.md).
 TABLE_ACTIONS: dict[str, set[str]] = {
+    "MarketplaceMeterFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     "ReconcilerFunction": {"dynamodb:GetItem", "dynamodb:Query"},  # reads customers, invoices, sync records
     "InvoiceRouterFunction": {
         "dynamodb:GetItem",

@@ -122,7 +122,7 @@ def test_outbox_target_never_goes_back_to_an_older_version(store: Store) -> None
         assert isinstance(store, DynamoDBStore)
         item = store._get({"PK": "INVOICE#inv_1", "SK": "METER#aws_marketplace"})
         assert item is not None
-        assert (item["target_amount"], item["invoice_version"], item["metered_amount"]) == (Decimal("30.00"), 3, 0)
+        assert (item["target_amount"], item["invoice_version"], item["metered_cents"]) == (Decimal("30.00"), 3, 0)
 
 
 # -- API: audited writes, list pages, the audit log

@@ -27,6 +27,7 @@ SECRETS = {
     "AZURE_CLIENT_SECRET",
     "STRIPE_SECRET_NAME",  # with it a handler reads the stack's Secrets Manager secret
     "API_TOKEN_SECRET_NAME",
+    "AZURE_CREDENTIALS_SECRET_NAME",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

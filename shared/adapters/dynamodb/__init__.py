@@ -14,6 +14,7 @@ from shared.adapters.dynamodb.outbox import OutboxTable
 from shared.adapters.dynamodb.products import ProductTable
 from shared.adapters.dynamodb.sync_records import SyncRecordTable
 from shared.adapters.dynamodb.table import from_attributes, to_attributes
+from shared.adapters.dynamodb.usage_records import UsageRecordTable
 from shared.adapters.dynamodb.worker_state import StripeStateTable
 
 __all__ = ["DynamoDBStore", "from_attributes", "to_attributes"]
@@ -25,6 +26,7 @@ class DynamoDBStore(
     CommitTable,
     SyncRecordTable,
     OutboxTable,
+    UsageRecordTable,
     StripeStateTable,
     ProductTable,
     ContractEndDateTable,

@@ -11,7 +11,8 @@
 | invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
 | invoice lines   | INVOICE#<id>          | LINES#<version>#<digest>#<L|B>#<n> (chunks: dynamodb/invoice_lines.py)  |
 | sync status     | INVOICE#<id>          | SYNC               |                             |                        |
-| meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider>           | <customer>#<id>        |
+| meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider> (waiting) | <customer>#<id>        |
+| usage record    | METER#<provider>#<customer> | RECORD#<dimension>#<hour> | METERWAIT#<provider>#<customer> | <hour> |
 | worker lease    | LEASE#<kind>#<id>     | #LEASE             | UNSETTLED#<kind> (waiting)  | <pending_since>#<id>   |
 | audit entry     | AUDIT#<shard 0-3>     | <time µs>#<id>     | (GSI2) AUDIT#<type>#<resource id> / <time µs>#<id> |
 | product         | PRODUCT#<id>          | #PRODUCT           |                             |                        |
@@ -21,6 +22,7 @@ A finalized-usage marker exists per FINALIZED USAGE invoice of a contract (`cont
 A commit's or credit's entries sort right after it (its ids are generated: `commit_<hex>`, no
 character below `#`), so one Query of `COMMIT#…` reads commits and their ledgers in order.
 
+Usage records are in GSI1 only while `pending` or `sent`, outbox entries only while they wait.
 A worker's own state lives on its lease item (the Stripe worker's step and ids on `LEASE#stripe#<invoice>`).
 
 An id inside a sort key (`<id>` in the SK and GSI1SK columns) is `id_part(id)`: the id itself up to
@@ -107,6 +109,14 @@ def sync_key(invoice_id: str) -> Item:
 
 def outbox_key(invoice_id: str, provider: str) -> Item:
     return {"PK": f"INVOICE#{invoice_id}", "SK": f"METER#{provider}"}
+
+
+def usage_record_key(provider: str, customer_id: str, dimension: str, hour: datetime) -> Item:
+    return {"PK": f"METER#{provider}#{customer_id}", "SK": f"RECORD#{dimension}#{sortable_timestamp(hour)}"}
+
+
+def waiting_records_partition(provider: str, customer_id: str) -> str:
+    return f"METERWAIT#{provider}#{customer_id}"
 
 
 def lease_key(kind: str, key: str) -> Item:

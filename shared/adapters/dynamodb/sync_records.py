@@ -9,6 +9,7 @@ the same invoice can never overwrite the accepted status.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from shared.adapters.aws_errors import ConditionFailed
@@ -107,11 +108,22 @@ class SyncRecordTable(TableAccess):
                 "status": item["status"],
                 "reason": item.get("reason"),
                 "dead_letter_queue": item.get("dead_letter_queue"),
-                "provider_ids": item.get("provider_ids") or {},
+                "provider_ids": _numbers_as_written(item.get("provider_ids") or {}),
                 "attempts": item.get("attempts") or [],
                 "updated_at": item["updated_at"],
             }
         )
+
+
+def _numbers_as_written(value: Any) -> Any:
+    """DynamoDB hands every number back as a Decimal: whole ones (counts, cents) become ints again."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, dict):
+        return {key: _numbers_as_written(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_written(inner) for inner in value]
+    return value
 
 
 def _attempt_values(attempt: SyncAttempt) -> dict[str, Any]:

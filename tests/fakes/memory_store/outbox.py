@@ -1,10 +1,19 @@
-"""The marketplace outbox in memory (the fake of `shared/adapters/dynamodb/outbox.py`)."""
+"""The marketplace outbox and usage records in memory (the fake of `shared/adapters/dynamodb/outbox.py`
+and `usage_records.py`): the same conditions, the same order, the same all-or-nothing creates."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from shared.ports.store import MeterOutboxEntry
+from shared.adapters.dynamodb.keys import id_part
+from shared.domain.marketplace_metering import WAITING_STATES
+from shared.ports.metering import MarketplaceProvider
+from shared.ports.store import MeterInvoice, MeterOutboxEntry, MeterWorkPage, StoredUsageRecord
 from tests.fakes.memory_store.state import MemoryTables
 
 
@@ -21,5 +30,118 @@ class MemoryOutbox(MemoryTables):
                 "invoice_version": entry.invoice_version,
                 "invoice_status": entry.invoice_status,
                 "target_amount": entry.target_amount,
-                "metered_amount": current["metered_amount"] if current else Decimal(0),
+                "metered_cents": current["metered_cents"] if current else 0,
+                "allocations": dict(current["allocations"]) if current else {},
+                "waiting": True,
             }
+
+    def meter_work(self, provider: MarketplaceProvider, cursor: str | None, limit: int) -> MeterWorkPage:
+        with self._lock:
+            ordered = sorted(
+                (_sort_key(item["customer_id"], invoice_id), self._meter_invoice(invoice_id, provider, item))
+                for (invoice_id, item_provider), item in self.outbox.items()
+                if item_provider == provider and item["waiting"]
+            )
+        after = None if cursor is None else json.loads(cursor)
+        remaining = [(sort, entry) for sort, entry in ordered if after is None or sort > after]
+        page = remaining[:limit]
+        if len(page) == len(remaining):
+            return MeterWorkPage(_by_customer([entry for _, entry in page]), None)
+        last_customer = page[-1][1].customer_id
+        kept = [(sort, entry) for sort, entry in page if entry.customer_id != last_customer]
+        if not kept:  # one customer fills the page: take all of its entries
+            kept = [(sort, entry) for sort, entry in remaining if entry.customer_id == last_customer]
+            if len(kept) == len(remaining):
+                return MeterWorkPage(_by_customer([entry for _, entry in kept]), None)
+        return MeterWorkPage(_by_customer([entry for _, entry in kept]), json.dumps(kept[-1][0]))
+
+    def get_meter_invoice(self, invoice_id: str, provider: MarketplaceProvider) -> MeterInvoice | None:
+        with self._lock:
+            item = self.outbox.get((invoice_id, provider))
+            return None if item is None else self._meter_invoice(invoice_id, provider, item)
+
+    def finish_meter_invoice(self, invoice: MeterInvoice) -> bool:
+        with self._lock:
+            item = self.outbox.get((invoice.invoice_id, invoice.provider))
+            if item is None or not _unchanged(item, invoice):
+                return False
+            item["waiting"] = False
+            return True
+
+    def waiting_usage_records(self, provider: MarketplaceProvider, customer_id: str) -> list[StoredUsageRecord]:
+        with self._lock:
+            return sorted(
+                (
+                    record
+                    for (record_provider, customer, _, _), record in self.usage_records.items()
+                    if record_provider == provider and customer == customer_id and record.state in WAITING_STATES
+                ),
+                key=lambda record: record.hour,
+            )
+
+    def get_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str, hours: Sequence[datetime]
+    ) -> list[StoredUsageRecord]:
+        with self._lock:
+            found = (self.usage_records.get((provider, customer_id, dimension, hour)) for hour in dict.fromkeys(hours))
+            return [record for record in found if record is not None]
+
+    def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
+        with self._lock:
+            key = (record.provider, record.customer_id, record.dimension, record.hour)
+            if key in self.usage_records:
+                return False
+            items = [self.outbox.get((invoice.invoice_id, invoice.provider)) for invoice in invoices]
+            pairs = list(zip(items, invoices, strict=True))
+            if any(item is None or not _unchanged(item, invoice) for item, invoice in pairs):
+                return False
+            self.usage_records[key] = record
+            for item, invoice in zip(items, invoices, strict=True):
+                assert item is not None
+                share = record.invoices[invoice.invoice_id]
+                item["metered_cents"] += share
+                item["allocations"][record.hour] = share
+            return True
+
+    def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
+        with self._lock:
+            keys = [(record.provider, record.customer_id, record.dimension, record.hour) for record in records]
+            if any(key not in self.usage_records for key in keys):
+                raise KeyError("no such usage record")  # the table's condition fails the whole write
+            for key, record in zip(keys, records, strict=True):
+                self.usage_records[key] = dataclasses.replace(
+                    self.usage_records[key],
+                    state=record.state,
+                    receipt=record.receipt,
+                    reason=record.reason,
+                    sends=record.sends,
+                )
+
+    @staticmethod
+    def _meter_invoice(invoice_id: str, provider: str, item: dict[str, Any]) -> MeterInvoice:
+        return MeterInvoice(
+            invoice_id=invoice_id,
+            provider=cast(MarketplaceProvider, provider),
+            customer_id=item["customer_id"],
+            currency=item["currency"],
+            invoice_version=item["invoice_version"],
+            invoice_status=item["invoice_status"],
+            target_amount=Decimal(item["target_amount"]),
+            metered_cents=item["metered_cents"],
+            allocations=dict(sorted(item["allocations"].items())),
+        )
+
+
+def _sort_key(customer_id: str, invoice_id: str) -> str:
+    return f"{id_part(customer_id)}#{id_part(invoice_id)}"
+
+
+def _unchanged(item: dict[str, Any], invoice: MeterInvoice) -> bool:
+    return bool(item["invoice_version"] == invoice.invoice_version and item["metered_cents"] == invoice.metered_cents)
+
+
+def _by_customer(entries: list[MeterInvoice]) -> list[tuple[str, list[MeterInvoice]]]:
+    customers: dict[str, list[MeterInvoice]] = {}
+    for entry in entries:
+        customers.setdefault(entry.customer_id, []).append(entry)
+    return list(customers.items())

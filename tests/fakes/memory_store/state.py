@@ -18,6 +18,7 @@ from shared.domain.paging import Page, PageRequest, decode_cursor
 from shared.domain.products import Product
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncRecord
+from shared.ports.store import StoredUsageRecord
 from tests.fakes.memory_store.pages import page_of
 
 T = TypeVar("T")
@@ -45,6 +46,8 @@ class MemoryTables:
         self.syncs: dict[str, SyncRecord] = {}
         self.rejected_only: set[str] = set()  # sync records no accepted version has written yet
         self.outbox: dict[tuple[str, str], dict[str, Any]] = {}
+        # (provider, customer, dimension, hour) -> the record
+        self.usage_records: dict[tuple[str, str, str, datetime], StoredUsageRecord] = {}
         self.audit_entries: list[AuditEntry] = []
         self.leases: dict[tuple[str, str], LeaseRecord] = {}
         self.stripe_states: dict[str, StripeSyncState] = {}
