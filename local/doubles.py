@@ -196,6 +196,7 @@ def start_doubles(
             running[double.name] = double.start(exit_stack, options)
             values[double.variable] = running[double.name].url
             if double.provide is not None:
-                for name, value in double.provide(running[double.name]).items():
-                    values[name] = environ.get(name) or value
+                # What a started double provides is its own (its authority, the CA that trusts
+                # it): a machine-wide REQUESTS_CA_BUNDLE would not trust the loopback double.
+                values |= double.provide(running[double.name])
     return Providers(values, running, doubles)

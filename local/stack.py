@@ -305,12 +305,21 @@ class LocalStack:
     def _provider_env(spec: FunctionSpec, provider: Mapping[str, str], doubles: Providers) -> dict[str, str]:
         """Provider variables for the functions that use them (keys as the local defaults)."""
         env = {name: value for name, value in provider.items() if name in spec.environment}
-        env |= doubles.environment_for(spec)
+        from_doubles = doubles.environment_for(spec)
+        env |= from_doubles
         if spec.http_api:
             env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
         for name in ("AZURE_METERING_BASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
-            if name in provider:
-                env[name] = provider[name]
+            if name not in provider:
+                continue
+            # A CA bundle the user set is for a provider the user points at (an HTTPS metering
+            # endpoint): the Azure double brings its own (its certificate beside certifi's roots),
+            # and a machine-wide REQUESTS_CA_BUNDLE must not replace it, in this one process.
+            if name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") and (
+                name in from_doubles or "AZURE_METERING_BASE_URL" not in spec.environment
+            ):
+                continue
+            env[name] = provider[name]
         return env
 
     def _install_environment(self) -> None:
