@@ -23,7 +23,7 @@ from shared.clock import utc_now
 
 if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
-    from shared.services.api_dependencies import ApiDependencies
+    from shared.services.api_dependencies import ApiDependencies, DashboardConfig
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
@@ -80,6 +80,30 @@ def api() -> ApiDependencies:
         clock=utc_now,
         new_id=random_id,
         api_token=token,
+        dashboards=dashboard_settings(),
+    )
+
+
+def dashboard_settings() -> DashboardConfig | None:
+    """DASHBOARD_SIGNING_SECRET locally, else the secret DASHBOARD_SIGNING_SECRET_NAME (cached).
+
+    Neither set (`downbeat invoke api` without the stack's secret): the API runs, and only the
+    dashboard routes say they are not set up.
+    """
+    from shared.api.auth import fixed_token
+    from shared.config import DashboardSettings
+    from shared.services.api_dependencies import DashboardConfig
+
+    settings = DashboardSettings.from_env()
+    if not (settings.dashboard_signing_secret or settings.dashboard_signing_secret_name):
+        return None
+    key = (
+        fixed_token(settings.dashboard_signing_secret)
+        if settings.dashboard_signing_secret
+        else secret_text(str(settings.dashboard_signing_secret_name))
+    )
+    return DashboardConfig(
+        signing_key=key, frame_ancestors=settings.dashboard_frame_ancestors, base_url=settings.dashboard_base_url
     )
 
 
