@@ -10,6 +10,7 @@ page's CSS as anything but a colour). docs/dashboards.md is the user's view.
 
 from __future__ import annotations
 
+import binascii
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -19,6 +20,7 @@ from decimal import Decimal
 from typing import Literal, cast, get_args
 
 import jwt
+from jwt.utils import base64url_decode, base64url_encode
 
 from shared.domain.breakdowns import Breakdown
 from shared.domain.validation import FieldError
@@ -33,6 +35,7 @@ AUDIENCE = "downbeat-dashboard"
 # A link of the longest customer id (256 characters, 4 UTF-8 bytes each) is about 2 KB of token.
 MAX_TOKEN_LENGTH = 4096
 MIN_KEY_BYTES = 32  # HS256 wants a key at least as long as its hash
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class LinkRefused(Exception):
@@ -85,7 +88,7 @@ def verify(token: str | None, key: str, now: datetime) -> DashboardGrant:
     """
     if not token:
         raise LinkRefused("this dashboard link has no token; ask for a new link")
-    if len(token) > MAX_TOKEN_LENGTH:
+    if len(token) > MAX_TOKEN_LENGTH or not _canonical(token):
         raise LinkRefused("this dashboard link is not valid; ask for a new link")
     try:
         claims = jwt.decode(
@@ -111,6 +114,18 @@ def verify(token: str | None, key: str, now: datetime) -> DashboardGrant:
     if now >= expires_at:
         raise LinkRefused(f"this dashboard link expired at {expires_at:%Y-%m-%dT%H:%M:%SZ}; ask for a new link")
     return DashboardGrant(customer_id, cast(Dashboard, dashboard), datetime.fromtimestamp(issued, UTC), expires_at)
+
+
+def _canonical(token: str) -> bool:
+    """Whether each part of the token is base64url written the one way it encodes: a last
+    character's unused low bits could otherwise be changed and the token still verify."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(_BASE64URL.fullmatch(part) for part in parts):
+        return False
+    try:
+        return all(base64url_encode(base64url_decode(part)).decode("ascii") == part for part in parts)
+    except (ValueError, binascii.Error):
+        return False
 
 
 # -- display options ---------------------------------------------------------------------------------
