@@ -55,7 +55,8 @@ UPLOT_JS = _asset("vendor/uplot/uPlot.iife.min.js", "uplot", _JS)
 UPLOT_CSS = _asset("vendor/uplot/uPlot.min.css", "uplot", _CSS)
 DASHBOARD_JS = _asset("dashboard.js", "dashboard", _JS)
 DASHBOARD_CSS = _asset("dashboard.css", "dashboard", _CSS)
-ASSETS = {asset.name: asset for asset in (UPLOT_JS, UPLOT_CSS, DASHBOARD_JS, DASHBOARD_CSS)}
+FAVICON = _asset("favicon.svg", "favicon", "image/svg+xml")  # else a browser asks for /favicon.ico
+ASSETS = {asset.name: asset for asset in (UPLOT_JS, UPLOT_CSS, DASHBOARD_JS, DASHBOARD_CSS, FAVICON)}
 
 
 def content_security_policy(frame_ancestors: str, style_nonce: str) -> str:
@@ -99,7 +100,7 @@ def _amount(value: Decimal, currency: str) -> str:
 
 def _document(title: str, body: str, display: Display, nonce: str, *, chart: bool = False) -> str:
     variables = "".join(f"{name}:{value};" for name, value in display.css_variables())
-    theme_style = f'<style nonce="{_e(nonce)}">:root{{{variables}}}</style>' if variables else ""
+    theme_style = f'<style nonce="{_e(nonce)}">html:root{{{variables}}}</style>' if variables else ""
     chart_head = (
         f'<link rel="stylesheet" href="assets/{UPLOT_CSS.name}">'
         f'<script src="assets/{UPLOT_JS.name}" defer></script>'
@@ -112,6 +113,7 @@ def _document(title: str, body: str, display: Display, nonce: str, *, chart: boo
         f'<html lang="en" data-theme="{_e(display.theme)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="referrer" content="no-referrer"><title>{_e(title)}</title>'
+        f'<link rel="icon" href="assets/{FAVICON.name}" type="image/svg+xml">'
         f'<link rel="stylesheet" href="assets/{DASHBOARD_CSS.name}">{theme_style}{chart_head}</head>'
         f"<body>{body}</body></html>"
     )

@@ -7,15 +7,23 @@
   var charts = [];
   window.downbeatCharts = charts;
 
+  function cssColor(name, fallback) {
+    var value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
   function draw(element) {
     var chart = JSON.parse(element.getAttribute("data-chart"));
+    var text = cssColor("--text", "#1f2937");
+    var rule = cssColor("--rule", "#e5e7eb");
+    var colors = [cssColor("--accent", palette[0])].concat(palette.slice(1));
     var data = [chart.days];
     var series = [{ label: "day (UTC)" }];
     chart.series.forEach(function (line, index) {
       data.push(line.totals.map(Number));
       series.push({
         label: line.label,
-        stroke: palette[index % palette.length],
+        stroke: colors[index % colors.length],
         width: 2,
         value: function (u, v) { return v == null ? "" : v.toFixed(2) + " " + chart.currency; }
       });
@@ -27,7 +35,10 @@
         height: 280,
         series: series,
         scales: { x: { time: true } },
-        axes: [{}, { label: chart.currency }]
+        axes: [
+          { stroke: text, grid: { stroke: rule }, ticks: { stroke: rule } },
+          { stroke: text, grid: { stroke: rule }, ticks: { stroke: rule }, label: chart.currency }
+        ]
       },
       data,
       element
