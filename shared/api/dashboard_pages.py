@@ -149,7 +149,7 @@ def invoices_page(
         if invoices
         else '<p class="empty">No invoices yet.</p>'
     )
-    note = f'<p class="note">The first {len(invoices)} invoices are shown.</p>' if more else ""
+    note = f'<p class="note">Only the first {len(invoices)} invoices by period are shown.</p>' if more else ""
     body = f"{_header(customer, 'Invoices')}<main>{table}{note}</main>"
     return _document(f"Invoices — {customer.name}", body, display, nonce)
 

@@ -104,7 +104,7 @@ def daily_usage_invoice(customer_id: str, days: int, products: int) -> dict[str,
     """An invoice whose lines have one bucket per day over the last `days` days (today included)."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=days - 1)
-    lines = []
+    lines: list[dict[str, Any]] = []
     for product in range(products):
         buckets = [
             {
