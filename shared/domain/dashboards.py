@@ -177,6 +177,10 @@ def display_options(parameters: Mapping[str, str]) -> Display:
 # -- the usage chart ---------------------------------------------------------------------------------
 DEFAULT_USAGE_DAYS = 30
 MAX_USAGE_DAYS = 366
+# Lines per chart: more are unreadable, and a page of 366 days x hundreds of products would
+# outgrow Lambda's 6 MB answer. The largest products keep their own line; the rest share one.
+MAX_SERIES = 12
+OTHER_PRODUCTS = "other products"
 
 
 @dataclass(frozen=True)
@@ -253,11 +257,16 @@ def daily_spend(entries: Iterable[Breakdown], window: UsageRange) -> list[SpendC
             label = line.product_id or line.name
             totals = per_label.setdefault(label, [Decimal(0)] * len(days))
             totals[position] += line.total
-    return [
-        SpendChart(
-            currency,
-            days,
-            tuple(SpendSeries(label, tuple(totals)) for label, totals in sorted(sums[currency].items())),
-        )
-        for currency in sorted(sums)
-    ]
+    return [SpendChart(currency, days, _series(sums[currency], len(days))) for currency in sorted(sums)]
+
+
+def _series(per_label: dict[str, list[Decimal]], days: int) -> tuple[SpendSeries, ...]:
+    """In label order; beyond MAX_SERIES, the largest MAX_SERIES - 1 by total and one summing the rest."""
+    if len(per_label) > MAX_SERIES:
+        by_size = sorted(per_label, key=lambda label: (-sum(per_label[label]), label))
+        kept = {label: per_label[label] for label in by_size[: MAX_SERIES - 1]}
+        rest = [per_label[label] for label in by_size[MAX_SERIES - 1 :]]
+        others = [sum((totals[day] for totals in rest), Decimal(0)) for day in range(days)]
+        ordered = [SpendSeries(label, tuple(totals)) for label, totals in sorted(kept.items())]
+        return (*ordered, SpendSeries(OTHER_PRODUCTS, tuple(others)))
+    return tuple(SpendSeries(label, tuple(totals)) for label, totals in sorted(per_label.items()))

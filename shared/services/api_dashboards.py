@@ -30,6 +30,7 @@ from shared.domain.dashboards import (
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import MAX_LIMIT, PageRequest
+from shared.domain.types import MAX_ID_LENGTH
 from shared.services import api_breakdowns, api_invoices
 from shared.services.api_dependencies import (
     DASHBOARDS_GET_EMBEDDABLE_URL,
@@ -114,6 +115,8 @@ def dashboard_content(deps: ApiDependencies, grant: DashboardGrant, parameters: 
         return Usage(customer, daily_spend(entries, window), window, partial)
     invoice_id = parameters.get("invoice")
     if invoice_id is not None:
+        if not 0 < len(invoice_id) <= MAX_ID_LENGTH:  # no invoice has such an id (nor would a key hold it)
+            raise NotFound(f"no invoice {invoice_id[:64]!r} for this customer")
         return InvoiceDetail(customer, api_invoices.get_invoice(deps, customer.id, invoice_id))
     return _invoice_list(deps, customer)
 

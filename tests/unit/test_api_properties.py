@@ -23,7 +23,7 @@ from local.lambda_context import LocalLambdaContext
 from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
 from shared.api.app import openapi_json
 from shared.domain.invoice import InvoiceEvent
-from shared.services.api_dependencies import ApiDependencies
+from shared.services.api_dependencies import ApiDependencies, DashboardConfig
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore
 from tests.hostile import (
@@ -66,6 +66,7 @@ BODIES: dict[str, list[dict[str, Any]]] = {
                           "commits": [], "credits": [], "recurring_commits": [], "recurring_credits": []}],
     "contracts.get": [{"customer_id": "cust_1", "contract_id": "con_1"}],
     "contracts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
+    "dashboards.getEmbeddableUrl": [{"customer_id": "cust_1", "dashboard": "usage", "ttl_seconds": 600}],
 }  # fmt: skip
 QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
@@ -140,7 +141,10 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
     store.create_contract(contract("con_1", "cust_1"))
     store.save_invoice(InvoiceEvent.model_validate(invoice_event(customer_id="cust_1")).detail, NOW)
     counter = itertools.count(1)
-    return ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN), store
+    links = DashboardConfig(signing_key=lambda: "property-dashboard-signing-secret-0123456789")
+    return ApiDependencies(
+        store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN, links
+    ), store
 
 
 def _text(value: Any) -> str:

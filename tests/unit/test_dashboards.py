@@ -245,6 +245,8 @@ def test_the_invoices_page_shows_only_the_signed_customer() -> None:
     detail = _embed(deps, url, invoice="inv_acme")
     assert detail["statusCode"] == 200
     assert 'data-line-id="li_1"' in detail["body"]
+    for missing in ("", "x" * 10_000, "inv_nobody"):
+        assert _embed(deps, url, invoice=missing)["statusCode"] == 404
     other = _embed(deps, url, invoice="inv_globex")
     assert other["statusCode"] == 404
     assert other["headers"]["Content-Type"].startswith("text/html")
@@ -364,6 +366,17 @@ def test_daily_spend_sums_per_currency_product_and_day() -> None:
     ]
     assert usd.daily_totals == (Decimal("11.75"), Decimal(0), Decimal("2.00"))
     assert eur.series[0].totals == (Decimal(0), Decimal("7.5"), Decimal(0))
+
+
+def test_beyond_twelve_products_the_smallest_share_one_line() -> None:
+    window = UsageRange(date(2025, 2, 1), date(2025, 2, 3))
+    lines = [(f"prod_{n:02d}", "x", str(n + 1)) for n in range(20)]  # prod_19 is the largest
+    [chart] = daily_spend([_entry(1, "USD", *lines), _entry(2, "USD", ("prod_00", "x", "5"))], window)
+    labels = [series.label for series in chart.series]
+    assert labels == [*(f"prod_{n:02d}" for n in range(9, 20)), "other products"]
+    others = chart.series[-1].totals
+    assert others == (Decimal(sum(range(1, 10))), Decimal(5))  # prod_00..prod_08, and prod_00 on day 2
+    assert chart.daily_totals == (Decimal(sum(range(1, 21))), Decimal(5))
 
 
 # -- escaping and headers -----------------------------------------------------------------------------
