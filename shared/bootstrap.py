@@ -23,7 +23,7 @@ from shared.clock import utc_now
 
 if TYPE_CHECKING:
     from shared.config import StripeSyncSettings
-    from shared.services.api_dependencies import ApiDependencies, DashboardConfig
+    from shared.services.api_dependencies import ApiDependencies
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
@@ -65,8 +65,8 @@ def invoice_router() -> RouterDependencies:
 @dependencies
 def api() -> ApiDependencies:
     from shared.api.auth import fixed_token
-    from shared.config import ApiSettings
-    from shared.services.api_dependencies import ApiDependencies, random_id
+    from shared.config import ApiSettings, DashboardSettings
+    from shared.services.api_dependencies import ApiDependencies, DashboardConfig, random_id
 
     settings = ApiSettings.from_env()
     settings.require_token_source()
@@ -75,35 +75,23 @@ def api() -> ApiDependencies:
         if settings.api_token_secret_name
         else fixed_token(settings.downbeat_api_token or "")
     )
+    # Dashboard links: DASHBOARD_SIGNING_SECRET locally, else the secret DASHBOARD_SIGNING_SECRET_NAME.
+    # Neither (`downbeat invoke api` without the stack's secret): only the dashboard routes say so.
+    links = DashboardSettings.from_env()
+    dashboards = None
+    if links.dashboard_signing_secret or links.dashboard_signing_secret_name:
+        key = (
+            fixed_token(links.dashboard_signing_secret)
+            if links.dashboard_signing_secret
+            else secret_text(str(links.dashboard_signing_secret_name))
+        )
+        dashboards = DashboardConfig(key, links.dashboard_frame_ancestors, links.dashboard_base_url)
     return ApiDependencies(
         store=dynamodb_store(settings.table_name),
         clock=utc_now,
         new_id=random_id,
         api_token=token,
-        dashboards=dashboard_settings(),
-    )
-
-
-def dashboard_settings() -> DashboardConfig | None:
-    """DASHBOARD_SIGNING_SECRET locally, else the secret DASHBOARD_SIGNING_SECRET_NAME (cached).
-
-    Neither set (`downbeat invoke api` without the stack's secret): the API runs, and only the
-    dashboard routes say they are not set up.
-    """
-    from shared.api.auth import fixed_token
-    from shared.config import DashboardSettings
-    from shared.services.api_dependencies import DashboardConfig
-
-    settings = DashboardSettings.from_env()
-    if not (settings.dashboard_signing_secret or settings.dashboard_signing_secret_name):
-        return None
-    key = (
-        fixed_token(settings.dashboard_signing_secret)
-        if settings.dashboard_signing_secret
-        else secret_text(str(settings.dashboard_signing_secret_name))
-    )
-    return DashboardConfig(
-        signing_key=key, frame_ancestors=settings.dashboard_frame_ancestors, base_url=settings.dashboard_base_url
+        dashboards=dashboards,
     )
 
 

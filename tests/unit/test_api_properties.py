@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,8 +23,8 @@ from local.lambda_context import LocalLambdaContext
 from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
 from shared.api.app import openapi_json
 from shared.domain.invoice import InvoiceEvent
-from shared.services.api_dependencies import ApiDependencies, DashboardConfig
-from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
+from shared.services.api_dependencies import ApiDependencies
+from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, dashboard_links, invoice_event
 from tests.fakes.memory_store import InMemoryStore
 from tests.hostile import (
     COVERED,
@@ -65,8 +65,8 @@ BODIES: dict[str, list[dict[str, Any]]] = {
                                                              "delivery_method": "direct_to_billing_provider"},
                           "commits": [], "credits": [], "recurring_commits": [], "recurring_credits": []}],
     "contracts.get": [{"customer_id": "cust_1", "contract_id": "con_1"}],
-    "contracts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
     "dashboards.getEmbeddableUrl": [{"customer_id": "cust_1", "dashboard": "usage", "ttl_seconds": 600}],
+    "contracts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
 }  # fmt: skip
 QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
@@ -141,10 +141,8 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
     store.create_contract(contract("con_1", "cust_1"))
     store.save_invoice(InvoiceEvent.model_validate(invoice_event(customer_id="cust_1")).detail, NOW)
     counter = itertools.count(1)
-    links = DashboardConfig(signing_key=lambda: "property-dashboard-signing-secret-0123456789")
-    return ApiDependencies(
-        store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN, links
-    ), store
+    deps = ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN)
+    return replace(deps, dashboards=dashboard_links()), store
 
 
 def _text(value: Any) -> str:
