@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint typecheck unit bench clean
+.PHONY: venv demo test lint typecheck unit bench clean browser
 
 venv: $(STAMP)
 
@@ -26,8 +26,20 @@ typecheck: $(STAMP)
 
 # The SBOM and checkov's virtualenv come first: tests/infrastructure/test_sbom.py and
 # test_checkov.py read what they leave.
-test: lint typecheck sbom checkov-tool
+test: lint typecheck sbom checkov-tool browser
 	$(BIN)/pytest
+
+# Headless Chromium for tests/e2e/test_dashboards_browser.py: Debian's own package (Playwright
+# drives it by path; `playwright install` would download a browser build, which is never done).
+# Installed when missing and apt-get can (root); otherwise those tests skip, saying why.
+BROWSER := /usr/bin/chromium
+
+browser:
+	@if [ -x $(BROWSER) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver; \
+	else echo "make browser: $(BROWSER) is missing and apt-get cannot install it here; the browser tests will skip" >&2; fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

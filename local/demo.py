@@ -3,7 +3,9 @@
 Starts the stack in this process on a free port, loads the demo customers and contracts, sends
 one invoice per route (Stripe by the customer's default, the AWS Marketplace outbox by a contract
 override, the Azure outbox, and one invalid event), waits — polling, no fixed sleeps — until each
-is settled, and prints the sync status per invoice and the dead-letter entries.
+is settled, and prints the sync status per invoice and the dead-letter entries. Last, it prints an
+embeddable dashboard link per dashboard for the demo customer, opened once to show it works; in a
+terminal the stack then stays up until Enter, so the links open in a browser.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +79,33 @@ def run_demo(out: TextIO) -> int:
         if not settled:
             print("demo: some invoices were not settled before the deadline", file=out)
             return 1
+        if not _print_dashboards(out, _api_client(stack.url, stack.api_token), ids["cust_acme"]):
+            return 1
+        if sys.stdin is not None and sys.stdin.isatty():
+            out.write("\nThe stack stays up so that the links open: press Enter to stop it. ")
+            out.flush()
+            sys.stdin.readline()
     return 0
+
+
+# The demo invoices are for February 2025: the usage link shows that month, not the last 30 days.
+DEMO_USAGE_DAYS = {"ending_before": "2025-03-01", "days": "28"}
+
+
+def _print_dashboards(out: TextIO, call: ApiCall, customer_id: str) -> bool:
+    """Embeddable dashboard links for the demo customer, each opened once to show that it works."""
+    print("\nEmbeddable dashboards of Acme Corp (POST /v1/dashboards/getEmbeddableUrl), valid 1 hour:", file=out)
+    opened = True
+    for dashboard in ("invoices", "usage"):
+        link = call("POST", "/v1/dashboards/getEmbeddableUrl", {"customer_id": customer_id, "dashboard": dashboard})
+        url = link["data"]["url"] + ("&" + urllib.parse.urlencode(DEMO_USAGE_DAYS) if dashboard == "usage" else "")
+        with urllib.request.urlopen(url, timeout=30) as response:
+            status, page = response.status, response.read().decode("utf-8")
+        works = status == 200 and "Acme Corp" in page
+        opened = opened and works
+        print(f"  {dashboard:<9} {url}", file=out)
+        print(f"            opens: HTTP {status}{'' if works else ' (not the expected page)'}", file=out)
+    return opened
 
 
 def _api_client(base: str, token: str) -> ApiCall:

@@ -6,9 +6,10 @@ local defaults. A variable is withheld when any of these holds:
 
 - its name says it is a secret: a part of it (split at `_`) is KEY, KEYS, APIKEY, PASS, or it
   contains SECRET, TOKEN, PASSWORD, PASSWD, PASSPHRASE, CREDENTIAL or PRIVATE — STRIPE_API_KEY,
-  DOWNBEAT_API_TOKEN, WEBHOOK_SECRET, AZURE_CLIENT_SECRET, AWS_SECRET_ACCESS_KEY,
+  DOWNBEAT_API_TOKEN, WEBHOOK_SECRET, DASHBOARD_SIGNING_SECRET, AZURE_CLIENT_SECRET, AWS_SECRET_ACCESS_KEY,
   AWS_SESSION_TOKEN, AWS_ACCESS_KEY_ID, and the names of Secrets Manager secrets
-  (STRIPE_SECRET_NAME, API_TOKEN_SECRET_NAME: with one, a handler reads the stack's secret);
+  (STRIPE_SECRET_NAME, API_TOKEN_SECRET_NAME, DASHBOARD_SIGNING_SECRET_NAME: with one, a handler
+  reads the stack's secret);
 - its value holds the value of a secret (a variable withheld by name, or a value the stack put in
   a Secrets Manager secret), so a secret under an innocent name is withheld too;
 - its value is a CloudFormation dynamic reference to a secret (`{{resolve:secretsmanager:…}}`).

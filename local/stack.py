@@ -28,6 +28,7 @@ import functools
 import json
 import logging
 import os
+import secrets
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -96,6 +97,7 @@ PROVIDER_VARIABLES = (
     "WEBHOOK_URL",
     "WEBHOOK_SECRET",
     "DOWNBEAT_API_TOKEN",
+    "DASHBOARD_SIGNING_SECRET",
     "REQUESTS_CA_BUNDLE",
     "SSL_CERT_FILE",
 )
@@ -204,7 +206,11 @@ class LocalStack:
         overrides = {"EventBusName": self.bus_name, **doubles.parameter_overrides(specs)}
         if user_env.get("LOG_LEVEL"):
             overrides["LogLevel"] = user_env["LOG_LEVEL"]
-        secret_values = {**doubles.secret_values(), "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"]}
+        secret_values = {
+            **doubles.secret_values(),
+            "ApiTokenSecret": provider["DOWNBEAT_API_TOKEN"],
+            "DashboardSigningSecret": provider["DASHBOARD_SIGNING_SECRET"],
+        }
         self._secret_values = list(secret_values.values())
         self.resources = create_resources(
             self.clients,
@@ -289,6 +295,8 @@ class LocalStack:
     def _provider_values(user_env: Mapping[str, str], doubles: Providers) -> dict[str, str]:
         values = {name: user_env[name] for name in PROVIDER_VARIABLES if user_env.get(name)}
         values.setdefault("DOWNBEAT_API_TOKEN", LOCAL_API_TOKEN)
+        # New each start unless the user set one: a dashboard link works until the stack stops.
+        values.setdefault("DASHBOARD_SIGNING_SECRET", secrets.token_urlsafe(48))
         return values | doubles.values
 
     def _base_environment(self, user_env: Mapping[str, str]) -> dict[str, str]:
@@ -309,6 +317,7 @@ class LocalStack:
         env |= from_doubles
         if spec.http_api:
             env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
+            env["DASHBOARD_SIGNING_SECRET"] = provider["DASHBOARD_SIGNING_SECRET"]
         for name in ("AZURE_METERING_BASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
             if name not in provider:
                 continue

@@ -67,8 +67,8 @@ def invoice_router() -> RouterDependencies:
 @dependencies
 def api() -> ApiDependencies:
     from shared.api.auth import fixed_token
-    from shared.config import ApiSettings
-    from shared.services.api_dependencies import ApiDependencies, random_id
+    from shared.config import ApiSettings, DashboardSettings
+    from shared.services.api_dependencies import ApiDependencies, DashboardConfig, random_id
 
     settings = ApiSettings.from_env()
     settings.require_token_source()
@@ -77,11 +77,23 @@ def api() -> ApiDependencies:
         if settings.api_token_secret_name
         else fixed_token(settings.downbeat_api_token or "")
     )
+    # Dashboard links: DASHBOARD_SIGNING_SECRET locally, else the secret DASHBOARD_SIGNING_SECRET_NAME.
+    # Neither (`downbeat invoke api` without the stack's secret): only the dashboard routes say so.
+    links = DashboardSettings.from_env()
+    dashboards = None
+    if links.dashboard_signing_secret or links.dashboard_signing_secret_name:
+        key = (
+            fixed_token(links.dashboard_signing_secret)
+            if links.dashboard_signing_secret
+            else secret_text(str(links.dashboard_signing_secret_name))
+        )
+        dashboards = DashboardConfig(key, links.dashboard_frame_ancestors, links.dashboard_base_url)
     return ApiDependencies(
         store=dynamodb_store(settings.table_name),
         clock=utc_now,
         new_id=random_id,
         api_token=token,
+        dashboards=dashboards,
     )
 
 

@@ -88,3 +88,22 @@ class MarketplaceMeterSettings(Settings):
     azure_client_secret: str | None = Field(default=None, repr=False)
     azure_credentials_secret_name: str | None = None
     meter_page_size: int = Field(default=1000, ge=1, le=1000)
+
+
+# -- Dashboards (the API function)
+_FRAME_SOURCE = r"'self'|'none'|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?"
+
+
+class DashboardSettings(Settings):
+    """Dashboard links: the signing secret (a fixed one locally, a secret in the cloud), where the
+    pages may be framed (CSP `frame-ancestors` sources, space-separated), and an optional base URL
+    for the links (a custom domain; by default the API's own host and stage)."""
+
+    dashboard_signing_secret: str | None = Field(default=None, repr=False)  # local / tests
+    dashboard_signing_secret_name: str | None = None  # the cloud: Secrets Manager, read through Powertools
+    dashboard_frame_ancestors: str = Field(
+        default="'self'", pattern=rf"^({_FRAME_SOURCE})( ({_FRAME_SOURCE}))*$", max_length=2000
+    )
+    dashboard_base_url: str | None = Field(
+        default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
+    )

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from shared.domain.customers import Contract, Customer
 from shared.domain.providers import ContractProviderOverride, ProviderConfiguration
+from shared.services.api_dependencies import DashboardConfig
 
 CREATED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 _configuration_adapter: TypeAdapter[ProviderConfiguration] = TypeAdapter(ProviderConfiguration)
@@ -34,6 +35,11 @@ AZURE = {
 
 def configuration(raw: dict[str, Any], *, default: bool = False) -> ProviderConfiguration:
     return _configuration_adapter.validate_python({**copy.deepcopy(raw), "default": default})
+
+
+def dashboard_links(signing_key: str = "test-dashboard-signing-secret-0123456789abcdef") -> DashboardConfig:
+    """The dashboard settings of an API under test: a fixed signing key, pages framed by their own origin."""
+    return DashboardConfig(signing_key=lambda: signing_key)
 
 
 def customer(customer_id: str = "cust_acme", *configurations: ProviderConfiguration) -> Customer:

@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import ErrorDetails
 
+from shared.api import dashboard_routes
 from shared.api.breakdown_routes import router as breakdown_router
 from shared.api.product_routes import router as product_router
 from shared.api.routes import known_id, router
@@ -88,6 +89,7 @@ app = APIGatewayHttpResolver(enable_validation=True, debug=False)
 # runs; it reads this attribute. pyproject.toml pins the Powertools minor release this is tested on.
 app._request_validation_middleware = _JsonObjectBodies()
 app.include_router(breakdown_router)  # before `router`: see shared/api/breakdown_routes.py
+app.include_router(dashboard_routes.router)
 app.include_router(router)
 app.include_router(product_router)
 _one_request_at_a_time = threading.Lock()  # the resolver keeps per-request state on itself

@@ -19,6 +19,10 @@ from typing import Any
 from shared.domain.audit import Caller, actor_for_token
 
 OPENAPI_PATH = "/openapi.json"
+# A dashboard page's link carries its own credential (a signed token, checked by the page's
+# route); its scripts and styles hold no data.
+DASHBOARD_EMBED_PATH = "/v1/dashboards/embed"
+DASHBOARD_ASSETS_PREFIX = "/v1/dashboards/assets/"
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,11 @@ def authenticate(event: Mapping[str, Any], expected_token: str) -> Caller | Refu
 
 
 def is_public(event: Mapping[str, Any]) -> bool:
-    """Only the OpenAPI document is served without a token."""
+    """Served without a bearer token: the OpenAPI document, and the dashboard pages and assets."""
     http = (event.get("requestContext") or {}).get("http") or {}
-    return http.get("method") == "GET" and event.get("rawPath") == OPENAPI_PATH
+    path = str(event.get("rawPath") or "")
+    public = path in (OPENAPI_PATH, DASHBOARD_EMBED_PATH) or path.startswith(DASHBOARD_ASSETS_PREFIX)
+    return http.get("method") == "GET" and public
 
 
 def unauthorized(refusal: Refusal) -> dict[str, Any]:

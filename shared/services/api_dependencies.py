@@ -28,6 +28,16 @@ class ApiDependencies:
     clock: Clock
     new_id: IdSource
     api_token: Callable[[], str]  # the expected bearer token (cached by its source)
+    dashboards: DashboardConfig | None = None  # None: the dashboard routes answer that they are not set up
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """How dashboard links are signed and where their pages may be framed (docs/dashboards.md)."""
+
+    signing_key: Callable[[], str]  # the signing secret (cached by its source)
+    frame_ancestors: str = "'self'"  # the pages' CSP frame-ancestors sources
+    base_url: str | None = None  # the links' base when the API is reached through a custom domain
 
 
 @dataclass(frozen=True)
@@ -78,3 +88,7 @@ def record_failed_call(
 ) -> None:
     """A refused or failed mutating call: nothing changed, so its entry is written on its own."""
     deps.store.record_audit(audit_entry(deps, caller, action, resource_id, status_code))
+
+
+DASHBOARDS_GET_EMBEDDABLE_URL = AuditedAction("dashboards.getEmbeddableUrl", "customer")
+AUDITED_ACTIONS[DASHBOARDS_GET_EMBEDDABLE_URL.name] = DASHBOARDS_GET_EMBEDDABLE_URL

@@ -8,7 +8,8 @@
   a 401 (the sync fails); one Stripe answers 500 every time (redriven to StripeSyncDLQ);
 - router: three events dead-lettered — a bad field, an unknown detail-type, an unknown customer;
 - then `downbeat dlq list`, and every read a client can make of the stack: `/health`, the OpenAPI
-  document, the customer, its invoices, the audit log, the control endpoints (`/_local/functions`,
+  document, the customer, its invoices, the audit log, a dashboard link (its page, the page of a
+  tampered copy, an invoice's detail page), the control endpoints (`/_local/functions`,
   `/_local/dlq`, `/_local/env/<function>` for every function), and control requests refused for
   a wrong token, another scheme and none.
 
@@ -46,6 +47,7 @@ class KnownSecrets:
     api_token: str
     stripe_key: str
     refused_token: str  # sent and refused: a credential all the same (often a near-miss of the real one)
+    dashboard_secret: str  # signs the dashboard links the flows ask for and open
 
     @classmethod
     def fresh(cls) -> KnownSecrets:
@@ -53,6 +55,7 @@ class KnownSecrets:
             api_token=f"dbtok-leakcheck-{uuid.uuid4().hex}",
             stripe_key=f"sk_test_leakcheck_{uuid.uuid4().hex}",
             refused_token=f"dbtok-refused-{uuid.uuid4().hex}",
+            dashboard_secret=f"dash-leakcheck-{uuid.uuid4().hex}",
         )
 
     def by_name(self) -> dict[str, str]:
@@ -60,6 +63,7 @@ class KnownSecrets:
             "DOWNBEAT_API_TOKEN": self.api_token,
             "STRIPE_API_KEY": self.stripe_key,
             "REFUSED_BEARER_TOKEN": self.refused_token,
+            "DASHBOARD_SIGNING_SECRET": self.dashboard_secret,
         }
 
     def stack_variables(self, stripe_api_base: str) -> dict[str, str]:
@@ -67,6 +71,7 @@ class KnownSecrets:
         return {
             "DOWNBEAT_API_TOKEN": self.api_token,
             "STRIPE_API_KEY": self.stripe_key,
+            "DASHBOARD_SIGNING_SECRET": self.dashboard_secret,
             "STRIPE_API_BASE": stripe_api_base,
             "LOG_LEVEL": "DEBUG",  # the template's LogLevel: the functions' POWERTOOLS_LOG_LEVEL
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
@@ -85,6 +90,7 @@ class FlowsSeen:
     responses: list[str] = field(default_factory=list)  # every response and command output, as received
     withheld: dict[str, list[str]] = field(default_factory=dict)  # function → what /_local/env withheld
     control_refused: list[int] = field(default_factory=list)  # a wrong token, another scheme, none
+    dashboard_pages: list[int] = field(default_factory=list)  # a dashboard page, a tampered link, a detail
 
     def responses_text(self) -> str:
         return "\n".join(self.responses)
@@ -202,6 +208,12 @@ def _drive(base: str, secrets: KnownSecrets, stripe: StripeDouble, workdir: Path
     for path in reads:
         status, answer = call_api("GET", path, bearer)
         assert status == 200, (path, answer)
+    link = api("POST", "/v1/dashboards/getEmbeddableUrl", {"customer_id": customer["id"], "dashboard": "invoices"})
+    embed = link["url"].removeprefix(base)
+    for path in (embed, embed[:-2] + "xx", embed + f"&invoice={synced}"):  # a page, a refusal, a detail
+        status, head, raw = call_raw(base, "GET", path, None)
+        seen.responses.append(f"GET {path} → {head}\n{raw.decode('utf-8', 'replace')}")
+        seen.dashboard_pages.append(status)
     _, listed = call_api("GET", "/_local/functions", bearer)
     for function in listed["functions"]:
         status, served = call_api("GET", f"/_local/env/{function['logical_id']}", bearer)

@@ -271,7 +271,7 @@ def test_send_event_warns_when_no_rule_takes_the_event(
     stray = {**sample_event(), "source": "acme.billing"}
     code, out, err = run(["send-event", write_event(tmp_path, stray), "--api", local_stack.url], capsys)
     assert code == 0
-    assert len(out.split()) == 1  # the event id: it is on the bus
+    assert len(without_stack_lines(out).split()) == 1  # the event id: it is on the bus
     assert "no rule on the local bus takes this event" in err
     assert "'acme.billing'" in err
 

@@ -17,6 +17,7 @@ def test_demo_shows_where_each_invoice_went() -> None:
         [sys.executable, "-m", "local.demo"],
         cwd=REPO,
         env=environ,
+        stdin=subprocess.DEVNULL,  # not a terminal: the demo does not wait for Enter
         capture_output=True,
         text=True,
         timeout=180,
@@ -40,3 +41,7 @@ def test_demo_shows_where_each_invoice_went() -> None:
     assert "dead letter in RouterDLQ" in invalid
     assert "detail.currency" in invalid
     assert '"queue": "RouterDLQ"' in out
+    # an embeddable dashboard link per dashboard, on the demo's own stack, that opened
+    for dashboard in ("invoices", "usage"):
+        assert re.search(rf"  {dashboard} +http://127\.0\.0\.1:\d+/v1/dashboards/embed\?token=[\w.-]+", out)
+    assert out.count("opens: HTTP 200\n") == 2

@@ -66,7 +66,14 @@ def test_actor_is_stable_and_not_the_token() -> None:
     assert TOKEN not in actor
 
 
-def test_only_the_openapi_document_is_public() -> None:
+def test_only_the_openapi_document_and_the_dashboard_pages_are_public() -> None:
     assert is_public(event({}, "GET", "/openapi.json"))
     assert not is_public(event({}, "POST", "/openapi.json"))
     assert not is_public(event({}, "GET", "/v1/customers"))
+    # A dashboard page checks its link's signature itself; its assets hold no data.
+    assert is_public(event({}, "GET", "/v1/dashboards/embed"))
+    assert is_public(event({}, "GET", "/v1/dashboards/assets/uplot.0123456789ab.js"))
+    assert not is_public(event({}, "POST", "/v1/dashboards/embed"))
+    assert not is_public(event({}, "POST", "/v1/dashboards/getEmbeddableUrl"))
+    assert not is_public(event({}, "GET", "/v1/dashboards/embedded"))
+    assert not is_public(event({}, "GET", "/v1/dashboards/assets"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,7 +29,7 @@ from shared.domain.invoice import InvoiceEvent
 from shared.domain.ledger import LedgerEntry
 from shared.domain.products import Product
 from shared.services.api_dependencies import ApiDependencies
-from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, invoice_event
+from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, dashboard_links, invoice_event
 from tests.fakes.memory_store import InMemoryStore
 from tests.hostile import (
     COVERED,
@@ -86,6 +86,7 @@ BODIES: dict[str, list[dict[str, Any]]] = {
                          {**copy.deepcopy(_CONTRACT), "commits": [_commit(type="POSTPAID")],
                           "credits": [_commit(uniqueness_key="k2")]}],
     "contracts.get": [{"customer_id": "cust_1", "contract_id": "con_1"}],
+    "dashboards.getEmbeddableUrl": [{"customer_id": "cust_1", "dashboard": "usage", "ttl_seconds": 600}],
     "contracts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
     "contracts.updateEndDate": [{"customer_id": "cust_1", "contract_id": "con_1",
                                  "ending_before": "2026-06-01T00:00:00Z",
@@ -182,7 +183,8 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
         created_at=NOW,
     )  # fmt: skip
     counter = itertools.count(1)
-    return ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN), store
+    deps = ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN)
+    return replace(deps, dashboards=dashboard_links()), store
 
 
 def _text(value: Any) -> str:

@@ -28,6 +28,8 @@ SECRETS = {
     "STRIPE_SECRET_NAME",  # with it a handler reads the stack's Secrets Manager secret
     "API_TOKEN_SECRET_NAME",
     "AZURE_CREDENTIALS_SECRET_NAME",
+    "DASHBOARD_SIGNING_SECRET",  # signs dashboard links: whoever has it can forge one
+    "DASHBOARD_SIGNING_SECRET_NAME",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -45,6 +47,7 @@ SETTINGS = {
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_SERVICE_NAME",
     "LOG_LEVEL",
+    "DASHBOARD_FRAME_ANCESTORS",
     "TABLE_NAME",
     "STRIPE_SYNC_QUEUE_URL",
     "ROUTER_DLQ_URL",
