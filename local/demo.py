@@ -79,6 +79,8 @@ def run_demo(out: TextIO) -> int:
         if not settled:
             print("demo: some invoices were not settled before the deadline", file=out)
             return 1
+        if not _meter_marketplaces(out, stack, _api_client(stack.url, stack.api_token), outcomes):
+            return 1
         if not _print_dashboards(out, _api_client(stack.url, stack.api_token), ids["cust_acme"]):
             return 1
         if sys.stdin is not None and sys.stdin.isatty():
@@ -86,6 +88,31 @@ def run_demo(out: TextIO) -> int:
             out.flush()
             sys.stdin.readline()
     return 0
+
+
+MARKETPLACES = ("aws_marketplace", "azure_marketplace")
+
+
+def _meter_marketplaces(out: TextIO, stack: LocalStack, call: ApiCall, outcomes: list[Outcome]) -> bool:
+    """Run the marketplace meter once (as its 10-minute schedule would) and show each marketplace
+    invoice's usage records, read back through GET /v1/invoices/{id}/sync."""
+    result = stack.trigger("marketplace_meter")
+    print(
+        f"\nMarketplace meter (`downbeat trigger marketplace_meter`): {result['records_sent']} record(s) sent in"
+        f" {result['calls']} call(s), {result['accepted']} accepted",
+        file=out,
+    )
+    metered = True
+    for outcome in outcomes:
+        if outcome.sync is None or outcome.sync.provider not in MARKETPLACES:
+            continue
+        sync = call("GET", f"/v1/invoices/{urllib.parse.quote(outcome.invoice_id, safe='')}/sync", None)["data"]
+        print(f"  {outcome.invoice_id}: {sync['provider']}   status: {sync['status']}   {sync['reason']}", file=out)
+        for record in sync["provider_ids"].get("records", []):
+            receipt = record["receipt"] or "(none yet)"
+            print(f"    {record['hour']}  {record['cents']} cents  {record['state']}  receipt {receipt}", file=out)
+        metered = metered and sync["status"] == "synced"
+    return metered
 
 
 # The demo invoices are for February 2025: the usage link shows that month, not the last 30 days.
@@ -109,10 +136,10 @@ def _print_dashboards(out: TextIO, call: ApiCall, customer_id: str) -> bool:
 
 
 def _api_client(base: str, token: str) -> ApiCall:
-    def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def call(method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
         request = urllib.request.Request(
             base + path,
-            data=json.dumps(body).encode(),
+            data=None if body is None else json.dumps(body).encode(),
             method=method,
             headers={
                 "Content-Type": "application/json",

@@ -109,7 +109,7 @@ def _create(create: Any, entity: Any) -> None:
         create(entity)
 
 
-ApiCall = Callable[[str, str, dict[str, Any]], dict[str, Any]]  # (method, path, body) → response JSON
+ApiCall = Callable[[str, str, dict[str, Any] | None], dict[str, Any]]  # (method, path, body) → response JSON
 
 
 def seed_demo_data_via_api(call: ApiCall) -> dict[str, str]:

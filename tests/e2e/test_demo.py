@@ -41,6 +41,11 @@ def test_demo_shows_where_each_invoice_went() -> None:
     assert "dead letter in RouterDLQ" in invalid
     assert "detail.currency" in invalid
     assert '"queue": "RouterDLQ"' in out
+    # the meter's run: each marketplace invoice's record accepted, with the marketplace's receipt
+    for provider in ("aws_marketplace", "azure_marketplace"):
+        assert re.search(rf"inv_demo_\w+: {provider}   status: synced   123456 cents metered as usage_fee", out)
+    receipts = re.findall(r"\d{4}-\d\d-\d\dT\d\d:00:00Z  123456 cents  accepted  receipt [0-9a-f-]{36}", out)
+    assert len(receipts) == 2
     # an embeddable dashboard link per dashboard, on the demo's own stack, that opened
     for dashboard in ("invoices", "usage"):
         assert re.search(rf"  {dashboard} +http://127\.0\.0\.1:\d+/v1/dashboards/embed\?token=[\w.-]+", out)
