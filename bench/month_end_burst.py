@@ -23,6 +23,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from local.stripe_double import TokenBucket
 from local.template import load_template
 from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
@@ -59,19 +60,6 @@ def measure(invoices: int = 20) -> Measured:
     return Measured(round(calls / invoices), cpu / calls)
 
 
-class TokenBucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, 0.0
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
-
-
 @dataclass
 class Outcome:
     drain_seconds: float
@@ -86,7 +74,7 @@ def simulate(invoices: int, calls_per_invoice: int, seconds_per_call: float, cap
     deps = StripeSyncDependencies  # its defaults are the worker's back-off bounds
     max_rounds = deps.__dataclass_fields__["max_rounds"].default
     max_wait = deps.__dataclass_fields__["rate_limit_wait_seconds"].default
-    bucket = TokenBucket(RATE_PER_SECOND, BURST)
+    bucket = TokenBucket(RATE_PER_SECOND, BURST, now=0.0)  # the Stripe double's own
     visible: list[tuple[float, int]] = [(0.0, n) for n in range(invoices)]  # (visible at, message)
     heapq.heapify(visible)
     receives = [0] * invoices

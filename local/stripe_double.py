@@ -174,7 +174,9 @@ class _Reply:
     drop: bool = False
 
 
-class _Bucket:
+class TokenBucket:
+    """Stripe's rate limit: `rate` tokens a second, at most `burst` saved; one per request."""
+
     def __init__(self, rate: float, burst: float, now: float) -> None:
         self.rate, self.burst, self.tokens, self.at = rate, burst, burst, now
 
@@ -267,7 +269,7 @@ class StripeDouble:
             self.model.reset()
             self._saved: dict[tuple[str, str], _Saved] = {}
             self._faults: list[Fault] = []
-            self._buckets: dict[str, _Bucket] = {}
+            self._buckets: dict[str, TokenBucket] = {}
             self._log: list[LoggedRequest] = []
 
     # -- seeding and configuration ----------------------------------------------------------
@@ -494,7 +496,7 @@ class StripeDouble:
             return True
         bucket = self._buckets.get(api_key)
         if bucket is None:
-            bucket = self._buckets[api_key] = _Bucket(*self._rate, now)
+            bucket = self._buckets[api_key] = TokenBucket(*self._rate, now)
         return bucket.take(now)
 
     def _invoice_of(self, path: str, params: JSON, body: JSON) -> str | None:

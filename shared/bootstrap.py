@@ -22,6 +22,7 @@ from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
+    from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
     from shared.services.marketplace_meter import MeterDependencies
@@ -105,22 +106,28 @@ def stripe_api_key(settings: StripeSyncSettings) -> str:
     return secret_text(str(settings.stripe_secret_name))()
 
 
-@dependencies
-def stripe_sync() -> StripeSyncDependencies:
-    # Only the Stripe worker loads the stripe SDK (docs/decisions/0001-packaging.md).
+def stripe_gateway(settings: StripeSyncSettings) -> StripeGateway:
+    """The official SDK's client behind our gateway, for the functions that call Stripe."""
     from shared.adapters.stripe_gateway import StripeGateway, stripe_client
-    from shared.config import StripeSyncSettings
-    from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
-    settings = StripeSyncSettings.from_env()
     client = stripe_client(
         stripe_api_key(settings),
         api_base=settings.stripe_api_base,
         max_network_retries=settings.stripe_max_network_retries,
     )
+    return StripeGateway(client)
+
+
+@dependencies
+def stripe_sync() -> StripeSyncDependencies:
+    # Only the functions that call Stripe load the stripe SDK (docs/decisions/0001-packaging.md).
+    from shared.config import StripeSyncSettings
+    from shared.services.stripe_sync_dependencies import StripeSyncDependencies
+
+    settings = StripeSyncSettings.from_env()
     return StripeSyncDependencies(
         store=dynamodb_store(settings.table_name),
-        stripe=StripeGateway(client),
+        stripe=stripe_gateway(settings),
         clock=utc_now,
         max_receives=settings.stripe_sync_max_receives,
     )
@@ -129,17 +136,11 @@ def stripe_sync() -> StripeSyncDependencies:
 @dependencies
 def reconciler() -> ReconcilerDependencies:
     """Reads the table and Stripe (the worker's settings and key: the same Stripe account)."""
-    from shared.adapters.stripe_gateway import StripeGateway, stripe_client
     from shared.config import StripeSyncSettings
     from shared.services.reconcile import ReconcilerDependencies
 
     settings = StripeSyncSettings.from_env()
-    client = stripe_client(
-        stripe_api_key(settings),
-        api_base=settings.stripe_api_base,
-        max_network_retries=settings.stripe_max_network_retries,
-    )
-    return ReconcilerDependencies(store=dynamodb_store(settings.table_name), stripe=StripeGateway(client))
+    return ReconcilerDependencies(store=dynamodb_store(settings.table_name), stripe=stripe_gateway(settings))
 
 
 @dependencies
