@@ -4,7 +4,7 @@ action as the operationId; `shared.api.app` records failed calls of those under 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal, TypeVar, cast
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -298,10 +298,21 @@ def create_commit(request: CreateCommitRequest) -> CommitData:
     responses=error_responses(400, 401, 404, 413),
 )
 def list_commits(request: ListCommitsRequest) -> CommitPage:
-    page, statuses = api_commits.list_commits(_deps(), request, "commit")
+    views, next_page = _listed(request, "commit", CommitView)
+    return CommitPage(data=views, next_page=next_page)
+
+
+_ViewT = TypeVar("_ViewT", CommitView, CreditView)
+
+
+def _listed(
+    request: ListCommitsRequest, kind: Literal["commit", "credit"], view: type[_ViewT]
+) -> tuple[list[_ViewT], str | None]:
+    """A page of the customer's commits or credits as `view`s, with the page's cursor."""
+    page, statuses = api_commits.list_commits(_deps(), request, kind)
     now = _deps().clock()
     views = [
-        CommitView.of(
+        view.of(
             ledger,
             now,
             invoice_status_of(ledger, statuses),
@@ -310,7 +321,7 @@ def list_commits(request: ListCommitsRequest) -> CommitPage:
         )
         for ledger in page.items
     ]
-    return CommitPage(data=views, next_page=page.next_page)
+    return views, page.next_page
 
 
 @router.post(
@@ -332,19 +343,8 @@ def create_credit(request: CreateCreditRequest) -> CreditData:
     responses=error_responses(400, 401, 404, 413),
 )
 def list_credits(request: ListCommitsRequest) -> CreditPage:
-    page, statuses = api_commits.list_commits(_deps(), request, "credit")
-    now = _deps().clock()
-    views = [
-        CreditView.of(
-            ledger,
-            now,
-            invoice_status_of(ledger, statuses),
-            balance=request.include_balance,
-            ledgers=request.include_ledgers,
-        )
-        for ledger in page.items
-    ]
-    return CreditPage(data=views, next_page=page.next_page)
+    views, next_page = _listed(request, "credit", CreditView)
+    return CreditPage(data=views, next_page=next_page)
 
 
 @router.post(
