@@ -92,8 +92,6 @@ class _CustomerWork:
     lease: Lease | None  # None once released
     invoices: list[MeterInvoice]
     records: dict[datetime, StoredUsageRecord] = field(default_factory=dict)
-    touched: set[str] = field(default_factory=set)  # invoices whose status changes this run
-    held_reason: str | None = None  # why nothing new could be stored for the customer
 
 
 RemainingMillis = Callable[[], int]
@@ -170,10 +168,7 @@ def _prepare(
     hour = hour_start(now)
     if not owed:
         return
-    hour_taken = f"this hour's record ({format_timestamp(hour)}) is already stored: the rest goes next hour"
-    if hour in work.records:
-        work.held_reason = hour_taken
-        work.touched.update(invoice.invoice_id for invoice in owed)
+    if hour in work.records:  # this hour's record is stored already: the rest goes into a later hour
         return
     buyer = _buyer(deps, work)
     if buyer is None:
@@ -192,16 +187,11 @@ def _prepare(
     carrying = [invoice for invoice in work.invoices if invoice.invoice_id in shares]
     # Refused whole when this hour's record exists already (cheaper to try than to look first) or
     # when another run or a newer invoice version changed an entry since it was read.
+    # Either way the cents are metered by a later run, into a later hour or from the newer version.
     if not deps.store.create_usage_record(record, carrying):
-        if deps.store.get_usage_records(work.provider, work.customer_id, DIMENSION, [hour]):
-            work.held_reason = hour_taken
-        else:
-            work.held_reason = "an invoice changed while its record was being stored: it is metered in the next run"
-        work.touched.update(invoice.invoice_id for invoice in owed)
         return
     report.records_created += 1
     work.records[hour] = record
-    work.touched.update(shares)
     work.invoices = [
         dataclasses.replace(
             invoice,
@@ -235,9 +225,7 @@ def _buyer(deps: MeterDependencies, work: _CustomerWork) -> Buyer | None:
     if isinstance(configuration, AzureMarketplaceProviderConfiguration):
         azure = configuration.configuration
         return AzureBuyer(resource_id=azure.azure_subscription_id, plan_id=azure.azure_plan_id)
-    work.held_reason = f"customer {work.customer_id} has no {work.provider} configuration: nothing can be metered"
-    work.touched.update(invoice.invoice_id for invoice in work.invoices)
-    return None
+    return None  # no configuration for this provider any more: nothing can be metered
 
 
 def _send(
@@ -345,7 +333,6 @@ def _outcome(
         updated = dataclasses.replace(
             record, state=outcome.state, receipt=outcome.receipt, reason=None if text is None else reason_line(text)
         )
-        work.touched.update(record.invoices)
     work.records[record.hour] = updated
     return updated
 
