@@ -19,7 +19,7 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     @classmethod
     def from_env(cls: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:

@@ -6,11 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import imports_done
 from shared import bootstrap
 from shared.api.app import resolve
 from shared.api.auth import Refusal, authenticate, is_public, unauthorized
 from shared.observability import count, logger, metrics, tracer
 from shared.services.api_dependencies import ApiDependencies
+
+imports_done()
 
 
 # log_event=False: POWERTOOLS_LOGGER_LOG_EVENT would otherwise log each request's Authorization header.

@@ -7,9 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import imports_done
 from shared import bootstrap
 from shared.observability import count, logger, metrics, tracer
 from shared.services.route_invoice import RouterDependencies, route_invoice_event
+
+imports_done()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,9 +12,12 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import imports_done
 from shared import bootstrap
 from shared.observability import logger, metrics, tracer
 from shared.services.marketplace_meter import LEASE_KIND, MeterDependencies, MeterRunReport, run_meter
+
+imports_done()
 
 
 def report_metrics(report: MeterRunReport, deps: MeterDependencies) -> None:

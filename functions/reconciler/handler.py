@@ -6,10 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import imports_done
 from shared import bootstrap
 from shared.domain.reconciliation import counts_by_kind
 from shared.observability import count, logger, metrics, tracer
 from shared.services.reconcile import ReconcilerDependencies, reconcile_stripe
+
+imports_done()
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions import imports_done
 from shared import bootstrap
 from shared.domain.stripe_state import LEASE_KIND
 from shared.domain.sync import reason_line
@@ -25,6 +26,8 @@ from shared.observability import count, logger, metrics, tracer
 from shared.ports.errors import RetryableError
 from shared.services.stripe_sync import sync_stripe_invoice
 from shared.services.stripe_sync_dependencies import Delivery, StripeSyncDependencies, StripeSyncMessage
+
+imports_done()
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -27,7 +27,7 @@ Currency = Annotated[str, Query(min_length=3, max_length=3, pattern="^[A-Z]{3}$"
 
 
 class BreakdownLineView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     name: str
@@ -37,7 +37,7 @@ class BreakdownLineView(BaseModel):
 
 
 class BreakdownView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     invoice_id: str
     status: InvoiceStatus
@@ -71,7 +71,7 @@ class BreakdownView(BaseModel):
 
 
 class BreakdownPage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     data: list[BreakdownView]
     next_page: str | None

@@ -21,7 +21,7 @@ from shared.domain.types import Timestamp
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class SegmentView(_View):

@@ -60,14 +60,14 @@ class EmbeddableUrlRequest(_Body):
 
 
 class EmbeddableUrlView(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     url: str = Field(description="absolute URL of the dashboard page; open it in an iframe")
     expires_at: str = Field(description="YYYY-MM-DDTHH:MM:SSZ; the page answers 403 from then on")
 
 
 class EmbeddableUrlData(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     data: EmbeddableUrlView
 

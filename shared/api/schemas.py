@@ -26,7 +26,7 @@ from shared.domain.types import CustomFields, DecimalString, Timestamp
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class ErrorBody(_View):

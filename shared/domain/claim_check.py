@@ -22,11 +22,12 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from shared.domain.invoice import Invoice, InvoiceEvent, LineItem
+from shared.domain.types import DEFERRED
 from shared.domain.validation import FieldError, first_field_error
 
 URI_FIELD = "detail.line_items_uri"
 LINES_FIELD = "detail.line_items"
-_LINES: TypeAdapter[list[LineItem]] = TypeAdapter(list[LineItem])
+_LINES: TypeAdapter[list[LineItem]] = TypeAdapter(list[LineItem], config=DEFERRED)
 
 
 def invoice_with_claimed_lines(event: Mapping[str, Any], document: bytes, uri: str) -> Invoice:

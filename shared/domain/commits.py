@@ -28,7 +28,7 @@ UniquenessKey = Annotated[Identifier, Field(max_length=MAX_UNIQUENESS_KEY)]
 
 
 class Segment(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: Identifier
     amount: NonNegativeDecimal
@@ -48,7 +48,7 @@ def check_currency(currency: str) -> str:
 class Commit(BaseModel):
     """A commit or a credit as stored: its segments carry their ids (the grant entries' segments)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: Identifier
     kind: CommitKind

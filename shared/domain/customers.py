@@ -12,7 +12,7 @@ from shared.domain.types import CustomFields, DecimalString, Identifier, Timesta
 
 
 class Customer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: Identifier
     name: str
@@ -39,7 +39,7 @@ class Customer(BaseModel):
 
 
 class Contract(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: Identifier
     customer_id: Identifier

@@ -10,17 +10,13 @@ page's CSS as anything but a colour). docs/dashboards.md is the user's view.
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal, cast, get_args
-
-import jwt
-from jwt.utils import base64url_decode, base64url_encode
+from typing import Literal, get_args
 
 from shared.domain.breakdowns import Breakdown
 from shared.domain.validation import FieldError
@@ -29,13 +25,6 @@ Dashboard = Literal["invoices", "usage"]
 DASHBOARDS: tuple[Dashboard, ...] = get_args(Dashboard)
 DEFAULT_TTL_SECONDS = 3600
 MAX_TTL_SECONDS = 86400
-ALGORITHM = "HS256"
-# A token signed with the same key for any other purpose is not a dashboard link.
-AUDIENCE = "downbeat-dashboard"
-# A link of the longest customer id (256 characters, 4 UTF-8 bytes each) is about 2 KB of token.
-MAX_TOKEN_LENGTH = 4096
-MIN_KEY_BYTES = 32  # HS256 wants a key at least as long as its hash
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class LinkRefused(Exception):
@@ -59,73 +48,6 @@ class DashboardGrant:
 def grant_for(customer_id: str, dashboard: Dashboard, now: datetime, ttl_seconds: int) -> DashboardGrant:
     issued = now.astimezone(UTC).replace(microsecond=0)
     return DashboardGrant(customer_id, dashboard, issued, issued + timedelta(seconds=ttl_seconds))
-
-
-def _key_bytes(key: str) -> bytes:
-    raw = key.encode("utf-8")
-    if len(raw) < MIN_KEY_BYTES:
-        raise ValueError(f"the dashboard signing secret must be at least {MIN_KEY_BYTES} bytes")
-    return raw
-
-
-def sign(grant: DashboardGrant, key: str) -> str:
-    claims = {
-        "aud": AUDIENCE,
-        "sub": grant.customer_id,
-        "dsh": grant.dashboard,
-        "iat": int(grant.issued_at.timestamp()),
-        "exp": int(grant.expires_at.timestamp()),
-    }
-    return jwt.encode(claims, _key_bytes(key), algorithm=ALGORITHM)
-
-
-def verify(token: str | None, key: str, now: datetime) -> DashboardGrant:
-    """The grant a link's token carries, or LinkRefused.
-
-    Only HS256 under `key` is accepted (a token that names another algorithm, `none` included, is
-    refused before its signature is looked at). Expiry is judged against `now` — the caller's
-    clock — rather than PyJWT's own reading of the system time.
-    """
-    if not token:
-        raise LinkRefused("this dashboard link has no token; ask for a new link")
-    if len(token) > MAX_TOKEN_LENGTH or not _canonical(token):
-        raise LinkRefused("this dashboard link is not valid; ask for a new link")
-    try:
-        claims = jwt.decode(
-            token,
-            _key_bytes(key),
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            options={"require": ["aud", "sub", "dsh", "iat", "exp"], "verify_exp": False, "verify_iat": False},
-        )
-    except jwt.InvalidTokenError:
-        raise LinkRefused("this dashboard link is not valid; ask for a new link") from None
-    customer_id, dashboard, issued, expires = claims["sub"], claims["dsh"], claims["iat"], claims["exp"]
-    if (
-        not isinstance(customer_id, str)
-        or not customer_id
-        or dashboard not in DASHBOARDS
-        or not all(isinstance(value, int) and not isinstance(value, bool) for value in (issued, expires))
-        or not 0 <= issued <= expires < 2**37
-    ):
-        # Signed with our key, so issued by us; only a change of this module could make one.
-        raise LinkRefused("this dashboard link is not valid; ask for a new link")
-    expires_at = datetime.fromtimestamp(expires, UTC)
-    if now >= expires_at:
-        raise LinkRefused(f"this dashboard link expired at {expires_at:%Y-%m-%dT%H:%M:%SZ}; ask for a new link")
-    return DashboardGrant(customer_id, cast(Dashboard, dashboard), datetime.fromtimestamp(issued, UTC), expires_at)
-
-
-def _canonical(token: str) -> bool:
-    """Whether each part of the token is base64url written the one way it encodes: a last
-    character's unused low bits could otherwise be changed and the token still verify."""
-    parts = token.split(".")
-    if len(parts) != 3 or not all(_BASE64URL.fullmatch(part) for part in parts):
-        return False
-    try:
-        return all(base64url_encode(base64url_decode(part)).decode("ascii") == part for part in parts)
-    except (ValueError, binascii.Error):
-        return False
 
 
 # -- display options ---------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ MAX_APPLIED_CREDITS = 45
 
 
 class _EventModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
 
 class UsageBucket(_EventModel):
@@ -160,7 +160,7 @@ class Invoice(_EventModel):
 class InvoiceEvent(_EventModel):
     """The parts of the EventBridge envelope downbeat reads, with the invoice as `detail`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     id: str | None = None
     source: Literal["downbeat.billing"]

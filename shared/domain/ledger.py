@@ -36,7 +36,7 @@ Reason = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(vis
 
 
 class LedgerEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: Identifier
     commit_id: Identifier

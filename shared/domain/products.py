@@ -8,7 +8,7 @@ from shared.domain.types import CustomFields, Identifier, Timestamp
 
 
 class Product(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: Identifier
     name: str

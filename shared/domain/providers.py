@@ -26,7 +26,7 @@ PROVIDERS: tuple[BillingProvider, ...] = ("stripe", "aws_marketplace", "azure_ma
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class StripeConfiguration(_Strict):

@@ -41,7 +41,7 @@ _LAST_YEAR = 9999
 class RecurringItem(BaseModel):
     """A recurring credit as a contract create takes it (a recurring commit adds `type`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: Name
     amount: NonNegativeDecimal = Field(description="what each whole period is worth, at the currency's minor units")

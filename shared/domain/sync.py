@@ -34,7 +34,7 @@ def reason_line(text: str, limit: int = REASON_MAX_CHARS) -> str:
 
 
 class SyncAttempt(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     at: Timestamp
     outcome: str
@@ -42,7 +42,7 @@ class SyncAttempt(BaseModel):
 
 
 class SyncRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     invoice_id: Identifier
     provider: BillingProvider | None

@@ -22,6 +22,7 @@ from typing import Annotated
 from pydantic import (
     AfterValidator,
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     SerializationInfo,
@@ -34,6 +35,11 @@ from shared.domain.timestamps import format_precise_timestamp, format_timestamp,
 
 # Serialization context for storage: timestamps keep their fractions (the API shows whole seconds).
 STORAGE: dict[str, bool] = {"precise_timestamps": True}
+
+# For module-level TypeAdapters: their validators are built on first use, not at import, so a
+# Lambda's cold start pays only for the types its first request touches (models do the same
+# with `defer_build=True` in their model_config).
+DEFERRED = ConfigDict(defer_build=True)
 
 MAX_SAFE_INTEGER = 2**53  # exclusive: the integers a double (JavaScript, many JSON parsers) holds exactly
 MAX_ID_LENGTH = 256

@@ -23,9 +23,7 @@ from shared.domain.dashboards import (
     UsageRange,
     daily_spend,
     grant_for,
-    sign,
     usage_range,
-    verify,
 )
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceQuery
@@ -41,6 +39,22 @@ from shared.services.api_dependencies import (
 from shared.services.api_errors import NotFound
 
 EMBED_PATH = "/v1/dashboards/embed"
+
+
+# PyJWT costs the API's cold start about 75 ms and most invocations are other routes: the token
+# module is imported on the first dashboard request.
+def _sign(grant: DashboardGrant, key: str) -> str:
+    from shared.adapters.dashboard_tokens import sign  # noqa: PLC0415 - cold start, see above
+
+    return sign(grant, key)
+
+
+def _verify(token: str | None, key: str, now: datetime) -> DashboardGrant:
+    from shared.adapters.dashboard_tokens import verify  # noqa: PLC0415 - cold start, see above
+
+    return verify(token, key, now)
+
+
 MAX_INVOICES_SHOWN = 500
 MAX_BREAKDOWN_PAGES = 20  # x 100 entries (an invoice's usage on one day): the page's share of work
 
@@ -69,7 +83,7 @@ def embeddable_url(
     if deps.store.get_customer(customer_id) is None:
         raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
     grant = grant_for(customer_id, dashboard, deps.clock(), ttl_seconds)
-    token = sign(grant, settings.signing_key())
+    token = _sign(grant, settings.signing_key())
     deps.store.record_audit(audit_entry(deps, caller, DASHBOARDS_GET_EMBEDDABLE_URL, customer_id, 200))
     base = (settings.base_url or base_url).rstrip("/")
     return EmbeddableUrl(f"{base}{EMBED_PATH}?{urlencode({'token': token})}", grant.expires_at)
@@ -77,7 +91,7 @@ def embeddable_url(
 
 def grant_of(deps: ApiDependencies, token: str | None) -> DashboardGrant:
     """What the link's token grants (LinkRefused otherwise)."""
-    return verify(token, _settings(deps).signing_key(), deps.clock())
+    return _verify(token, _settings(deps).signing_key(), deps.clock())
 
 
 @dataclass(frozen=True)

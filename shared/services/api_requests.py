@@ -36,7 +36,7 @@ NOT_SUPPORTED_YET = "not supported yet: recurring commits and credits arrive wit
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

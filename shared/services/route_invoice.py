@@ -31,7 +31,7 @@ from shared.domain.invoice_storage import check_storable
 from shared.domain.money import round_to_currency
 from shared.domain.providers import BillingProvider, Resolution, UnresolvableProvider
 from shared.domain.sync import ROUTER_DLQ, DeadLetterQueue, SyncAttempt, SyncStatus, reason_line
-from shared.domain.types import Identifier
+from shared.domain.types import DEFERRED, Identifier
 from shared.domain.validation import MAX_JSON_DEPTH, FieldError, clipped, first_field_error, first_unknown, too_deep
 from shared.ports.claim_checks import ClaimCheckReader, ClaimCheckUnreadable, NoClaimChecks
 from shared.ports.errors import AdapterError
@@ -40,7 +40,7 @@ from shared.ports.store import CustomerReads, InvoiceWriteOutcome, MeterOutboxEn
 
 Outcome = Literal["queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale", "rejected"]
 MARKETPLACE_CURRENCY = "USD"
-_invoice_id_adapter: TypeAdapter[str] = TypeAdapter(Identifier)
+_invoice_id_adapter: TypeAdapter[str] = TypeAdapter(Identifier, config=DEFERRED)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from shared.ports.stripe import StripeInvoices
 class StripeSyncMessage(BaseModel):
     """What the router puts on the Stripe queue."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     invoice_id: Identifier
     version: int = Field(ge=0)

@@ -20,22 +20,20 @@ from hypothesis import strategies as st
 from functions.api.handler import lambda_handler
 from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
+from shared.adapters.dashboard_tokens import AUDIENCE, sign, verify
 from shared.api import dashboard_pages as pages
 from shared.api.dashboard_routes import request_base_url
 from shared.clock import utc_now
 from shared.domain.breakdowns import Breakdown, BreakdownLine
 from shared.domain.customers import Customer
 from shared.domain.dashboards import (
-    AUDIENCE,
     Display,
     LinkRefused,
     UsageRange,
     daily_spend,
     display_options,
     grant_for,
-    sign,
     usage_range,
-    verify,
 )
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.validation import FieldError

@@ -32,7 +32,7 @@ from shared.adapters.dynamodb.keys import invoice_lines_key, lines_sort_key
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
 from shared.domain.invoice import Invoice, LineItem, UsageBucket
 from shared.domain.invoice_listing import without_buckets
-from shared.domain.types import STORAGE
+from shared.domain.types import DEFERRED, STORAGE
 
 # Lines (and buckets) JSON up to this size stay in the invoice's own item, with the rest of it
 # (at most MAX_HEAD_BYTES, shared/domain/invoice_storage.py): together well under DynamoDB's 400 KB.
@@ -40,8 +40,8 @@ INLINE_LINES_MAX_BYTES = 48_000
 CHUNK_BYTES = 300_000  # compressed bytes per chunk item
 STALE_CHUNKS_TTL_SECONDS = 86_400
 LINES, BUCKETS = "L", "B"
-_LINES: TypeAdapter[list[LineItem]] = TypeAdapter(list[LineItem])
-_BUCKETS: TypeAdapter[list[list[UsageBucket]]] = TypeAdapter(list[list[UsageBucket]])
+_LINES: TypeAdapter[list[LineItem]] = TypeAdapter(list[LineItem], config=DEFERRED)
+_BUCKETS: TypeAdapter[list[list[UsageBucket]]] = TypeAdapter(list[list[UsageBucket]], config=DEFERRED)
 
 
 @dataclass(frozen=True)
