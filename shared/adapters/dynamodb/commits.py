@@ -14,13 +14,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
 
-from shared.adapters.aws_errors import ConditionFailed
+from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
 from shared.adapters.dynamodb.audit import AuditTable
 from shared.adapters.dynamodb.keys import (
     COMMITS_RANGE,
     commit_key,
     commit_ledger_range,
+    commit_sort_key,
     contract_item,
+    contract_key,
     customer_key,
     drawdown_key,
     invoice_key,
@@ -28,7 +30,14 @@ from shared.adapters.dynamodb.keys import (
     uniqueness_key,
 )
 from shared.adapters.dynamodb.pages import key_position
-from shared.adapters.dynamodb.table import Item, UnreadableItem, from_attributes, to_attributes, unreadable_reason
+from shared.adapters.dynamodb.table import (
+    MAX_OPTIMISTIC_RETRIES,
+    Item,
+    UnreadableItem,
+    from_attributes,
+    to_attributes,
+    unreadable_reason,
+)
 from shared.domain.audit import AuditEntry
 from shared.domain.commits import Commit, CommitQuery
 from shared.domain.customers import Contract
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 BATCH_GET_MAX = 100  # keys per BatchGetItem
+TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
 
 
 def commit_item(commit: Commit) -> Item:
@@ -182,11 +192,19 @@ class _Group:
 
 class CommitTable(AuditTable):
     def create_commits_audited(
-        self, commits: Sequence[Commit], audit: AuditEntry, contract: Contract | None = None
+        self,
+        commits: Sequence[Commit],
+        audit: AuditEntry,
+        contract: Contract | None = None,
+        recurring: Sequence[Commit] = (),
+        plan: str | None = None,
     ) -> None:
         writes: list[TransactWriteItemTypeDef] = []
         if contract is not None:
-            writes.append(self._put_if_absent(contract_item(contract)))
+            item = contract_item(contract)
+            if plan is not None:
+                item["recurring_plan"] = plan  # what a retry's periods are checked against
+            writes.append(self._put_if_absent(item))
         keys = []
         for commit in commits:
             writes.append(self._put_if_absent(commit_item(commit)))
@@ -195,6 +213,9 @@ class CommitTable(AuditTable):
                 claim = {**uniqueness_key(*keys[-1]), "entity": "uniqueness_key", "commit_id": commit.id}
                 writes.append(self._put_if_absent(claim))
         writes.append(self._audit_put(audit))
+        # Periods fill what the transaction has left: a plan that fits is all or nothing.
+        fitting = max(0, TRANSACTION_MAX_ITEMS - len(writes))
+        writes.extend(self._put_if_absent(commit_item(commit)) for commit in recurring[:fitting])
         try:
             self._client.transact_write_items(TransactItems=writes)
         except ConditionFailed:
@@ -203,6 +224,70 @@ class CommitTable(AuditTable):
                 if self._get(uniqueness_key(customer_id, key)) is not None:
                     raise UniquenessKeyTaken(key) from None
             raise AlreadyExists("a commit, credit or contract with one of these ids exists") from None
+        if recurring[fitting:]:
+            if contract is None or plan is None:
+                raise ValueError("recurring commits are written with their contract and its plan")
+            self.complete_recurring_commits(contract, plan, recurring[fitting:])
+
+    def complete_recurring_commits(self, contract: Contract, plan: str, commits: Sequence[Commit]) -> bool:
+        contract_has_plan: TransactWriteItemTypeDef = {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": to_attributes(contract_key(contract.customer_id, contract.id)),
+                "ConditionExpression": "#plan = :plan",
+                "ExpressionAttributeNames": {"#plan": "recurring_plan"},
+                "ExpressionAttributeValues": to_attributes({":plan": plan}),
+            }
+        }
+        pending = list(commits)
+        collisions = 0
+        while pending:
+            chunk, rest = pending[: TRANSACTION_MAX_ITEMS - 1], pending[TRANSACTION_MAX_ITEMS - 1 :]
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[contract_has_plan, *(self._put_if_absent(commit_item(c)) for c in chunk)]
+                )
+            except ConditionFailed:
+                # Either the contract is not this plan's, or some of the chunk is stored already
+                # (an earlier attempt, or a concurrent one): leave those out and write the others.
+                item = self._get(contract_key(contract.customer_id, contract.id))
+                if item is None or item.get("recurring_plan") != plan:
+                    return False
+                stored = self._stored_commit_ids(contract.customer_id, chunk)
+                if not stored:
+                    raise
+                pending = [commit for commit in chunk if commit.id not in stored] + rest
+                continue
+            except TransactionConflict:
+                collisions += 1  # a concurrent attempt writing the same periods: read again
+                if collisions > MAX_OPTIMISTIC_RETRIES:
+                    raise
+                continue
+            pending = rest
+        return True
+
+    def _stored_commit_ids(self, customer_id: str, commits: Sequence[Commit]) -> set[str]:
+        """Which of `commits` exist, by one BatchGetItem per 100 (keys only)."""
+        by_key = {commit_sort_key(commit.id): commit.id for commit in commits}
+        found: set[str] = set()
+        wanted = sorted(by_key)
+        for begin in range(0, len(wanted), BATCH_GET_MAX):
+            request: Any = {
+                self._table: {
+                    "Keys": [
+                        to_attributes({"PK": f"CUSTOMER#{customer_id}", "SK": sort_key})
+                        for sort_key in wanted[begin : begin + BATCH_GET_MAX]
+                    ],
+                    "ProjectionExpression": "SK",
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self._client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    found.add(by_key[str(from_attributes(raw)["SK"])])
+                request = response.get("UnprocessedKeys") or None
+        return found
 
     def add_manual_entry(self, customer_id: str, entry: LedgerEntry, audit: AuditEntry) -> bool:
         commit_exists: TransactWriteItemTypeDef = {
