@@ -8,13 +8,13 @@ import itertools
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.audit import AuditEntry, AuditQuery, Caller
-from shared.domain.commits import Commit, CommitQuery, Segment
+from shared.domain.commits import Commit, CommitKind, CommitQuery, Segment
 from shared.domain.paging import PageRequest
 from shared.ports.errors import RetryableError
 from shared.ports.store import AlreadyExists, Store, UniquenessKeyTaken
@@ -49,11 +49,11 @@ def audit(entry_id: str) -> AuditEntry:
     )  # fmt: skip
 
 
-def period(number: int, contract_id: str = "con_acme_2025", kind: str = "commit") -> Commit:
+def period(number: int, contract_id: str = "con_acme_2025", kind: CommitKind = "commit") -> Commit:
     start = JAN + timedelta(days=number)
     return Commit(
         id=f"{kind}_{contract_id}_{number:03d}",
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         customer_id="cust_acme",
         contract_id=contract_id,
         type="PREPAID" if kind == "commit" else None,
@@ -197,7 +197,7 @@ def test_a_create_stopped_between_chunks_is_completed_by_its_retry(dynamodb_stor
     client, store = dynamodb_store
     failing = _FailingTransaction(client, fail_at=2)  # the contract's transaction lands, the next does not
     with pytest.raises(RetryableError):
-        api_contracts.create_contract(_deps(DynamoDBStore(failing, TABLE_NAME)), CALLER, TEN_YEARS)
+        api_contracts.create_contract(_deps(DynamoDBStore(cast(Any, failing), TABLE_NAME)), CALLER, TEN_YEARS)
     partial = stored_ids(store, "con_fixed")
     assert 0 < len(partial) < 160  # what a reader sees meanwhile: the first periods, each once
     with pytest.raises(AlreadyExists):  # first create wins; the retry only completed it
@@ -214,7 +214,7 @@ def test_a_retry_asking_for_something_else_completes_nothing(dynamodb_store: tup
     client, store = dynamodb_store
     with pytest.raises(RetryableError):
         api_contracts.create_contract(
-            _deps(DynamoDBStore(_FailingTransaction(client, 2), TABLE_NAME)), CALLER, TEN_YEARS
+            _deps(DynamoDBStore(cast(Any, _FailingTransaction(client, 2)), TABLE_NAME)), CALLER, TEN_YEARS
         )
     partial = stored_ids(store, "con_fixed")
     other = TEN_YEARS.model_copy(update={"name": "another name"})
