@@ -4,6 +4,8 @@ One Query of `COMMIT#…` reads a customer's commits and credits, each followed 
 manual entry items, so a page of balances is one Query (more only past DynamoDB's 1 MB pages).
 A `uniqueness_key` is claimed by a conditional Put of `UNIQUE#<key>` in the commit's own
 transaction: of concurrent creates with one key exactly one commits, the others write nothing.
+The periods of a contract's recurring items fill what its create transaction has room for; the
+rest follow in transactions that each check the contract's `recurring_plan` (docs/recurring.md).
 """
 
 from __future__ import annotations
