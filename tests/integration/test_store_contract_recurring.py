@@ -5,6 +5,7 @@ create over DynamoDB when it stops midway (a transaction failing between chunks)
 from __future__ import annotations
 
 import itertools
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -208,6 +209,39 @@ def test_a_create_stopped_between_chunks_is_completed_by_its_retry(dynamodb_stor
     ledgers = store.list_commit_ledgers("cust_acme", CommitQuery("credit", "con_fixed"), PageRequest(100)).items
     assert [str(ledger.commit.segments[0].amount) for ledger in ledgers] == ["50.00"] * 40
     assert [e.status_code for e in store.list_audit_entries(AuditQuery(), PageRequest(100)).items] == [200]
+
+
+class _RecordingTransactions:
+    """The boto3 client, keeping the size of each TransactWriteItems' items as sent (JSON)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.sizes: list[tuple[int, int]] = []  # (operations, bytes of their items)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name != "transact_write_items":
+            return attribute
+
+        def recorded(*, TransactItems: list[Any], **kwargs: Any) -> Any:
+            items = [operation["Put"]["Item"] for operation in TransactItems if "Put" in operation]
+            self.sizes.append((len(TransactItems), len(json.dumps(items))))
+            return attribute(TransactItems=TransactItems, **kwargs)
+
+        return recorded
+
+
+def test_large_periods_are_split_under_dynamodbs_4_mb_per_transaction(dynamodb_store: tuple[Any, Store]) -> None:
+    client, store = dynamodb_store
+    recording = _RecordingTransactions(client)
+    fields = {f"{n:03d}-{'k' * 200}": "v" * 1024 for n in range(50)}  # about 60 KB a period
+    body = TEN_YEARS.model_dump(mode="json")
+    body["recurring_commits"][0]["custom_fields"] = fields
+    request = CreateContractWithCommitsRequest.model_validate(body)
+    api_contracts.create_contract(_deps(DynamoDBStore(cast(Any, recording), TABLE_NAME)), CALLER, request)
+    assert len(stored_ids(store, "con_fixed")) == 160
+    assert len(recording.sizes) > 2  # 120 periods of 60 KB: more than two transactions' worth
+    assert all(operations <= 100 and size < 4 * 1024 * 1024 for operations, size in recording.sizes)
 
 
 def test_a_retry_asking_for_something_else_completes_nothing(dynamodb_store: tuple[Any, Store]) -> None:

@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 BATCH_GET_MAX = 100  # keys per BatchGetItem
 TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+# DynamoDB refuses a transaction whose items add up to more than 4 MB; periods are counted against
+# 3 MB, which leaves the rest for what their transaction carries besides and for the estimate's slack.
+TRANSACTION_PERIOD_BYTES = 3 * 1024 * 1024
 
 
 def commit_item(commit: Commit) -> Item:
@@ -192,6 +195,36 @@ class _Group:
         )
 
 
+# A commit ready to write: its id, its item and the item's size.
+_Sized = tuple[str, Item, int]
+
+
+def _sized(commits: Sequence[Commit]) -> list[_Sized]:
+    return [(commit.id, item, item_size(item)) for commit in commits for item in (commit_item(commit),)]
+
+
+def _fitting(sized: Sequence[_Sized], room: int, used_bytes: int) -> int:
+    """How many of `sized`, from the first, one transaction takes besides what it holds already
+    (`used_bytes`, and `room` items left); at least one when it holds nothing else."""
+    count, total = 0, used_bytes
+    for _, _, size in sized[: max(room, 0)]:
+        total += size
+        if total > TRANSACTION_PERIOD_BYTES and (count or used_bytes):
+            break
+        count += 1
+    return count
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """About what DynamoDB counts for an item of strings: its names' and values' UTF-8 bytes."""
+    return sum(len(name.encode()) + len(str(value).encode("utf-8", "surrogatepass")) for name, value in item.items())
+
+
+def _put_size(write: TransactWriteItemTypeDef) -> int:
+    put = write.get("Put")
+    return 0 if put is None else item_size(from_attributes(put["Item"]))
+
+
 class CommitTable(AuditTable):
     def create_commits_audited(
         self,
@@ -216,8 +249,9 @@ class CommitTable(AuditTable):
                 writes.append(self._put_if_absent(claim))
         writes.append(self._audit_put(audit))
         # Periods fill what the transaction has left: a plan that fits is all or nothing.
-        fitting = max(0, TRANSACTION_MAX_ITEMS - len(writes))
-        writes.extend(self._put_if_absent(commit_item(commit)) for commit in recurring[:fitting])
+        periods = _sized(recurring)
+        fitting = _fitting(periods, TRANSACTION_MAX_ITEMS - len(writes), sum(map(_put_size, writes)))
+        writes.extend(self._put_if_absent(item) for _, item, _ in periods[:fitting])
         try:
             self._client.transact_write_items(TransactItems=writes)
         except ConditionFailed:
@@ -226,12 +260,15 @@ class CommitTable(AuditTable):
                 if self._get(uniqueness_key(customer_id, key)) is not None:
                     raise UniquenessKeyTaken(key) from None
             raise AlreadyExists("a commit, credit or contract with one of these ids exists") from None
-        if recurring[fitting:]:
+        if periods[fitting:]:
             if contract is None or plan is None:
                 raise ValueError("recurring commits are written with their contract and its plan")
-            self.complete_recurring_commits(contract, plan, recurring[fitting:])
+            self._complete(contract, plan, periods[fitting:])
 
     def complete_recurring_commits(self, contract: Contract, plan: str, commits: Sequence[Commit]) -> bool:
+        return self._complete(contract, plan, _sized(commits))
+
+    def _complete(self, contract: Contract, plan: str, periods: list[_Sized]) -> bool:
         contract_has_plan: TransactWriteItemTypeDef = {
             "ConditionCheck": {
                 "TableName": self._table,
@@ -241,13 +278,14 @@ class CommitTable(AuditTable):
                 "ExpressionAttributeValues": to_attributes({":plan": plan}),
             }
         }
-        pending = list(commits)
+        pending = periods
         collisions = 0
         while pending:
-            chunk, rest = pending[: TRANSACTION_MAX_ITEMS - 1], pending[TRANSACTION_MAX_ITEMS - 1 :]
+            fitting = _fitting(pending, TRANSACTION_MAX_ITEMS - 1, 0)
+            chunk, rest = pending[:fitting], pending[fitting:]
             try:
                 self._client.transact_write_items(
-                    TransactItems=[contract_has_plan, *(self._put_if_absent(commit_item(c)) for c in chunk)]
+                    TransactItems=[contract_has_plan, *(self._put_if_absent(item) for _, item, _ in chunk)]
                 )
             except ConditionFailed:
                 # Either the contract is not this plan's, or some of the chunk is stored already
@@ -255,10 +293,10 @@ class CommitTable(AuditTable):
                 item = self._get(contract_key(contract.customer_id, contract.id))
                 if item is None or item.get("recurring_plan") != plan:
                     return False
-                stored = self._stored_commit_ids(contract.customer_id, chunk)
+                stored = self._stored_commit_ids(contract.customer_id, [commit_id for commit_id, _, _ in chunk])
                 if not stored:
                     raise
-                pending = [commit for commit in chunk if commit.id not in stored] + rest
+                pending = [period for period in chunk if period[0] not in stored] + rest
                 continue
             except TransactionConflict:
                 collisions += 1  # a concurrent attempt writing the same periods: read again
@@ -268,9 +306,9 @@ class CommitTable(AuditTable):
             pending = rest
         return True
 
-    def _stored_commit_ids(self, customer_id: str, commits: Sequence[Commit]) -> set[str]:
-        """Which of `commits` exist, by one BatchGetItem per 100 (keys only)."""
-        by_key = {commit_sort_key(commit.id): commit.id for commit in commits}
+    def _stored_commit_ids(self, customer_id: str, commit_ids: Sequence[str]) -> set[str]:
+        """Which of these commits exist, by one BatchGetItem per 100 (keys only)."""
+        by_key = {commit_sort_key(commit_id): commit_id for commit_id in commit_ids}
         found: set[str] = set()
         wanted = sorted(by_key)
         for begin in range(0, len(wanted), BATCH_GET_MAX):
