@@ -6,7 +6,7 @@ an applied credit that carried more digits keeps them (nothing is rounded away b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from shared.domain.customers import Contract
 from shared.domain.ledger import CommitLedger, EntryType, LedgerEntry
 from shared.domain.money import format_amount
 from shared.domain.types import Timestamp
+from shared.services.api_recurring import CreatedRecurringItem
 
 
 class _View(BaseModel):
@@ -198,19 +199,60 @@ class LedgerEntryData(_View):
     data: LedgerEntryView
 
 
+class RecurringItemView(_View):
+    """A recurring commit or credit of a contract create, echoed with its id (docs/recurring.md)."""
+
+    id: str = Field(description="the `recurring_commit_id` of each commit or credit it became, one per period")
+    name: str
+    amount: str
+    currency: str
+    type: CommitType | None = Field(description="commits only")
+    recurrence_frequency: str
+    starting_at: Timestamp
+    ending_before: Timestamp | None
+    proration: str
+    priority: int | None
+    applicable_product_ids: list[str]
+    custom_fields: dict[str, str]
+    periods: int = Field(description="how many commits or credits it became")
+
+    @classmethod
+    def of(cls, created: CreatedRecurringItem) -> RecurringItemView:
+        item = created.planned.item
+        return cls(
+            **item.model_dump(include=_ITEM_SHOWN),
+            id=created.id,
+            amount=format_amount(item.amount, item.currency),
+            type=getattr(item, "type", None),
+            periods=len(created.planned.periods),
+        )
+
+
+_ITEM_SHOWN = {
+    "name", "currency", "recurrence_frequency", "starting_at", "ending_before", "proration", "priority",
+    "applicable_product_ids", "custom_fields",
+}  # fmt: skip
+
+
 class ContractWithCommitsView(Contract):
-    """A contract created with commits or credits, which are shown with their ids."""
+    """A contract created with commits, credits or recurring items, which are shown with their ids."""
 
     commits: list[CommitView]
     credits: list[CreditView]
+    recurring_commits: list[RecurringItemView]
+    recurring_credits: list[RecurringItemView]
 
     @classmethod
-    def of(cls, contract: Contract, commits: list[Commit], now: datetime) -> ContractWithCommitsView:
+    def of(
+        cls, contract: Contract, commits: list[Commit], now: datetime, recurring: Sequence[CreatedRecurringItem] = ()
+    ) -> ContractWithCommitsView:
         views = [view_of(CommitLedger(commit), now) for commit in commits]
         return cls(
             **contract.model_dump(),
             commits=[view for view in views if isinstance(view, CommitView)],
             credits=[view for view in views if not isinstance(view, CommitView)],
+            recurring_commits=[RecurringItemView.of(r) for r in recurring if r.planned.kind == "commit"],
+            recurring_credits=[RecurringItemView.of(r) for r in recurring if r.planned.kind == "credit"],
         )
 
 

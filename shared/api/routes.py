@@ -170,11 +170,12 @@ def set_billing_provider_configuration(
     responses=error_responses(400, 401, 404, 409, 413),
 )
 def create_contract(request: CreateContractWithCommitsRequest) -> ContractData | ContractWithCommitsData:
-    """The contract; when created with commits or credits, with those too (and their ids)."""
-    contract, commits = api_contracts.create_contract(_deps(), _caller(), request)
-    if not commits:
+    """The contract; when created with commits or credits, with those too (and their ids), and its
+    recurring items with the `id` each period's commit or credit carries as `recurring_commit_id`."""
+    contract, commits, recurring = api_contracts.create_contract(_deps(), _caller(), request)
+    if not commits and not recurring:
         return ContractData(data=contract)
-    return ContractWithCommitsData(data=ContractWithCommitsView.of(contract, commits, _deps().clock()))
+    return ContractWithCommitsData(data=ContractWithCommitsView.of(contract, commits, _deps().clock(), recurring))
 
 
 @router.post(

@@ -221,10 +221,26 @@ class CommitReads(Protocol):
 
 class CommitWrites(Protocol):
     def create_commits_audited(
-        self, commits: Sequence[Commit], audit: AuditEntry, contract: Contract | None = None
+        self,
+        commits: Sequence[Commit],
+        audit: AuditEntry,
+        contract: Contract | None = None,
+        recurring: Sequence[Commit] = (),
+        plan: str | None = None,
     ) -> None:
         """Create `commits` (with `contract`, when given) and the audit entry in one transaction, each
-        `uniqueness_key` claimed in it; UniquenessKeyTaken (naming one taken key) writes nothing."""
+        `uniqueness_key` claimed in it; UniquenessKeyTaken (naming one taken key) writes nothing.
+
+        `recurring` (with `contract` and `plan`, a digest of the create request): the periods of the
+        contract's recurring items, which have no uniqueness keys. The contract is stored with `plan`,
+        and they go in its transaction as far as they fit, the rest after it as
+        `complete_recurring_commits` writes them (a reader may see the first ones only meanwhile)."""
+        ...
+
+    def complete_recurring_commits(self, contract: Contract, plan: str, commits: Sequence[Commit]) -> bool:
+        """Write those of `commits` not stored yet, each write checking that `contract` exists and was
+        created with `plan`; False, writing nothing more, when it does not. Safe to repeat and to run
+        concurrently: a commit that exists is never written again, so no period is ever doubled."""
         ...
 
     def add_manual_entry(self, customer_id: str, entry: LedgerEntry, audit: AuditEntry) -> bool:

@@ -6,13 +6,21 @@ from __future__ import annotations
 from shared.domain.audit import Caller
 from shared.domain.commits import Commit
 from shared.domain.customers import Contract, Customer
+from shared.domain.id_keys import digest
 from shared.domain.paging import Page, PageRequest
 from shared.domain.validation import FieldError
-from shared.ports.store import UniquenessKeyTaken
+from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 from shared.services.api_commit_requests import ContractCommitBody, ContractCreditBody, CreateContractWithCommitsRequest
 from shared.services.api_commits import check_keys_unrepeated, new_commit, taken
 from shared.services.api_dependencies import CONTRACTS_CREATE, ApiDependencies, audit_entry
 from shared.services.api_errors import NotFound
+from shared.services.api_recurring import (
+    CreatedRecurringItem,
+    PlannedRecurringItem,
+    period_commits,
+    plan_recurring,
+    recurring_item_id,
+)
 
 
 def _customer(deps: ApiDependencies, customer_id: str) -> Customer:
@@ -24,8 +32,12 @@ def _customer(deps: ApiDependencies, customer_id: str) -> Customer:
 
 def create_contract(
     deps: ApiDependencies, caller: Caller, request: CreateContractWithCommitsRequest
-) -> tuple[Contract, list[Commit]]:
-    """The contract, with its commits and credits created in the same transaction."""
+) -> tuple[Contract, list[Commit], list[CreatedRecurringItem]]:
+    """The contract, with its commits and credits created in the same transaction (and the periods of
+    its recurring items with it, or right after it when they do not all fit: docs/recurring.md)."""
+    planned = plan_recurring(
+        request.starting_at, request.ending_before, request.recurring_commits, request.recurring_credits
+    )
     customer = _customer(deps, request.customer_id)
     override = request.billing_provider_configuration
     if override is not None and customer.configuration_for(override.billing_provider) is None:
@@ -50,9 +62,9 @@ def create_contract(
     ]
     check_keys_unrepeated(bodies)
     audit = audit_entry(deps, caller, CONTRACTS_CREATE, contract.id, 200)
-    if not bodies:
+    if not bodies and not planned:
         deps.store.create_contract_audited(contract, audit)
-        return contract, []
+        return contract, [], []
     commits = [
         new_commit(
             deps,
@@ -64,12 +76,33 @@ def create_contract(
         )
         for _, body in bodies
     ]
+    # The request itself, digested: a retry landing on this contract completes its periods only
+    # when it asks for exactly what the first attempt did.
+    plan = digest(request.model_dump_json()) if planned else None
     try:
-        deps.store.create_commits_audited(commits, audit, contract=contract)
+        deps.store.create_commits_audited(
+            commits, audit, contract=contract, recurring=period_commits(contract, planned), plan=plan
+        )
     except UniquenessKeyTaken as error:
+        _complete_stopped_create(deps, contract, planned, plan)
         field = next(field for field, body in bodies if body.uniqueness_key == error.key)
         raise taken(error, field) from None
-    return contract, commits
+    except AlreadyExists:
+        _complete_stopped_create(deps, contract, planned, plan)
+        raise
+    return contract, commits, [CreatedRecurringItem(recurring_item_id(contract, entry), entry) for entry in planned]
+
+
+def _complete_stopped_create(
+    deps: ApiDependencies, contract: Contract, planned: list[PlannedRecurringItem], plan: str | None
+) -> None:
+    """The first create wins; but when it was this same request and stopped before all its periods
+    were written (a timeout, a crash), the retry writes the missing ones before it answers."""
+    if plan is None:
+        return
+    stored = deps.store.get_contract(contract.customer_id, contract.id)
+    if stored is not None:
+        deps.store.complete_recurring_commits(stored, plan, period_commits(stored, planned))
 
 
 def get_contract(deps: ApiDependencies, customer_id: str, contract_id: str) -> Contract:

@@ -30,9 +30,9 @@ from shared.domain.providers import PROVIDERS, ContractProviderOverride, Provide
 from shared.domain.timestamps import parse_timestamp_or_date
 from shared.domain.types import Identifier, Name, Timestamp
 from shared.domain.validation import invalid_field, text_is_unicode
+from shared.services.api_recurring import RecurringCommits, RecurringCredits
 
 MAX_CUSTOM_FIELDS = 50
-NOT_SUPPORTED_YET = "not supported yet: recurring commits and credits arrive with a later release"
 
 
 class _Body(BaseModel):
@@ -67,10 +67,6 @@ Limit = Annotated[
 ]
 BodyLimit = Annotated[StrictInt, Field(ge=1, le=MAX_LIMIT, description=f"items per page, 1 to {MAX_LIMIT}")]
 NextPage = Annotated[str, Field(min_length=1, max_length=2048, description="the previous page's `next_page`")]
-NotYet = Annotated[
-    list[Any] | None,
-    Field(description="Not supported yet: a non-empty list is refused with a 400 naming this field."),
-]
 
 
 # `…T00:00:00+01:00` typed into a query string unencoded: form decoding turns its `+` into a space.
@@ -90,11 +86,6 @@ DateFilter = Annotated[
     BeforeValidator(_date_filter),
     WithJsonSchema({"type": "string", "description": "RFC 3339 timestamp, or a date (midnight UTC)"}),
 ]
-
-
-def _not_yet(name: str, value: list[Any] | None) -> None:
-    if value:
-        raise invalid_field(name, NOT_SUPPORTED_YET)
 
 
 def _known_region(configuration: ProviderConfiguration) -> ProviderConfiguration:
@@ -159,15 +150,14 @@ class CreateContractRequest(_Body):
     custom_fields: CustomFields = Field(default_factory=dict)
     billing_provider_configuration: ContractProviderOverride | None = None
     # `commits` and `credits`: shared.services.api_commit_requests.CreateContractWithCommitsRequest
-    recurring_commits: NotYet = None
-    recurring_credits: NotYet = None
+    # Their periods are checked against the contract by `plan_recurring` (docs/recurring.md).
+    recurring_commits: RecurringCommits = Field(default_factory=list)
+    recurring_credits: RecurringCredits = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> CreateContractRequest:
         if self.ending_before is not None and self.ending_before <= self.starting_at:
             raise invalid_field("ending_before", "must be after starting_at (the end is exclusive)")
-        for name in ("recurring_commits", "recurring_credits"):
-            _not_yet(name, getattr(self, name))
         return self
 
 

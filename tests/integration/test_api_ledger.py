@@ -293,6 +293,38 @@ def test_three_versions_of_one_invoice_draw_once_and_voiding_reverses(local_api:
     assert (balances(api, customer_id), billed()) == ({commit["id"]: "1000.00"}, {"USD": "0.00"})
 
 
+def test_lifetime_billings_on_the_customers_list_follow_drawn_down_invoices(
+    local_api: LocalApi, api: ApiClient
+) -> None:
+    """The customers list (not only the customer's own page) moves with the ledger: a drawdown
+    re-versioned replaces its total, a voided one removes it, a second currency stays apart."""
+    customer_id = new_customer(api)
+    commit = create_commit(api, customer_id, ("1000.00", ACTIVE))
+    euros = create_commit(api, customer_id, ("500.00", ACTIVE), currency="EUR")
+
+    def listed() -> tuple[dict[str, str], dict[str, str]]:
+        found: dict[str, Any] = {}
+        cursor = None
+        while True:
+            page = api.get("/v1/customers?limit=100" + (f"&next_page={cursor}" if cursor else "")).body
+            found |= {entry["id"]: entry for entry in page["data"]}
+            if (cursor := page["next_page"]) is None:
+                return found[customer_id]["lifetime_billings"], balances(api, customer_id)
+
+    usd = {"id": f"{customer_id}-usd", "customer_id": customer_id}
+    eur = {"id": f"{customer_id}-eur", "customer_id": customer_id, "currency": "EUR"}
+    save_invoice(local_api, **usd, total="40.00", applied_credits=drawing(commit["id"], "100.00"), version=1)
+    save_invoice(local_api, **eur, total="7.50", applied_credits=drawing(euros["id"], "20.00"), version=1)
+    assert listed() == ({"USD": "40.00", "EUR": "7.50"}, {commit["id"]: "900.00", euros["id"]: "480.00"})
+    save_invoice(local_api, **usd, total="55.25", applied_credits=drawing(commit["id"], "150.00"), version=2)
+    assert listed() == ({"USD": "55.25", "EUR": "7.50"}, {commit["id"]: "850.00", euros["id"]: "480.00"})
+    save_invoice(local_api, **usd, status="VOID", total="55.25", applied_credits=drawing(commit["id"], "150.00"),
+                 version=3)  # fmt: skip
+    assert listed() == ({"USD": "0.00", "EUR": "7.50"}, {commit["id"]: "1000.00", euros["id"]: "480.00"})
+    save_invoice(local_api, **usd, total="99.99", applied_credits=drawing(commit["id"], "999.00"), version=2)
+    assert listed() == ({"USD": "0.00", "EUR": "7.50"}, {commit["id"]: "1000.00", euros["id"]: "480.00"})  # stale
+
+
 def test_negative_manual_entries_beyond_the_remainder_show_zero_until_the_sum_is_positive(api: ApiClient) -> None:
     customer_id = new_customer(api)
     commit = create_commit(api, customer_id, ("100.00", ACTIVE))

@@ -96,7 +96,7 @@ def test_contract_override_needs_the_customers_configuration(deps: ApiDependenci
     with pytest.raises(FieldError) as refused:
         api_contracts.create_contract(deps, CALLER, contract_request("cust_acme", "aws_marketplace"))
     assert refused.value.field == "billing_provider_configuration.billing_provider"
-    created, commits = api_contracts.create_contract(deps, CALLER, contract_request("cust_acme", "stripe"))
+    created, commits, _ = api_contracts.create_contract(deps, CALLER, contract_request("cust_acme", "stripe"))
     assert commits == []
     assert store.get_contract("cust_acme", created.id) == created
     assert [entry.action for entry in store.audit_entries] == ["contracts.create"]
@@ -132,10 +132,11 @@ def test_sync_of_a_stored_invoice_without_a_record_is_pending(deps: ApiDependenc
         api_invoices.get_sync_status(deps, "inv_never")
 
 
-def test_contract_request_refuses_commit_fields_and_accepts_empty_ones() -> None:
+def test_contract_request_refuses_incomplete_recurring_items_and_accepts_empty_ones() -> None:
     base = {"customer_id": "c", "name": "n", "starting_at": "2025-01-01T00:00:00Z"}
-    assert CreateContractWithCommitsRequest.model_validate({**base, "commits": []}).commits == []
-    with pytest.raises(ValueError, match="not supported yet"):
+    accepted = CreateContractWithCommitsRequest.model_validate({**base, "commits": [], "recurring_credits": []})
+    assert (accepted.commits, accepted.recurring_credits) == ([], [])
+    with pytest.raises(ValueError, match="amount"):
         CreateContractWithCommitsRequest.model_validate({**base, "recurring_credits": [{"name": "x"}]})
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from shared.domain.customers import Contract
 from shared.domain.money import quantum
 from shared.domain.recurring import (
     MAX_RECURRING_PERIODS,
@@ -21,7 +22,14 @@ from shared.domain.recurring import (
     recurring_periods,
 )
 from shared.domain.validation import FieldError, first_field_error
-from shared.services.api_recurring import RecurringCommits, RecurringCredits, plan_recurring
+from shared.services.api_recurring import (
+    MAX_CONTRACT_PERIODS,
+    RecurringCommits,
+    RecurringCredits,
+    period_commits,
+    plan_recurring,
+    recurring_item_id,
+)
 
 
 def at(text: str) -> datetime:
@@ -289,6 +297,45 @@ def test_plan_names_the_item_that_does_not_fit() -> None:
     with pytest.raises(FieldError) as refused:
         plan_recurring(CONTRACT_START, None, [], [lists.recurring_credits[0], open_ended])
     assert refused.value.field == "recurring_credits.1.ending_before"
+
+
+def test_a_contract_may_have_at_most_2400_periods_in_all() -> None:
+    ten_years = item(starting_at="2025-01-01T00:00:00Z", ending_before="2035-01-01T00:00:00Z")
+    planned = plan_recurring(CONTRACT_START, None, [], [ten_years] * 20)
+    assert sum(len(entry.periods) for entry in planned) == MAX_CONTRACT_PERIODS
+    one_more = ten_years.model_copy(update={"ending_before": at("2035-02-01T00:00:00Z")})
+    with pytest.raises(FieldError) as refused:
+        plan_recurring(CONTRACT_START, None, [], [ten_years] * 19 + [one_more])
+    assert refused.value.field == "recurring_credits.19.ending_before"
+    assert "2401" in refused.value.message
+
+
+# -- the commits and credits the periods become ----------------------------------------------------
+def _contract(contract_id: str, customer_id: str = "cust_acme") -> Contract:
+    return Contract(id=contract_id, customer_id=customer_id, name="2025", starting_at=CONTRACT_START,
+                    created_at=at("2024-12-20T10:00:00Z"))  # fmt: skip
+
+
+def test_each_period_becomes_a_commit_with_ids_derived_from_contract_item_and_period() -> None:
+    lists = _Lists.model_validate({"recurring_commits": [COMMIT], "recurring_credits": [CREDIT]})
+    planned = plan_recurring(CONTRACT_START, None, lists.recurring_commits, lists.recurring_credits)
+    commits = period_commits(_contract("con_a"), planned)
+    assert [(c.kind, c.type, str(c.segments[0].amount)) for c in commits] == [
+        *(("commit", "PREPAID", amount) for amount in ("170.00", "310.00", "310.00", "93.00")),
+        *(("credit", None, amount) for amount in ("170.00", "310.00", "310.00", "93.00")),
+    ]
+    assert {c.recurring_commit_id for c in commits[:4]} == {recurring_item_id(_contract("con_a"), planned[0])}
+    assert {c.recurring_commit_id for c in commits[4:]} == {recurring_item_id(_contract("con_a"), planned[1])}
+    assert {(c.contract_id, c.created_at) for c in commits} == {("con_a", at("2024-12-20T10:00:00Z"))}
+    assert [c.id for c in commits[:4]] == sorted(c.id for c in commits[:4])  # id order is time order
+    assert (commits[0].id[:7], commits[4].id[:7]) == ("commit_", "credit_")
+    # the same request under the same contract: the same commits; under another: other ids
+    assert period_commits(_contract("con_a"), planned) == commits
+    others = period_commits(_contract("con_b"), planned) + period_commits(_contract("con_a", "cust_b"), planned)
+    ids = [c.id for c in commits + others]
+    segments = [s.id for c in commits + others for s in c.segments]
+    assert len(set(ids)) == len(ids) == 24
+    assert len(set(segments)) == len(segments)
 
 
 # -- properties -----------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ One Query of `COMMIT#…` reads a customer's commits and credits, each followed 
 manual entry items, so a page of balances is one Query (more only past DynamoDB's 1 MB pages).
 A `uniqueness_key` is claimed by a conditional Put of `UNIQUE#<key>` in the commit's own
 transaction: of concurrent creates with one key exactly one commits, the others write nothing.
+The periods of a contract's recurring items fill what its create transaction has room for; the
+rest follow in transactions that each check the contract's `recurring_plan` (docs/recurring.md).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
 
-from shared.adapters.aws_errors import ConditionFailed
+from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
 from shared.adapters.dynamodb.audit import AuditTable
 from shared.adapters.dynamodb.keys import (
     COMMITS_RANGE,
     commit_key,
     commit_ledger_range,
+    commit_sort_key,
     contract_item,
+    contract_key,
     customer_key,
     drawdown_key,
     invoice_key,
@@ -28,7 +32,14 @@ from shared.adapters.dynamodb.keys import (
     uniqueness_key,
 )
 from shared.adapters.dynamodb.pages import key_position
-from shared.adapters.dynamodb.table import Item, UnreadableItem, from_attributes, to_attributes, unreadable_reason
+from shared.adapters.dynamodb.table import (
+    MAX_OPTIMISTIC_RETRIES,
+    Item,
+    UnreadableItem,
+    from_attributes,
+    to_attributes,
+    unreadable_reason,
+)
 from shared.domain.audit import AuditEntry
 from shared.domain.commits import Commit, CommitQuery
 from shared.domain.customers import Contract
@@ -42,6 +53,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 BATCH_GET_MAX = 100  # keys per BatchGetItem
+TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+# DynamoDB refuses a transaction whose items add up to more than 4 MB; periods are counted against
+# 3 MB, which leaves the rest for what their transaction carries besides and for the estimate's slack.
+TRANSACTION_PERIOD_BYTES = 3 * 1024 * 1024
 
 
 def commit_item(commit: Commit) -> Item:
@@ -180,13 +195,51 @@ class _Group:
         )
 
 
+# A commit ready to write: its id, its item and the item's size.
+_Sized = tuple[str, Item, int]
+
+
+def _sized(commits: Sequence[Commit]) -> list[_Sized]:
+    return [(commit.id, item, item_size(item)) for commit in commits for item in (commit_item(commit),)]
+
+
+def _fitting(sized: Sequence[_Sized], room: int, used_bytes: int) -> int:
+    """How many of `sized`, from the first, one transaction takes besides what it holds already
+    (`used_bytes`, and `room` items left); at least one when it holds nothing else."""
+    count, total = 0, used_bytes
+    for _, _, size in sized[: max(room, 0)]:
+        total += size
+        if total > TRANSACTION_PERIOD_BYTES and (count or used_bytes):
+            break
+        count += 1
+    return count
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """About what DynamoDB counts for an item of strings: its names' and values' UTF-8 bytes."""
+    return sum(len(name.encode()) + len(str(value).encode("utf-8", "surrogatepass")) for name, value in item.items())
+
+
+def _put_size(write: TransactWriteItemTypeDef) -> int:
+    put = write.get("Put")
+    return 0 if put is None else item_size(from_attributes(put["Item"]))
+
+
 class CommitTable(AuditTable):
     def create_commits_audited(
-        self, commits: Sequence[Commit], audit: AuditEntry, contract: Contract | None = None
+        self,
+        commits: Sequence[Commit],
+        audit: AuditEntry,
+        contract: Contract | None = None,
+        recurring: Sequence[Commit] = (),
+        plan: str | None = None,
     ) -> None:
         writes: list[TransactWriteItemTypeDef] = []
         if contract is not None:
-            writes.append(self._put_if_absent(contract_item(contract)))
+            item = contract_item(contract)
+            if plan is not None:
+                item["recurring_plan"] = plan  # what a retry's periods are checked against
+            writes.append(self._put_if_absent(item))
         keys = []
         for commit in commits:
             writes.append(self._put_if_absent(commit_item(commit)))
@@ -195,6 +248,10 @@ class CommitTable(AuditTable):
                 claim = {**uniqueness_key(*keys[-1]), "entity": "uniqueness_key", "commit_id": commit.id}
                 writes.append(self._put_if_absent(claim))
         writes.append(self._audit_put(audit))
+        # Periods fill what the transaction has left: a plan that fits is all or nothing.
+        periods = _sized(recurring)
+        fitting = _fitting(periods, TRANSACTION_MAX_ITEMS - len(writes), sum(map(_put_size, writes)))
+        writes.extend(self._put_if_absent(item) for _, item, _ in periods[:fitting])
         try:
             self._client.transact_write_items(TransactItems=writes)
         except ConditionFailed:
@@ -203,6 +260,74 @@ class CommitTable(AuditTable):
                 if self._get(uniqueness_key(customer_id, key)) is not None:
                     raise UniquenessKeyTaken(key) from None
             raise AlreadyExists("a commit, credit or contract with one of these ids exists") from None
+        if periods[fitting:]:
+            if contract is None or plan is None:
+                raise ValueError("recurring commits are written with their contract and its plan")
+            self._complete(contract, plan, periods[fitting:])
+
+    def complete_recurring_commits(self, contract: Contract, plan: str, commits: Sequence[Commit]) -> bool:
+        return self._complete(contract, plan, _sized(commits))
+
+    def _complete(self, contract: Contract, plan: str, periods: list[_Sized]) -> bool:
+        contract_has_plan: TransactWriteItemTypeDef = {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": to_attributes(contract_key(contract.customer_id, contract.id)),
+                "ConditionExpression": "#plan = :plan",
+                "ExpressionAttributeNames": {"#plan": "recurring_plan"},
+                "ExpressionAttributeValues": to_attributes({":plan": plan}),
+            }
+        }
+        pending = periods
+        collisions = 0
+        while pending:
+            fitting = _fitting(pending, TRANSACTION_MAX_ITEMS - 1, 0)
+            chunk, rest = pending[:fitting], pending[fitting:]
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[contract_has_plan, *(self._put_if_absent(item) for _, item, _ in chunk)]
+                )
+            except ConditionFailed:
+                # Either the contract is not this plan's, or some of the chunk is stored already
+                # (an earlier attempt, or a concurrent one): leave those out and write the others.
+                item = self._get(contract_key(contract.customer_id, contract.id))
+                if item is None or item.get("recurring_plan") != plan:
+                    return False
+                stored = self._stored_commit_ids(contract.customer_id, [commit_id for commit_id, _, _ in chunk])
+                if not stored:
+                    raise
+                pending = [period for period in chunk if period[0] not in stored] + rest
+                continue
+            except TransactionConflict:
+                collisions += 1  # a concurrent attempt writing the same periods: read again
+                if collisions > MAX_OPTIMISTIC_RETRIES:
+                    raise
+                continue
+            pending = rest
+        return True
+
+    def _stored_commit_ids(self, customer_id: str, commit_ids: Sequence[str]) -> set[str]:
+        """Which of these commits exist, by one BatchGetItem per 100 (keys only)."""
+        by_key = {commit_sort_key(commit_id): commit_id for commit_id in commit_ids}
+        found: set[str] = set()
+        wanted = sorted(by_key)
+        for begin in range(0, len(wanted), BATCH_GET_MAX):
+            request: Any = {
+                self._table: {
+                    "Keys": [
+                        to_attributes({"PK": f"CUSTOMER#{customer_id}", "SK": sort_key})
+                        for sort_key in wanted[begin : begin + BATCH_GET_MAX]
+                    ],
+                    "ProjectionExpression": "SK",
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self._client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(self._table, []):
+                    found.add(by_key[str(from_attributes(raw)["SK"])])
+                request = response.get("UnprocessedKeys") or None
+        return found
 
     def add_manual_entry(self, customer_id: str, entry: LedgerEntry, audit: AuditEntry) -> bool:
         commit_exists: TransactWriteItemTypeDef = {

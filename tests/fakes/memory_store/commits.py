@@ -15,24 +15,42 @@ from tests.fakes.memory_store.state import MemoryTables
 
 class MemoryCommits(MemoryTables):
     def create_commits_audited(
-        self, commits: Sequence[Commit], audit: AuditEntry, contract: Contract | None = None
+        self,
+        commits: Sequence[Commit],
+        audit: AuditEntry,
+        contract: Contract | None = None,
+        recurring: Sequence[Commit] = (),
+        plan: str | None = None,
     ) -> None:
+        if recurring and (contract is None or plan is None):
+            raise ValueError("recurring commits are written with their contract and its plan")
         with self._lock:
             for commit in commits:
                 key = commit.uniqueness_key
                 if key is not None and (commit.customer_id, key) in self.uniqueness_keys:
                     raise UniquenessKeyTaken(key)
+            for commit in (*commits, *recurring):
                 if (commit.customer_id, commit.id) in self.commits:
                     raise AlreadyExists(commit.id)
             if contract is not None:
                 if (contract.customer_id, contract.id) in self.contracts:
                     raise AlreadyExists(contract.id)
                 self.contracts[(contract.customer_id, contract.id)] = contract
-            for commit in commits:
+                if plan is not None:
+                    self.recurring_plans[(contract.customer_id, contract.id)] = plan
+            for commit in (*commits, *recurring):
                 self.commits[(commit.customer_id, commit.id)] = commit
                 if commit.uniqueness_key is not None:
                     self.uniqueness_keys[(commit.customer_id, commit.uniqueness_key)] = commit.id
             self.audit_entries.append(audit)
+
+    def complete_recurring_commits(self, contract: Contract, plan: str, commits: Sequence[Commit]) -> bool:
+        with self._lock:
+            if self.recurring_plans.get((contract.customer_id, contract.id)) != plan:
+                return False
+            for commit in commits:
+                self.commits.setdefault((commit.customer_id, commit.id), commit)
+            return True
 
     def add_manual_entry(self, customer_id: str, entry: LedgerEntry, audit: AuditEntry) -> bool:
         with self._lock:

@@ -58,6 +58,7 @@ class MemoryTables:
         self.manual_entries: dict[tuple[str, str], list[LedgerEntry]] = {}
         self.drawdowns: dict[tuple[str, str], dict[str, Drawdown]] = {}
         self.uniqueness_keys: dict[tuple[str, str], str] = {}  # (customer, key) → commit id
+        self.recurring_plans: dict[tuple[str, str], str] = {}  # (customer, contract) → its create's plan
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:
