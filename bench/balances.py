@@ -32,7 +32,7 @@ from functions.api.handler import lambda_handler
 from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
 from shared.adapters.dynamodb import DynamoDBStore
-from shared.adapters.dynamodb.commits import commit_item, drawdown_item, manual_entry_item
+from shared.adapters.dynamodb.commit_items import commit_item, drawdown_item, manual_entry_item
 from shared.adapters.dynamodb.keys import COMMITS_RANGE, customer_item
 from shared.adapters.dynamodb.table import to_attributes
 from shared.domain.commits import Commit, Segment

@@ -34,8 +34,9 @@ from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
 from shared.adapters.dynamodb import DynamoDBStore
 from shared.adapters.dynamodb.audit import audit_item
-from shared.adapters.dynamodb.commits import TRANSACTION_MAX_ITEMS, commit_item
+from shared.adapters.dynamodb.commit_items import commit_item
 from shared.adapters.dynamodb.keys import contract_item, customer_item
+from shared.adapters.dynamodb.recurring_periods import TRANSACTION_MAX_ITEMS
 from shared.adapters.dynamodb.table import to_attributes
 from shared.domain.audit import AuditEntry, Caller
 from shared.domain.commits import Commit

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from functions.api.handler import lambda_handler
 from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
-from shared.adapters.dynamodb.commits import commit_item, manual_entry_item
+from shared.adapters.dynamodb.commit_items import commit_item, manual_entry_item
 from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
 from shared.api.app import openapi_json
 from shared.domain.commits import Commit, Segment

@@ -16,24 +16,28 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, overload
 
-from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
+from shared.adapters.aws_errors import ConditionFailed
 from shared.adapters.dynamodb.audit import AuditTable
+from shared.adapters.dynamodb.commit_items import commit_item, manual_entry_item
 from shared.adapters.dynamodb.keys import (
     COMMITS_RANGE,
     commit_key,
     commit_ledger_range,
-    commit_sort_key,
     contract_item,
-    contract_key,
     customer_key,
-    drawdown_key,
     invoice_key,
-    manual_entry_key,
     uniqueness_key,
 )
 from shared.adapters.dynamodb.pages import key_position
+from shared.adapters.dynamodb.recurring_periods import (
+    BATCH_GET_MAX,
+    TRANSACTION_MAX_ITEMS,
+    RecurringPeriodWrites,
+    fitting_periods,
+    put_size,
+    sized_periods,
+)
 from shared.adapters.dynamodb.table import (
-    MAX_OPTIMISTIC_RETRIES,
     Item,
     UnreadableItem,
     from_attributes,
@@ -45,53 +49,11 @@ from shared.domain.commits import Commit, CommitQuery
 from shared.domain.customers import Contract
 from shared.domain.ledger import CommitLedger, Drawdown, LedgerEntry
 from shared.domain.paging import InvalidCursor, Page, PageRequest, encode_cursor
-from shared.domain.timestamps import format_precise_timestamp, parse_rfc3339
-from shared.domain.types import STORAGE
+from shared.domain.timestamps import parse_rfc3339
 from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-
-BATCH_GET_MAX = 100  # keys per BatchGetItem
-TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
-# DynamoDB refuses a transaction whose items add up to more than 4 MB; periods are counted against
-# 3 MB, which leaves the rest for what their transaction carries besides and for the estimate's slack.
-TRANSACTION_PERIOD_BYTES = 3 * 1024 * 1024
-
-
-def commit_item(commit: Commit) -> Item:
-    item: Item = {
-        **commit_key(commit.customer_id, commit.id),
-        "entity": "commit",
-        "kind": commit.kind,
-        "data": commit.model_dump_json(context=STORAGE),
-    }
-    if commit.contract_id is not None:
-        item["contract_id"] = commit.contract_id
-    return item
-
-
-def drawdown_item(customer_id: str, drawdown: Drawdown) -> Item:
-    return {
-        **drawdown_key(customer_id, drawdown.commit_id, drawdown.invoice_id),
-        "entity": "drawdown",
-        "invoice_id": drawdown.invoice_id,
-        "invoice_version": drawdown.invoice_version,
-        "timestamp": format_precise_timestamp(drawdown.timestamp),
-        # Decimal strings: a sum of the segment's entries is then exact whatever the digits.
-        "amounts": {segment_id: format(amount, "f") for segment_id, amount in drawdown.amounts.items()},
-    }
-
-
-def manual_entry_item(customer_id: str, entry: LedgerEntry) -> Item:
-    return {
-        **manual_entry_key(customer_id, entry.commit_id, entry.id),
-        "entity": "manual",
-        # What a balance needs, readable without parsing the entry (`data`, read for ledgers only).
-        "segment_id": entry.segment_id,
-        "amount": format(entry.amount, "f"),
-        "data": entry.model_dump_json(context=STORAGE),
-    }
 
 
 def _drawdown_from_item(commit_id: str, item: Mapping[str, Any]) -> Drawdown:
@@ -195,37 +157,7 @@ class _Group:
         )
 
 
-# A commit ready to write: its id, its item and the item's size.
-_Sized = tuple[str, Item, int]
-
-
-def _sized(commits: Sequence[Commit]) -> list[_Sized]:
-    return [(commit.id, item, item_size(item)) for commit in commits for item in (commit_item(commit),)]
-
-
-def _fitting(sized: Sequence[_Sized], room: int, used_bytes: int) -> int:
-    """How many of `sized`, from the first, one transaction takes besides what it holds already
-    (`used_bytes`, and `room` items left); at least one when it holds nothing else."""
-    count, total = 0, used_bytes
-    for _, _, size in sized[: max(room, 0)]:
-        total += size
-        if total > TRANSACTION_PERIOD_BYTES and (count or used_bytes):
-            break
-        count += 1
-    return count
-
-
-def item_size(item: Mapping[str, Any]) -> int:
-    """About what DynamoDB counts for an item of strings: its names' and values' UTF-8 bytes."""
-    return sum(len(name.encode()) + len(str(value).encode("utf-8", "surrogatepass")) for name, value in item.items())
-
-
-def _put_size(write: TransactWriteItemTypeDef) -> int:
-    put = write.get("Put")
-    return 0 if put is None else item_size(from_attributes(put["Item"]))
-
-
-class CommitTable(AuditTable):
+class CommitTable(AuditTable, RecurringPeriodWrites):
     def create_commits_audited(
         self,
         commits: Sequence[Commit],
@@ -249,8 +181,8 @@ class CommitTable(AuditTable):
                 writes.append(self._put_if_absent(claim))
         writes.append(self._audit_put(audit))
         # Periods fill what the transaction has left: a plan that fits is all or nothing.
-        periods = _sized(recurring)
-        fitting = _fitting(periods, TRANSACTION_MAX_ITEMS - len(writes), sum(map(_put_size, writes)))
+        periods = sized_periods(recurring)
+        fitting = fitting_periods(periods, TRANSACTION_MAX_ITEMS - len(writes), sum(map(put_size, writes)))
         writes.extend(self._put_if_absent(item) for _, item, _ in periods[:fitting])
         try:
             self._client.transact_write_items(TransactItems=writes)
@@ -264,70 +196,6 @@ class CommitTable(AuditTable):
             if contract is None or plan is None:
                 raise ValueError("recurring commits are written with their contract and its plan")
             self._complete(contract, plan, periods[fitting:])
-
-    def complete_recurring_commits(self, contract: Contract, plan: str, commits: Sequence[Commit]) -> bool:
-        return self._complete(contract, plan, _sized(commits))
-
-    def _complete(self, contract: Contract, plan: str, periods: list[_Sized]) -> bool:
-        contract_has_plan: TransactWriteItemTypeDef = {
-            "ConditionCheck": {
-                "TableName": self._table,
-                "Key": to_attributes(contract_key(contract.customer_id, contract.id)),
-                "ConditionExpression": "#plan = :plan",
-                "ExpressionAttributeNames": {"#plan": "recurring_plan"},
-                "ExpressionAttributeValues": to_attributes({":plan": plan}),
-            }
-        }
-        pending = periods
-        collisions = 0
-        while pending:
-            fitting = _fitting(pending, TRANSACTION_MAX_ITEMS - 1, 0)
-            chunk, rest = pending[:fitting], pending[fitting:]
-            try:
-                self._client.transact_write_items(
-                    TransactItems=[contract_has_plan, *(self._put_if_absent(item) for _, item, _ in chunk)]
-                )
-            except ConditionFailed:
-                # Either the contract is not this plan's, or some of the chunk is stored already
-                # (an earlier attempt, or a concurrent one): leave those out and write the others.
-                item = self._get(contract_key(contract.customer_id, contract.id))
-                if item is None or item.get("recurring_plan") != plan:
-                    return False
-                stored = self._stored_commit_ids(contract.customer_id, [commit_id for commit_id, _, _ in chunk])
-                if not stored:
-                    raise
-                pending = [period for period in chunk if period[0] not in stored] + rest
-                continue
-            except TransactionConflict:
-                collisions += 1  # a concurrent attempt writing the same periods: read again
-                if collisions > MAX_OPTIMISTIC_RETRIES:
-                    raise
-                continue
-            pending = rest
-        return True
-
-    def _stored_commit_ids(self, customer_id: str, commit_ids: Sequence[str]) -> set[str]:
-        """Which of these commits exist, by one BatchGetItem per 100 (keys only)."""
-        by_key = {commit_sort_key(commit_id): commit_id for commit_id in commit_ids}
-        found: set[str] = set()
-        wanted = sorted(by_key)
-        for begin in range(0, len(wanted), BATCH_GET_MAX):
-            request: Any = {
-                self._table: {
-                    "Keys": [
-                        to_attributes({"PK": f"CUSTOMER#{customer_id}", "SK": sort_key})
-                        for sort_key in wanted[begin : begin + BATCH_GET_MAX]
-                    ],
-                    "ProjectionExpression": "SK",
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                response = self._client.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(self._table, []):
-                    found.add(by_key[str(from_attributes(raw)["SK"])])
-                request = response.get("UnprocessedKeys") or None
-        return found
 
     def add_manual_entry(self, customer_id: str, entry: LedgerEntry, audit: AuditEntry) -> bool:
         commit_exists: TransactWriteItemTypeDef = {

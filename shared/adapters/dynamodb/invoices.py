@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
-from shared.adapters.dynamodb.commits import CommitTable, drawdown_item
+from shared.adapters.dynamodb.commit_items import drawdown_item
+from shared.adapters.dynamodb.commits import CommitTable
 from shared.adapters.dynamodb.contract_end_dates import finalized_usage_writes
 from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChunks, LineChunks, encode_lines
 from shared.adapters.dynamodb.keys import customer_key, drawdown_key, id_part, invoice_key
