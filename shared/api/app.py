@@ -10,7 +10,9 @@ audited here, with the route's operationId as the action.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +25,6 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import ErrorDetails
 
-from shared.api import dashboard_routes
 from shared.api.breakdown_routes import router as breakdown_router
 from shared.api.product_routes import router as product_router
 from shared.api.routes import known_id, router
@@ -89,14 +90,34 @@ app = APIGatewayHttpResolver(enable_validation=True, debug=False)
 # runs; it reads this attribute. pyproject.toml pins the Powertools minor release this is tested on.
 app._request_validation_middleware = _JsonObjectBodies()
 app.include_router(breakdown_router)  # before `router`: see shared/api/breakdown_routes.py
-app.include_router(dashboard_routes.router)
 app.include_router(router)
 app.include_router(product_router)
-_one_request_at_a_time = threading.Lock()  # the resolver keeps per-request state on itself
+_one_request_at_a_time = threading.RLock()  # per-request state; openapi_json re-enters
+
+# Route families the API imports on the first request for one of their paths (each pattern covers
+# every path of its module: tests/unit/test_api_route_families.py), so a cold start builds only
+# what its first request needs. No path of the routes above matches a family's pattern.
+ROUTE_FAMILIES: dict[str, re.Pattern[str]] = {
+    "shared.api.ledger_routes": re.compile(
+        r"/v1/contracts/(create|addManualBalanceLedgerEntry|customerCommits/[^/]*|customerCredits/[^/]*"
+        r"|customerBalances/[^/]*)"
+    ),
+    "shared.api.dashboard_routes": re.compile(r"/v1/dashboards/.*"),
+}
+_included: set[str] = set()
+
+
+def include_route_families(path: str | None = None) -> None:
+    """Include the families whose pattern matches `path` (all of them for None), once each."""
+    for module, pattern in ROUTE_FAMILIES.items():
+        if module not in _included and (path is None or pattern.fullmatch(path)):
+            app.include_router(importlib.import_module(module).router)
+            _included.add(module)
 
 
 def resolve(event: Mapping[str, Any], context: LambdaContext, deps: ApiDependencies, caller: Caller | None) -> Any:
     with _one_request_at_a_time:
+        include_route_families(str(event.get("rawPath") or ""))
         app.append_context(deps=deps, caller=caller)  # type: ignore[no-untyped-call]
         return app.resolve(event, context)
 
@@ -220,6 +241,8 @@ def openapi_document() -> Response[str]:
 def openapi_json() -> str:
     """Powertools' document, generated from the routes and models, minus the 422 it always adds
     (validation errors are 400 here, declared on every route)."""
+    with _one_request_at_a_time:
+        include_route_families()
     document = json.loads(
         app.get_openapi_json_schema(
             title=API_TITLE,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from shared.api.routes import PathId, _caller, _deps, _id
+from shared.api.routes import PathId
+from shared.api.routes import current_caller as _caller
+from shared.api.routes import current_deps as _deps
+from shared.api.routes import path_id as _id
 from shared.api.schemas import ProductData, ProductView, error_responses
 from shared.services import api_products
 from shared.services.api_dependencies import PRODUCTS_CREATE

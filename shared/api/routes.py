@@ -4,27 +4,12 @@ action as the operationId; `shared.api.app` records failed calls of those under 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar, cast
+from typing import Annotated, Literal, cast
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from shared.api.commit_schemas import (
-    BalancePage,
-    BalanceView,
-    CommitData,
-    CommitPage,
-    CommitView,
-    ContractWithCommitsData,
-    ContractWithCommitsView,
-    CreditData,
-    CreditPage,
-    CreditView,
-    LedgerEntryData,
-    LedgerEntryView,
-    invoice_status_of,
-)
 from shared.api.schemas import (
     AuditEntryView,
     AuditPage,
@@ -45,28 +30,16 @@ from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import DEFAULT_LIMIT, PageRequest
 from shared.services import (
     api_audit,
-    api_commits,
     api_contract_end_date,
-    api_contracts,
+    api_contract_reads,
     api_customers,
     api_invoices,
     api_products,
 )
-from shared.services.api_commit_requests import (
-    CreateCommitRequest,
-    CreateContractWithCommitsRequest,
-    CreateCreditRequest,
-    ListCommitsRequest,
-    ManualEntryRequest,
-)
 from shared.services.api_dependencies import (
-    COMMITS_CREATE,
     CONFIGURATIONS_SET,
-    CONTRACTS_CREATE,
     CONTRACTS_UPDATE_END_DATE,
-    CREDITS_CREATE,
     CUSTOMERS_CREATE,
-    MANUAL_ENTRY_ADD,
     ApiDependencies,
 )
 from shared.services.api_errors import NotFound
@@ -117,7 +90,8 @@ def _id(raw: str) -> str:
     return decoded
 
 
-path_id = _id  # for the route modules beside this one
+# For the route modules beside this one.
+current_deps, current_caller, path_id = _deps, _caller, _id
 
 
 # -- customers ------------------------------------------------------------------------------------
@@ -162,22 +136,7 @@ def set_billing_provider_configuration(
     return CustomerData(data=CustomerView.of(customer))
 
 
-# -- contracts ------------------------------------------------------------------------------------
-@router.post(
-    "/v1/contracts/create",
-    operation_id=CONTRACTS_CREATE.name,
-    tags=["contracts"],
-    responses=error_responses(400, 401, 404, 409, 413),
-)
-def create_contract(request: CreateContractWithCommitsRequest) -> ContractData | ContractWithCommitsData:
-    """The contract; when created with commits or credits, with those too (and their ids), and its
-    recurring items with the `id` each period's commit or credit carries as `recurring_commit_id`."""
-    contract, commits, recurring = api_contracts.create_contract(_deps(), _caller(), request)
-    if not commits and not recurring:
-        return ContractData(data=contract)
-    return ContractWithCommitsData(data=ContractWithCommitsView.of(contract, commits, _deps().clock(), recurring))
-
-
+# -- contracts (contracts/create is in shared.api.ledger_routes) -------------------------------
 @router.post(
     "/v1/contracts/updateEndDate",
     operation_id=CONTRACTS_UPDATE_END_DATE.name,
@@ -200,7 +159,7 @@ def update_contract_end_date(request: UpdateEndDateRequest) -> ContractUpdateDat
     "/v1/contracts/get", operation_id="contracts.get", tags=["contracts"], responses=error_responses(400, 401, 404, 413)
 )
 def get_contract(request: GetContractRequest) -> ContractData:
-    return ContractData(data=api_contracts.get_contract(_deps(), request.customer_id, request.contract_id))
+    return ContractData(data=api_contract_reads.get_contract(_deps(), request.customer_id, request.contract_id))
 
 
 @router.post(
@@ -210,7 +169,9 @@ def get_contract(request: GetContractRequest) -> ContractData:
     responses=error_responses(400, 401, 404, 413),
 )
 def list_contracts(request: ListContractsRequest) -> ContractPage:
-    page = api_contracts.list_contracts(_deps(), request.customer_id, PageRequest(request.limit, request.next_page))
+    page = api_contract_reads.list_contracts(
+        _deps(), request.customer_id, PageRequest(request.limit, request.next_page)
+    )
     return ContractPage(data=list(page.items), next_page=page.next_page)
 
 
@@ -277,101 +238,3 @@ def list_audit_logs(
     query = AuditQuery(resource_type, resource_id, starting_on, ending_before)
     page = api_audit.list_audit_log(_deps(), query, PageRequest(limit, next_page))
     return AuditPage(data=[AuditEntryView.of(entry) for entry in page.items], next_page=page.next_page)
-
-
-# -- commits, credits and the ledger -----------------------------------------------------------------
-@router.post(
-    "/v1/contracts/customerCommits/create",
-    operation_id=COMMITS_CREATE.name,
-    tags=["commits and credits"],
-    summary="Create a commit; a uniqueness_key already used by the customer's commits or credits is a 409",
-    responses=error_responses(400, 401, 404, 409, 413),
-)
-def create_commit(request: CreateCommitRequest) -> CommitData:
-    ledger = api_commits.create_commit(_deps(), _caller(), request)
-    return CommitData(data=CommitView.of(ledger, _deps().clock()))
-
-
-@router.post(
-    "/v1/contracts/customerCommits/list",
-    operation_id="customerCommits.list",
-    tags=["commits and credits"],
-    responses=error_responses(400, 401, 404, 413),
-)
-def list_commits(request: ListCommitsRequest) -> CommitPage:
-    views, next_page = _listed(request, "commit", CommitView)
-    return CommitPage(data=views, next_page=next_page)
-
-
-_ViewT = TypeVar("_ViewT", CommitView, CreditView)
-
-
-def _listed(
-    request: ListCommitsRequest, kind: Literal["commit", "credit"], view: type[_ViewT]
-) -> tuple[list[_ViewT], str | None]:
-    """A page of the customer's commits or credits as `view`s, with the page's cursor."""
-    page, statuses = api_commits.list_commits(_deps(), request, kind)
-    now = _deps().clock()
-    views = [
-        view.of(
-            ledger,
-            now,
-            invoice_status_of(ledger, statuses),
-            balance=request.include_balance,
-            ledgers=request.include_ledgers,
-        )
-        for ledger in page.items
-    ]
-    return views, page.next_page
-
-
-@router.post(
-    "/v1/contracts/customerCredits/create",
-    operation_id=CREDITS_CREATE.name,
-    tags=["commits and credits"],
-    summary="Create a credit; a uniqueness_key already used by the customer's commits or credits is a 409",
-    responses=error_responses(400, 401, 404, 409, 413),
-)
-def create_credit(request: CreateCreditRequest) -> CreditData:
-    ledger = api_commits.create_commit(_deps(), _caller(), request)
-    return CreditData(data=CreditView.of(ledger, _deps().clock()))
-
-
-@router.post(
-    "/v1/contracts/customerCredits/list",
-    operation_id="customerCredits.list",
-    tags=["commits and credits"],
-    responses=error_responses(400, 401, 404, 413),
-)
-def list_credits(request: ListCommitsRequest) -> CreditPage:
-    views, next_page = _listed(request, "credit", CreditView)
-    return CreditPage(data=views, next_page=next_page)
-
-
-@router.post(
-    "/v1/contracts/addManualBalanceLedgerEntry",
-    operation_id=MANUAL_ENTRY_ADD.name,
-    tags=["commits and credits"],
-    summary="Add a manual entry to a segment of a commit or credit (it may be future-dated)",
-    responses=error_responses(400, 401, 404, 413),
-)
-def add_manual_ledger_entry(request: ManualEntryRequest) -> LedgerEntryData:
-    entry, currency = api_commits.add_manual_entry(_deps(), _caller(), request)
-    return LedgerEntryData(data=LedgerEntryView.of(entry, currency))
-
-
-@router.post(
-    "/v1/contracts/customerBalances/list",
-    operation_id="customerBalances.list",
-    tags=["commits and credits"],
-    summary="The balance of each commit and credit: the sum of its segments active now, each floored at 0",
-    responses=error_responses(400, 401, 404, 413),
-)
-def list_balances(request: ListCommitsRequest) -> BalancePage:
-    page, statuses = api_commits.list_commits(_deps(), request, None)
-    now = _deps().clock()
-    views = [
-        BalanceView.of(ledger, now, invoice_status_of(ledger, statuses), ledgers=request.include_ledgers)
-        for ledger in page.items
-    ]
-    return BalancePage(data=views, next_page=page.next_page)

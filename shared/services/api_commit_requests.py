@@ -18,6 +18,7 @@ from shared.domain.money import is_at_currency_precision, minor_units
 from shared.domain.paging import DEFAULT_LIMIT
 from shared.domain.types import BoundedInt, DecimalString, Identifier, Name, NonNegativeDecimal, Timestamp
 from shared.domain.validation import invalid_field
+from shared.services.api_recurring import RecurringCommits, RecurringCredits
 from shared.services.api_requests import BodyLimit, CreateContractRequest, CustomFields, NextPage, _Body
 
 # A contract's commits and credits are created in its one transaction (with their uniqueness keys).
@@ -113,6 +114,9 @@ class CreateContractWithCommitsRequest(CreateContractRequest):
 
     commits: ContractCommits = Field(default_factory=list)
     credits: ContractCredits = Field(default_factory=list)
+    # Their periods are checked against the contract by `plan_recurring` (docs/recurring.md).
+    recurring_commits: RecurringCommits = Field(default_factory=list)
+    recurring_credits: RecurringCredits = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _fits_one_transaction(self) -> CreateContractWithCommitsRequest:

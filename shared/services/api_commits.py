@@ -7,7 +7,6 @@ from datetime import datetime
 
 from shared.domain.audit import Caller
 from shared.domain.commits import Commit, CommitKind, CommitQuery, Segment
-from shared.domain.customers import Customer
 from shared.domain.ledger import CommitLedger, LedgerEntry
 from shared.domain.money import is_at_currency_precision
 from shared.domain.paging import Page, PageRequest
@@ -21,6 +20,7 @@ from shared.services.api_commit_requests import (
     ListCommitsRequest,
     ManualEntryRequest,
 )
+from shared.services.api_customers import customer_of
 from shared.services.api_dependencies import (
     COMMITS_CREATE,
     CREDITS_CREATE,
@@ -29,13 +29,6 @@ from shared.services.api_dependencies import (
     audit_entry,
 )
 from shared.services.api_errors import Conflict, NotFound
-
-
-def customer_of(deps: ApiDependencies, customer_id: str) -> Customer:
-    customer = deps.store.get_customer(customer_id)
-    if customer is None:
-        raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
-    return customer
 
 
 def new_commit(

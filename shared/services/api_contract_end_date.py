@@ -5,6 +5,7 @@ from __future__ import annotations
 from shared.domain.audit import Caller
 from shared.domain.contract_end_date import end_date_change
 from shared.domain.customers import Contract
+from shared.services.api_customers import customer_of
 from shared.services.api_dependencies import CONTRACTS_UPDATE_END_DATE, ApiDependencies, audit_entry
 from shared.services.api_errors import NotFound
 from shared.services.api_requests import UpdateEndDateRequest
@@ -13,8 +14,7 @@ from shared.services.api_requests import UpdateEndDateRequest
 def update_end_date(deps: ApiDependencies, caller: Caller, request: UpdateEndDateRequest) -> tuple[Contract, list[str]]:
     """The updated contract and the warnings for the caller (see `shared.domain.contract_end_date`)."""
     customer_id, contract_id = request.customer_id, request.contract_id
-    if deps.store.get_customer(customer_id) is None:
-        raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
+    customer_of(deps, customer_id)
     latest = deps.store.latest_finalized_usage_invoice(customer_id, contract_id)
     warnings: list[str] = []
 

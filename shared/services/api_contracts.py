@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from shared.domain.audit import Caller
 from shared.domain.commits import Commit
-from shared.domain.customers import Contract, Customer
+from shared.domain.customers import Contract
 from shared.domain.id_keys import digest
-from shared.domain.paging import Page, PageRequest
 from shared.domain.validation import FieldError
 from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 from shared.services.api_commit_requests import ContractCommitBody, ContractCreditBody, CreateContractWithCommitsRequest
 from shared.services.api_commits import check_keys_unrepeated, new_commit, taken
+from shared.services.api_customers import customer_of
 from shared.services.api_dependencies import CONTRACTS_CREATE, ApiDependencies, audit_entry
-from shared.services.api_errors import NotFound
 from shared.services.api_recurring import (
     CreatedRecurringItem,
     PlannedRecurringItem,
@@ -21,13 +20,6 @@ from shared.services.api_recurring import (
     plan_recurring,
     recurring_item_id,
 )
-
-
-def _customer(deps: ApiDependencies, customer_id: str) -> Customer:
-    customer = deps.store.get_customer(customer_id)
-    if customer is None:
-        raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
-    return customer
 
 
 def create_contract(
@@ -38,7 +30,7 @@ def create_contract(
     planned = plan_recurring(
         request.starting_at, request.ending_before, request.recurring_commits, request.recurring_credits
     )
-    customer = _customer(deps, request.customer_id)
+    customer = customer_of(deps, request.customer_id)
     override = request.billing_provider_configuration
     if override is not None and customer.configuration_for(override.billing_provider) is None:
         raise FieldError(
@@ -103,16 +95,3 @@ def _complete_stopped_create(
     stored = deps.store.get_contract(contract.customer_id, contract.id)
     if stored is not None:
         deps.store.complete_recurring_commits(stored, plan, period_commits(stored, planned))
-
-
-def get_contract(deps: ApiDependencies, customer_id: str, contract_id: str) -> Contract:
-    _customer(deps, customer_id)
-    contract = deps.store.get_contract(customer_id, contract_id)
-    if contract is None:
-        raise NotFound(f"contract {contract_id!r} not found for customer {customer_id!r}", field="contract_id")
-    return contract
-
-
-def list_contracts(deps: ApiDependencies, customer_id: str, page: PageRequest) -> Page[Contract]:
-    _customer(deps, customer_id)
-    return deps.store.list_contracts(customer_id, page)

@@ -46,3 +46,11 @@ def set_provider_configuration(
     if updated is None:
         raise NotFound(f"customer {customer_id!r} not found")
     return updated
+
+
+def customer_of(deps: ApiDependencies, customer_id: str) -> Customer:
+    """The customer, or a 404 naming `customer_id`."""
+    customer = deps.store.get_customer(customer_id)
+    if customer is None:
+        raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
+    return customer

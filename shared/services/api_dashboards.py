@@ -30,6 +30,7 @@ from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import MAX_LIMIT, PageRequest
 from shared.domain.types import MAX_ID_LENGTH
 from shared.services import api_breakdowns, api_invoices
+from shared.services.api_customers import customer_of
 from shared.services.api_dependencies import (
     DASHBOARDS_GET_EMBEDDABLE_URL,
     ApiDependencies,
@@ -80,8 +81,7 @@ def embeddable_url(
 ) -> EmbeddableUrl:
     """A link to the customer's dashboard under `base_url` (the API's own), valid `ttl_seconds`."""
     settings = _settings(deps)
-    if deps.store.get_customer(customer_id) is None:
-        raise NotFound(f"customer {customer_id!r} not found", field="customer_id")
+    customer_of(deps, customer_id)
     grant = grant_for(customer_id, dashboard, deps.clock(), ttl_seconds)
     token = _sign(grant, settings.signing_key())
     deps.store.record_audit(audit_entry(deps, caller, DASHBOARDS_GET_EMBEDDABLE_URL, customer_id, 200))

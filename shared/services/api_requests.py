@@ -30,7 +30,6 @@ from shared.domain.providers import PROVIDERS, ContractProviderOverride, Provide
 from shared.domain.timestamps import parse_timestamp_or_date
 from shared.domain.types import Identifier, Name, Timestamp
 from shared.domain.validation import invalid_field, text_is_unicode
-from shared.services.api_recurring import RecurringCommits, RecurringCredits
 
 MAX_CUSTOM_FIELDS = 50
 
@@ -149,10 +148,8 @@ class CreateContractRequest(_Body):
     ending_before: Timestamp | None = None
     custom_fields: CustomFields = Field(default_factory=dict)
     billing_provider_configuration: ContractProviderOverride | None = None
-    # `commits` and `credits`: shared.services.api_commit_requests.CreateContractWithCommitsRequest
-    # Their periods are checked against the contract by `plan_recurring` (docs/recurring.md).
-    recurring_commits: RecurringCommits = Field(default_factory=list)
-    recurring_credits: RecurringCredits = Field(default_factory=list)
+    # `commits`, `credits`, `recurring_commits` and `recurring_credits`:
+    # shared.services.api_commit_requests.CreateContractWithCommitsRequest
 
     @model_validator(mode="after")
     def _consistent(self) -> CreateContractRequest:

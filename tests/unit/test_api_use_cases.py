@@ -13,7 +13,7 @@ from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import PageRequest
 from shared.domain.providers import with_configuration
 from shared.domain.validation import FieldError
-from shared.services import api_contracts, api_customers, api_invoices
+from shared.services import api_contract_reads, api_contracts, api_customers, api_invoices
 from shared.services.api_commit_requests import CreateContractWithCommitsRequest
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
@@ -108,7 +108,7 @@ def test_contract_lookups_name_the_missing_body_id(deps: ApiDependencies, store:
     assert missing_customer.value.field == "customer_id"
     store.create_customer(customer("cust_acme"))
     with pytest.raises(NotFound) as missing_contract:
-        api_contracts.get_contract(deps, "cust_acme", "con_none")
+        api_contract_reads.get_contract(deps, "cust_acme", "con_none")
     assert missing_contract.value.field == "contract_id"
 
 
