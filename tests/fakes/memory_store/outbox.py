@@ -3,7 +3,6 @@ and `usage_records.py`): the same conditions, the same order, the same all-or-no
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,7 +12,14 @@ from typing import Any, cast
 from shared.adapters.dynamodb.keys import id_part
 from shared.domain.marketplace_metering import WAITING_STATES
 from shared.ports.metering import MarketplaceProvider
-from shared.ports.store import MeterInvoice, MeterOutboxEntry, MeterWorkPage, StoredUsageRecord
+from shared.ports.store import (
+    MeterInvoice,
+    MeterInvoiceDone,
+    MeterOutboxEntry,
+    MeterWorkPage,
+    StoredUsageRecord,
+    SyncWrites,
+)
 from tests.fakes.memory_store.state import MemoryTables
 
 
@@ -103,19 +109,36 @@ class MemoryOutbox(MemoryTables):
                 item["allocations"][record.hour] = share
             return True
 
+    def create_usage_records(self, records: Sequence[tuple[StoredUsageRecord, Sequence[MeterInvoice]]]) -> set[str]:
+        with self._lock:
+            return {record.record_id for record, invoices in records if self.create_usage_record(record, invoices)}
+
     def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
         with self._lock:
-            keys = [(record.provider, record.customer_id, record.dimension, record.hour) for record in records]
-            if any(key not in self.usage_records for key in keys):
-                raise KeyError("no such usage record")  # the table's condition fails the whole write
-            for key, record in zip(keys, records, strict=True):
-                self.usage_records[key] = dataclasses.replace(
-                    self.usage_records[key],
-                    state=record.state,
-                    receipt=record.receipt,
-                    reason=record.reason,
-                    sends=record.sends,
+            for record in records:
+                key = (record.provider, record.customer_id, record.dimension, record.hour)
+                stored = self.usage_records.get(key)
+                # The table puts the whole record: a caller must hold the record as it was created.
+                assert stored is not None, f"no usage record {record.record_id}"
+                assert (stored.quantity, stored.invoices) == (record.quantity, record.invoices), record.record_id
+                self.usage_records[key] = record
+
+    def finish_meter_invoices(self, done: Sequence[MeterInvoiceDone]) -> set[str]:
+        changed: set[str] = set()
+        with self._lock:
+            for finished in done:
+                invoice = finished.invoice
+                cast(SyncWrites, self).record_sync(
+                    invoice.invoice_id,
+                    provider=invoice.provider,
+                    status=finished.status,
+                    reason=finished.reason,
+                    attempt=finished.attempt,
+                    provider_ids=finished.provider_ids,
                 )
+                if not self.finish_meter_invoice(invoice):
+                    changed.add(invoice.invoice_id)
+        return changed
 
     @staticmethod
     def _meter_invoice(invoice_id: str, provider: str, item: dict[str, Any]) -> MeterInvoice:
