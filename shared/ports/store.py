@@ -307,6 +307,12 @@ class MeterReads(Protocol):
         """Those of the customer's records that exist, in the order of `hours`."""
         ...
 
+    def list_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str
+    ) -> list[StoredUsageRecord]:
+        """All of the customer's records of `dimension`, oldest hour first (reconciliation)."""
+        ...
+
 
 class MeterStore(MeterReads, Protocol):
     def meter_work(self, provider: MarketplaceProvider, cursor: str | None, limit: int) -> MeterWorkPage:

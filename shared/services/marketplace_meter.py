@@ -178,12 +178,13 @@ def _prepare(
             for record in deps.store.get_usage_records(customer.provider, customer.customer_id, DIMENSION, hours):
                 customer.records[record.hour] = record
     hour = hour_start(now)
-    owing = {
-        customer.customer_id: owed
-        for customer in work
-        if hour not in customer.records  # this hour's record exists: the rest goes into a later hour
-        and (owed := [InvoiceCents(i.invoice_id, _owed(i)) for i in customer.invoices if _owed(i) > 0])
-    }
+    owing: dict[str, list[InvoiceCents]] = {}
+    for customer in work:
+        if hour in customer.records:  # this hour's record exists: the rest goes into a later hour
+            continue
+        owed = [InvoiceCents(invoice.invoice_id, _owed(invoice)) for invoice in customer.invoices]
+        if owed := [invoice for invoice in owed if invoice.owed > 0]:
+            owing[customer.customer_id] = owed
     if not owing:
         return {}
     configured = deps.store.get_customers(list(owing))

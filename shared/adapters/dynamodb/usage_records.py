@@ -16,7 +16,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from shared.adapters.dynamodb.keys import outbox_key, usage_record_key, waiting_records_partition
+from shared.adapters.dynamodb.keys import (
+    outbox_key,
+    usage_record_key,
+    usage_records_partition,
+    waiting_records_partition,
+)
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
 from shared.domain.marketplace_metering import WAITING_STATES, UsageRecordState
 from shared.domain.timestamps import parse_sortable_timestamp, sortable_timestamp
@@ -70,6 +75,23 @@ class UsageRecordTable(TableAccess):
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return [found[hour] for hour in wanted if hour in found]
+
+    def list_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str
+    ) -> list[StoredUsageRecord]:
+        partition = usage_records_partition(provider, customer_id)
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :records)",
+            "ExpressionAttributeValues": to_attributes({":pk": partition, ":records": f"RECORD#{dimension}#"}),
+        }
+        records: list[StoredUsageRecord] = []
+        while True:
+            response = self._client.query(**query)
+            records.extend(usage_record_from_item(from_attributes(item)) for item in response.get("Items") or [])
+            if "LastEvaluatedKey" not in response:
+                return records
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
         return self._transact_or_each([self._creation(record, invoices)])[0]

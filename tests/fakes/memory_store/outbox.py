@@ -3,6 +3,7 @@ and `usage_records.py`): the same conditions, the same order, the same all-or-no
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -42,24 +43,29 @@ class MemoryOutbox(MemoryTables):
             }
 
     def meter_work(self, provider: MarketplaceProvider, cursor: str | None, limit: int) -> MeterWorkPage:
+        after = None if cursor is None else json.loads(cursor)
         with self._lock:
+            # Entries are built for the page only: building all of them for every page made reading
+            # 10,000 customers a hundred pages at a time cost what the meter run costs.
             ordered = sorted(
-                (_sort_key(item["customer_id"], invoice_id), self._meter_invoice(invoice_id, provider, item))
+                (_sort_key(item["customer_id"], invoice_id), invoice_id)
                 for (invoice_id, item_provider), item in self.outbox.items()
                 if item_provider == provider and item["waiting"]
             )
-        after = None if cursor is None else json.loads(cursor)
-        remaining = [(sort, entry) for sort, entry in ordered if after is None or sort > after]
-        page = remaining[:limit]
+            remaining = ordered[bisect.bisect_right(ordered, (after, "\uffff")) :] if after is not None else ordered
+            page = remaining[:limit]
+            if len(page) < len(remaining):
+                last_customer = self.outbox[(page[-1][1], provider)]["customer_id"]
+                kept = [(sort, i) for sort, i in page if self.outbox[(i, provider)]["customer_id"] != last_customer]
+                if not kept:  # one customer fills the page: take all of its entries
+                    kept = [
+                        (sort, i) for sort, i in remaining if self.outbox[(i, provider)]["customer_id"] == last_customer
+                    ]
+                page = kept
+            entries = [self._meter_invoice(i, provider, self.outbox[(i, provider)]) for _, i in page]
         if len(page) == len(remaining):
-            return MeterWorkPage(_by_customer([entry for _, entry in page]), None)
-        last_customer = page[-1][1].customer_id
-        kept = [(sort, entry) for sort, entry in page if entry.customer_id != last_customer]
-        if not kept:  # one customer fills the page: take all of its entries
-            kept = [(sort, entry) for sort, entry in remaining if entry.customer_id == last_customer]
-            if len(kept) == len(remaining):
-                return MeterWorkPage(_by_customer([entry for _, entry in kept]), None)
-        return MeterWorkPage(_by_customer([entry for _, entry in kept]), json.dumps(kept[-1][0]))
+            return MeterWorkPage(_by_customer(entries), None)
+        return MeterWorkPage(_by_customer(entries), json.dumps(page[-1][0]))
 
     def get_meter_invoice(self, invoice_id: str, provider: MarketplaceProvider) -> MeterInvoice | None:
         with self._lock:
@@ -91,6 +97,17 @@ class MemoryOutbox(MemoryTables):
         with self._lock:
             found = (self.usage_records.get((provider, customer_id, dimension, hour)) for hour in dict.fromkeys(hours))
             return [record for record in found if record is not None]
+
+    def list_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str
+    ) -> list[StoredUsageRecord]:
+        with self._lock:
+            found = [
+                record
+                for (record_provider, customer, record_dimension, _), record in self.usage_records.items()
+                if (record_provider, customer, record_dimension) == (provider, customer_id, dimension)
+            ]
+        return sorted(found, key=lambda record: record.hour)
 
     def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
         with self._lock:
