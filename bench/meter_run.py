@@ -8,7 +8,7 @@ Prints, from one run each:
   hooks count them), and the run's time without moto's TransactWriteItems (see below).
 
 10,000 customers run on the in-memory store (METER_BENCH_CUSTOMERS). On moto the run is smaller
-(METER_BENCH_MOTO_CUSTOMERS, default 300): moto's TransactWriteItems deep-copies the whole table
+(METER_BENCH_MOTO_CUSTOMERS, default 150): moto's TransactWriteItems deep-copies the whole table
 for each item of a transaction, so its time grows with the table and says nothing of DynamoDB's;
 the request counts per customer are what carries over.
 The customers buy 3 products, half of them licence-based (a call per product and identifier
@@ -132,7 +132,7 @@ def _print_run(label: str, customers: int, read_seconds: float, run_seconds: flo
 
 def main() -> None:
     customers = int(os.environ.get("METER_BENCH_CUSTOMERS", "10000"))
-    on_moto = int(os.environ.get("METER_BENCH_MOTO_CUSTOMERS", "300"))
+    on_moto = int(os.environ.get("METER_BENCH_MOTO_CUSTOMERS", "150"))
     print(f"{len(PRODUCTS)} products, half the customers licence-based, one invoice each")
 
     memory = InMemoryStore()
