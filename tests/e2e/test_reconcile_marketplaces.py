@@ -13,9 +13,8 @@ from pathlib import Path
 from local.cli import main
 from local.stack import LocalStack
 from shared.adapters.dynamodb import DynamoDBStore
-from shared.domain.customers import Customer
 from shared.domain.marketplace_metering import DIMENSION
-from tests.e2e.helpers import poll_until, sample_event, write_event
+from tests.e2e.helpers import customer_like, poll_until, sample_event, write_event
 
 
 def reconcile(stack: LocalStack, provider: str, *args: str) -> tuple[int, str, str]:
@@ -29,21 +28,8 @@ def reconcile(stack: LocalStack, provider: str, *args: str) -> tuple[int, str, s
 
 def azure_customer(store: DynamoDBStore) -> tuple[str, str]:
     """A downbeat customer of its own on a SaaS subscription of its own (other tests share the stack)."""
-    globex = store.get_customer("cust_globex")
-    assert globex is not None
-    [configuration] = globex.billing_provider_configurations
-    assert configuration.billing_provider == "azure_marketplace"
     resource = f"sub-reconcile-{uuid.uuid4().hex[:10]}"
-    changed = configuration.model_copy(
-        update={"configuration": configuration.configuration.model_copy(update={"azure_subscription_id": resource})}
-    )
-    customer_id = f"cust_reconcile_{uuid.uuid4().hex[:8]}"
-    store.create_customer(
-        Customer.model_validate(
-            {**globex.model_dump(), "id": customer_id, "billing_provider_configurations": [changed.model_dump()]}
-        )
-    )
-    return customer_id, resource
+    return customer_like(store, "cust_globex", azure_subscription_id=resource), resource
 
 
 def test_an_azure_invoice_reconciles_clean_until_azure_loses_its_event(

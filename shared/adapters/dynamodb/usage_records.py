@@ -34,19 +34,14 @@ if TYPE_CHECKING:
 
 class UsageRecordTable(TableAccess):
     def waiting_usage_records(self, provider: MarketplaceProvider, customer_id: str) -> list[StoredUsageRecord]:
-        records: list[StoredUsageRecord] = []
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": waiting_records_partition(provider, customer_id)}),
-        }
-        while True:
-            response = self._client.query(**query)
-            records.extend(usage_record_from_item(from_attributes(item)) for item in response.get("Items") or [])
-            if "LastEvaluatedKey" not in response:
-                return records
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return self._records(
+            {
+                "TableName": self._table,
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "GSI1PK = :pk",
+                "ExpressionAttributeValues": to_attributes({":pk": waiting_records_partition(provider, customer_id)}),
+            }
+        )
 
     def get_usage_records(
         self, provider: MarketplaceProvider, customer_id: str, dimension: str, hours: Sequence[datetime]
@@ -65,26 +60,23 @@ class UsageRecordTable(TableAccess):
             ),
             "ConsistentRead": True,
         }
-        found: dict[datetime, StoredUsageRecord] = {}
-        while True:
-            response = self._client.query(**query)
-            for raw in response.get("Items") or []:
-                record = usage_record_from_item(from_attributes(raw))
-                found[record.hour] = record
-            if "LastEvaluatedKey" not in response:
-                break
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found = {record.hour: record for record in self._records(query)}
         return [found[hour] for hour in wanted if hour in found]
 
     def list_usage_records(
         self, provider: MarketplaceProvider, customer_id: str, dimension: str
     ) -> list[StoredUsageRecord]:
         partition = usage_records_partition(provider, customer_id)
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :records)",
-            "ExpressionAttributeValues": to_attributes({":pk": partition, ":records": f"RECORD#{dimension}#"}),
-        }
+        return self._records(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :records)",
+                "ExpressionAttributeValues": to_attributes({":pk": partition, ":records": f"RECORD#{dimension}#"}),
+            }
+        )
+
+    def _records(self, query: dict[str, Any]) -> list[StoredUsageRecord]:
+        """Every record a Query finds, all pages."""
         records: list[StoredUsageRecord] = []
         while True:
             response = self._client.query(**query)
