@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ from shared.domain.marketplace_metering import DIMENSION, record_id
 from shared.ports.metering import AwsBuyer, AzureBuyer
 from shared.ports.store import MeterInvoice, MeterOutboxEntry, Store, StoredUsageRecord
 from tests.conftest import TABLE_NAME
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 from tests.fakes.memory_store import InMemoryStore
 
 HOUR = datetime(2025, 3, 10, 12, tzinfo=UTC)
@@ -260,3 +264,22 @@ def test_a_customers_records_are_listed_oldest_first_and_only_its_own(store: Sto
     assert [found.hour for found in listed] == sorted(hours)
     assert store.list_usage_records("aws_marketplace", "cust_a", "seats") == []
     assert store.list_usage_records("azure_marketplace", "cust_a", DIMENSION) == []
+
+
+def test_a_refused_record_costs_the_others_one_more_transaction(dynamodb: DynamoDBClient) -> None:
+    """DynamoDB names the item that failed its condition: the others go again together."""
+    store = DynamoDBStore(dynamodb, TABLE_NAME)
+    calls: list[int] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: calls.append(len(params["TransactItems"])),
+    )
+    for number in range(10):
+        outbox(store, f"inv_{number}", f"cust_{number}", "1.00")
+    taken = record("cust_3", HOUR, {"inv_3": 100})
+    assert store.create_usage_record(taken, [entry(store, "inv_3")])
+    calls.clear()
+    wanted = [(record(f"cust_{n}", HOUR, {f"inv_{n}": 100}), [entry(store, f"inv_{n}")]) for n in range(10)]
+    created = store.create_usage_records(wanted)
+    assert created == {new.record_id for new, _ in wanted} - {taken.record_id}
+    assert calls == [20, 18]  # all ten records and their entries; then the nine without cust_3's

@@ -112,36 +112,50 @@ class TableAccess:
                 )
 
     def _transact_or_each(self, groups: Sequence[Sequence[TransactWriteItemTypeDef]]) -> list[bool]:
-        """Write each group all or nothing, as few groups to a transaction as its item limit allows.
-        A transaction refused (a condition, a conflict) is written again group by group, so one
-        refused group never holds back the others; True for each group written."""
+        """Write each group all or nothing, as few groups to a transaction as its item limit allows;
+        True for each group written. One refused group never holds back the others: when DynamoDB
+        says which items failed their condition, the transaction goes again without their groups;
+        otherwise (a conflict) group by group."""
         written: list[bool] = []
         chunk: list[Sequence[TransactWriteItemTypeDef]] = []
-
-        def flush() -> None:
-            if not chunk:
-                return
-            try:
-                self._client.transact_write_items(TransactItems=[item for group in chunk for item in group])
-                written.extend(True for _ in chunk)
-            except (ConditionFailed, TransactionConflict):
-                if len(chunk) == 1:
-                    written.append(False)
-                else:
-                    for group in chunk:
-                        try:
-                            self._client.transact_write_items(TransactItems=list(group))
-                            written.append(True)
-                        except (ConditionFailed, TransactionConflict):
-                            written.append(False)
-            chunk.clear()
-
         for group in groups:
-            if sum(len(held) for held in chunk) + len(group) > TRANSACTION_ITEMS:
-                flush()
+            if chunk and sum(len(held) for held in chunk) + len(group) > TRANSACTION_ITEMS:
+                written += self._transact_chunk(chunk)
+                chunk = []
             chunk.append(group)
-        flush()
+        if chunk:
+            written += self._transact_chunk(chunk)
         return written
+
+    def _transact_chunk(self, chunk: Sequence[Sequence[TransactWriteItemTypeDef]]) -> list[bool]:
+        outcome: list[bool | None] = [None] * len(chunk)
+        for _ in range(2):  # all at once; again without the groups named as failing
+            trying = [index for index, done in enumerate(outcome) if done is None]
+            if not trying:
+                break
+            try:
+                self._client.transact_write_items(TransactItems=[item for i in trying for item in chunk[i]])
+            except (ConditionFailed, TransactionConflict) as refused:
+                if len(trying) == 1:
+                    outcome[trying[0]] = False
+                    break
+                failing = _failing_groups(refused, [len(chunk[i]) for i in trying])
+                if failing is None:
+                    break
+                for position in failing:
+                    outcome[trying[position]] = False
+                continue
+            for index in trying:
+                outcome[index] = True
+            break
+        for index, done in enumerate(outcome):
+            if done is None:  # one by one: the reasons were not given, or the retry was refused too
+                try:
+                    self._client.transact_write_items(TransactItems=list(chunk[index]))
+                    outcome[index] = True
+                except (ConditionFailed, TransactionConflict):
+                    outcome[index] = False
+        return [bool(done) for done in outcome]
 
     def _put_new(self, item: Mapping[str, Any]) -> None:
         try:
@@ -150,6 +164,26 @@ class TableAccess:
             )
         except ConditionFailed:
             raise AlreadyExists(f"{item['PK']} {item['SK']}") from None
+
+
+def _failing_groups(refused: Exception, sizes: Sequence[int]) -> set[int] | None:
+    """Which groups of a refused transaction failed their condition (positions in `sizes`), from
+    the cancellation reasons DynamoDB gives item by item; None when it gave none to go by."""
+    cause = refused.__cause__
+    response = getattr(cause, "response", None)
+    reasons = response.get("CancellationReasons") if isinstance(response, dict) else None
+    if not isinstance(reasons, list) or len(reasons) != sum(sizes):
+        return None
+    failing: set[int] = set()
+    item = 0
+    for position, size in enumerate(sizes):
+        codes = {str(reason.get("Code")) for reason in reasons[item : item + size] if isinstance(reason, dict)}
+        item += size
+        if "ConditionalCheckFailed" in codes:
+            failing.add(position)
+        elif codes - {"None"}:
+            return None  # a conflict or throttling: nothing says which group is to blame
+    return failing or None
 
 
 def _back_off(round_number: int) -> None:
