@@ -47,8 +47,8 @@ class LeaseTable(TableAccess):
 
     def claim_leases(self, kind: str, keys: Sequence[str], *, now: datetime, until: datetime) -> dict[str, Lease]:
         # One transaction claims up to 100 leases with `claim`'s own condition; one held elsewhere
-        # refuses the transaction, and then they are claimed one by one. A transaction returns no
-        # attributes: the claimed items (attempt, pending_since) are read back, 100 a request.
+        # refuses the transaction, and the others are claimed again without it. A transaction
+        # returns no attributes: the claimed items (attempt, pending_since) are read back, 100 a request.
         tokens = {key: uuid.uuid4().hex for key in keys}
         groups: list[list[TransactWriteItemTypeDef]] = [
             [{"Update": _claim_update(self._table, kind, key, token, now, until)}] for key, token in tokens.items()
@@ -63,7 +63,7 @@ class LeaseTable(TableAccess):
         return claimed
 
     def release_leases(self, releases: Sequence[tuple[Lease, bool]], *, now: datetime) -> None:
-        # A lease lost to another run refuses its transaction; retried one by one, it is passed over.
+        # A lease lost to another run refuses the transaction: the others go again without it.
         self._transact_or_each(
             [[{"Update": _release_update(self._table, lease, now, settle=settle)}] for lease, settle in releases]
         )
