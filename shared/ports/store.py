@@ -330,7 +330,9 @@ class MeterStore(MeterReads, Protocol):
         ...
 
     def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
-        """Store each record's state, receipt, reason and sends (never its quantity or hour)."""
+        """Store each record's state, receipt, reason and sends. The whole record is written as the
+        caller holds it (created or read under the customer's lease), so its quantity, hour and
+        invoices must be those it was created with."""
         ...
 
     def finish_meter_invoice(self, invoice: MeterInvoice) -> bool:
