@@ -26,6 +26,7 @@ from shared.domain.marketplace_reconciliation import (
     invoice_differences,
     usage_day_differences,
 )
+from shared.domain.providers import AzureMarketplaceProviderConfiguration
 from shared.domain.reconciliation import Difference
 from shared.ports.metering import AzureBuyer, MarketplaceProvider, UsageReadBack
 from shared.ports.store import MeterInvoice, MeterReads, StoredUsageRecord
@@ -89,8 +90,11 @@ def reconcile_marketplace(
     report = Report()
     days = _AzureDays({}, defaultdict(set), set(), set())
     for customer in customers_to_check(deps.store, customer_id):
-        if customer.configuration_for(provider) is None:
+        configuration = customer.configuration_for(provider)
+        if configuration is None:
             continue
+        if isinstance(configuration, AzureMarketplaceProviderConfiguration):  # events there are its, records or not
+            days.resources.add(configuration.configuration.azure_subscription_id)
         records = {record.hour: record for record in deps.store.list_usage_records(provider, customer.id, DIMENSION)}
         accounted = _check_invoices(deps.store, provider, customer.id, records, since, report, progress)
         if since is None:  # the customer's whole history; with --since only its invoices are rows

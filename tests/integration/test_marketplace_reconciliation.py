@@ -116,6 +116,17 @@ def test_usage_events_we_never_recorded_are_unrecorded(
     assert rows(reconcile(world, azure, customer_id="c1")) == []
 
 
+def test_an_event_on_the_resource_of_a_customer_we_never_metered_is_unrecorded(
+    world: MeterWorld, azure: AzureMarketplaceMetering, double: AzureMarketplaceDouble
+) -> None:
+    world.add_customer("c4", "azure_marketplace")  # configured, never invoiced: no record of ours
+    double.add_resource("sub-c4", plan_id="gold")
+    double.plant_event("sub-c4", HOUR, 12)
+    assert rows(reconcile(world, azure, customer_id="c4")) == [
+        ("-", "unrecorded", "no usage event on 2026-12-01 for resource sub-c4", "12 units in 1 event(s)")
+    ]
+
+
 def test_every_planted_difference_at_once_is_found_once_each(
     world: MeterWorld, azure: AzureMarketplaceMetering, double: AzureMarketplaceDouble
 ) -> None:
