@@ -30,12 +30,15 @@ The clock is `time.time` unless given, so time-machine moves the 24-hour window 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import parse_qsl
@@ -78,6 +81,7 @@ class LoggedRequest:
     fault: str | None
     at: float
     payload: Any = None  # a metering request's body as decoded
+    query: dict[str, str] = field(default_factory=dict)  # its query parameters
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,24 @@ class AzureMarketplaceDouble:
     def drop_after_apply(self, **fields: Any) -> Fault:
         return self.inject("drop_after_apply", **fields)
 
+    # -- planted differences, for reconciliation tests: Azure holding other than what was sent
+
+    def plant_event(self, resource_id: str, hour: datetime, quantity: int, *, plan_id: str = "gold",
+                    dimension: str = "usage_fee") -> UsageEvent:  # fmt: skip
+        """An event accepted from someone else (another integration, a hand-made call)."""
+        with self._lock:
+            return self.model.plant(resource_id, hour, Decimal(quantity), plan_id=plan_id, dimension=dimension)
+
+    def forget_event(self, resource_id: str, hour: datetime, dimension: str = "usage_fee") -> None:
+        """As if an accepted event had been lost."""
+        with self._lock:
+            del self.model.events[(resource_id, dimension, hour)]
+
+    def change_quantity(self, resource_id: str, hour: datetime, quantity: int, dimension: str = "usage_fee") -> None:
+        with self._lock:
+            key = (resource_id, dimension, hour)
+            self.model.events[key] = dataclasses.replace(self.model.events[key], quantity=Decimal(quantity))
+
     def events(self) -> list[UsageEvent]:
         with self._lock:
             return list(self.model.events.values())
@@ -208,6 +230,7 @@ class AzureMarketplaceDouble:
             return self._control(request)
         with self._lock:
             entry = LoggedRequest(len(self._log) + 1, request.method, request.path, 0, 0, None, None, self.clock())
+            entry.query = dict(request.query)
             self._log.append(entry)
             reply = self._reply(request, entry)
             entry.status = reply.status

@@ -121,6 +121,13 @@ class AzureMeteringModel:
     def add_resource(self, resource: SaasResource) -> None:
         self.resources[resource.resource_id] = resource
 
+    def plant(self, resource_id: str, hour: datetime, quantity: Decimal, *, plan_id: str, dimension: str) -> UsageEvent:
+        """An accepted event that did not come through `batch_usage_event` (a test's planted one)."""
+        started = hour.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = UsageEvent(str(uuid.uuid4()), resource_id, plan_id, dimension, quantity, started, hour, started)
+        self.events[(resource_id, dimension, hour)] = event
+        return event
+
     # -- POST /api/batchUsageEvent -----------------------------------------------------------
 
     def batch_usage_event(self, payload: Any, client_id: str) -> JSON:

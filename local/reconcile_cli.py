@@ -1,10 +1,12 @@
-"""`downbeat reconcile --provider stripe`: what Stripe holds against what the local stack recorded.
+"""`downbeat reconcile --provider stripe|aws_marketplace|azure_marketplace`: what the provider holds
+against what the local stack recorded.
 
-It runs the reconciler's own use case (shared.services.reconcile) in this process, against the
-running stack: the stack serves the reconciler's settings (its table, its Stripe endpoint), and the
-secrets come from this process's environment, as for `downbeat invoke`. One row per difference on
-stdout (`provider  invoice_id  kind  expected  actual`), then a summary; `--json` prints one object
-instead. Exit 0 when clean, 1 when a difference is found, 2 on an error.
+It runs the reconciler's own use cases (shared.services.reconcile, reconcile_marketplace) in this
+process, against the running stack: the stack serves the reconciler's settings (its table, its
+Stripe endpoint, its Azure metering endpoint), and the secrets come from this process's
+environment, as for `downbeat invoke`. One row per difference on stdout (`provider  invoice_id
+kind  expected  actual`), then a summary; `--json` prints one object instead. Exit 0 when clean,
+1 when a difference is found, 2 on an error.
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ def add_reconcile_command(
             "(provider, invoice_id, kind, expected, actual), then a summary. Kinds: missing, duplicate, total, "
             "effective_at, status, unrecorded. Stripe: every synced invoice (a leave_as_draft draft and a voided one "
             "included) must exist once in Stripe (metadata downbeat_invoice_id) with our total, our effective_at and "
-            "an agreeing status; a Stripe invoice with our metadata that we never recorded is unrecorded. The "
-            "provider itself is read. Exit codes: 0 clean, 1 differences found, 2 error."
+            "an agreeing status; a Stripe invoice with our metadata that we never recorded is unrecorded. "
+            "Marketplaces: every invoice the meter is done with must have all its cents in accepted records with a "
+            "receipt, or in expired or failed records (each one listed, status), and a customer's accepted records "
+            "must hold what its invoices account for (total). Azure: our accepted events per resource and day "
+            "against Azure's usageEvents (missing, unrecorded, total). AWS has no API to read metering records "
+            "back, so only our side is checked there. The provider itself is read. Exit codes: 0 clean, 1 "
+            "differences found, 2 error."
         ),
     )
     reconcile.add_argument("--provider", required=True, choices=PROVIDERS, help="which provider to reconcile")
@@ -82,24 +89,23 @@ class ProgressBar:
 
 
 def reconcile_against_stack(args: argparse.Namespace, settings: Mapping[str, str], withheld: list[str]) -> int:
-    if args.provider != "stripe":
-        raise UsageError(
-            f"reconciliation with {args.provider} needs marketplace metering, which this build does not have yet"
-        )
     from local.invoke import own_secrets, patched_environ  # noqa: PLC0415
     from shared import bootstrap  # noqa: PLC0415
     from shared.services.reconcile import UnknownCustomer, reconcile_stripe  # noqa: PLC0415
+    from shared.services.reconcile_marketplace import ReadBackUnavailable, reconcile_marketplace  # noqa: PLC0415
 
     environment = {**settings, **own_secrets(withheld, os.environ)}
     progress = ProgressBar(sys.stderr)
     with patched_environ(environment):
         bootstrap.reset()
         try:
-            report = reconcile_stripe(
-                bootstrap.reconciler(), since=args.since, customer_id=args.customer, progress=progress
-            )
-        except UnknownCustomer as missing:
-            raise UsageError(str(missing)) from None
+            options: dict[str, Any] = {"since": args.since, "customer_id": args.customer, "progress": progress}
+            if args.provider == "stripe":
+                report = reconcile_stripe(bootstrap.reconciler(), **options)
+            else:
+                report = reconcile_marketplace(bootstrap.marketplace_reconciler(), args.provider, **options)
+        except (UnknownCustomer, ReadBackUnavailable) as refused:
+            raise UsageError(str(refused)) from None
         finally:
             progress.done()
             bootstrap.reset()

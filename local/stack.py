@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
+    from local.azure_marketplace_double import AzureMarketplaceDouble
     from local.stripe_double import StripeDouble
 
 log = logging.getLogger("downbeat.local")
@@ -180,6 +181,12 @@ class LocalStack:
         """The built-in Stripe double, when STRIPE_API_BASE was unset at start."""
         double = self._providers.running.get("Stripe") if self._providers else None
         return cast("StripeDouble | None", double)
+
+    @property
+    def azure(self) -> AzureMarketplaceDouble | None:
+        """The built-in Azure Marketplace double, when AZURE_METERING_BASE_URL was unset at start."""
+        double = self._providers.running.get("Azure Marketplace") if self._providers else None
+        return cast("AzureMarketplaceDouble | None", double)
 
     def start(self) -> Self:
         """Start everything; a start that fails (the port taken) stops what it had started."""

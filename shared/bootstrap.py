@@ -22,11 +22,13 @@ from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
+    from shared.adapters.azure_metering import AzureMarketplaceMetering
     from shared.adapters.stripe_gateway import StripeGateway
-    from shared.config import StripeSyncSettings
+    from shared.config import MarketplaceMeterSettings, StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
     from shared.services.marketplace_meter import MeterDependencies
     from shared.services.reconcile import ReconcilerDependencies
+    from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
 
@@ -146,17 +148,45 @@ def reconciler() -> ReconcilerDependencies:
 @dependencies
 def marketplace_meter() -> MeterDependencies:
     # Only the meter loads the metering adapters (and azure-identity through the Azure one).
-    import json
-
     from shared.adapters.aws_metering import AwsMarketplaceMetering
-    from shared.adapters.azure_metering import AzureMarketplaceMetering, azure_credential
     from shared.config import MarketplaceMeterSettings
-    from shared.observability import logger
     from shared.ports.metering import MarketplaceMetering, MarketplaceProvider
     from shared.services.marketplace_meter import MeterDependencies
 
     settings = MarketplaceMeterSettings.from_env()
     meters: dict[MarketplaceProvider, MarketplaceMetering] = {"aws_marketplace": AwsMarketplaceMetering()}
+    azure = azure_metering(settings)
+    if azure is not None:
+        meters["azure_marketplace"] = azure
+    return MeterDependencies(
+        store=dynamodb_store(settings.table_name), meters=meters, clock=utc_now, page_size=settings.meter_page_size
+    )
+
+
+@dependencies
+def marketplace_reconciler() -> MarketplaceReconcilerDependencies:
+    """Reads the table and, for Azure, its usage events (the meter's settings and credentials)."""
+    from shared.config import MarketplaceMeterSettings
+    from shared.ports.metering import MarketplaceProvider, UsageReadBack
+    from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies
+
+    settings = MarketplaceMeterSettings.from_env()
+    read_back: dict[MarketplaceProvider, UsageReadBack] = {}
+    azure = azure_metering(settings)
+    if azure is not None:
+        read_back["azure_marketplace"] = azure
+    return MarketplaceReconcilerDependencies(
+        store=dynamodb_store(settings.table_name), read_back=read_back, clock=utc_now
+    )
+
+
+def azure_metering(settings: MarketplaceMeterSettings) -> AzureMarketplaceMetering | None:
+    """Azure's metering API with the app registration's credential; None without credentials."""
+    import json
+
+    from shared.adapters.azure_metering import AzureMarketplaceMetering, azure_credential
+    from shared.observability import logger
+
     tenant, client, secret = settings.azure_tenant_id, settings.azure_client_id, settings.azure_client_secret
     if not (tenant and client and secret) and settings.azure_credentials_secret_name:
         try:
@@ -168,12 +198,10 @@ def marketplace_meter() -> MeterDependencies:
                 "Azure Marketplace is not metered: its credentials secret could not be read",
                 extra={"secret_name": settings.azure_credentials_secret_name, "error": type(error).__name__},
             )
-    if tenant and client and secret:
-        credential = azure_credential(tenant, client, secret, settings.azure_authority_host)
-        meters["azure_marketplace"] = AzureMarketplaceMetering(credential, base_url=settings.azure_metering_base_url)
-    return MeterDependencies(
-        store=dynamodb_store(settings.table_name), meters=meters, clock=utc_now, page_size=settings.meter_page_size
-    )
+    if not (tenant and client and secret):
+        return None
+    credential = azure_credential(tenant, client, secret, settings.azure_authority_host)
+    return AzureMarketplaceMetering(credential, base_url=settings.azure_metering_base_url)
 
 
 SECRET_MAX_AGE_SECONDS = 300

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +34,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from shared.ports.errors import PermanentError, RetryableError
-from shared.ports.metering import AzureBuyer, MarketplaceProvider, RecordOutcome, RecordState, UsageRecord
+from shared.ports.metering import (
+    AzureBuyer,
+    MarketplaceProvider,
+    ProviderUsageDay,
+    RecordOutcome,
+    RecordState,
+    UsageRecord,
+)
 
 DEFAULT_BASE_URL = "https://marketplaceapi.microsoft.com"
 MARKETPLACE_SCOPE = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7/.default"
@@ -129,6 +136,32 @@ class AzureMarketplaceMetering:
             raise RetryableError("Azure Marketplace answered batchUsageEvent without a result list; it will be retried")
         return _outcomes(records, results)
 
+    def usage_days(self, start: datetime, dimension: str) -> list[ProviderUsageDay]:
+        """`GET /api/usageEvents?usageStartDate=…&dimension=…`: Azure's rows, one per day, resource,
+        dimension and plan, summed per resource and day (a plan change within a day splits a row)."""
+        params = {"api-version": API_VERSION, "usageStartDate": start.astimezone(UTC).strftime("%Y-%m-%d"),
+                  "dimension": dimension}  # fmt: skip
+        rows = self._request("GET", "usageEvents", params=params)
+        if not isinstance(rows, list):
+            raise RetryableError("Azure Marketplace answered usageEvents without a list of rows; it will be retried")
+        days: dict[tuple[str, date], ProviderUsageDay] = {}
+        for row in rows:
+            day = _row_day(row)
+            quantity = _decimal(row.get("submittedQuantity")) if isinstance(row, dict) else None
+            if day is None or quantity is None or not isinstance(row.get("usageResourceId"), str):
+                raise PermanentError(f"Azure Marketplace answered usageEvents with a row it cannot read: {row!r:.200}")
+            key = (row["usageResourceId"], day)
+            held = days.get(key)
+            events = int(row.get("submittedCount") or 0)
+            days[key] = ProviderUsageDay(
+                key[0],
+                str(row.get("dimension") or dimension),
+                day,
+                quantity + (held.quantity if held else 0),
+                events + (held.events if held else 0),
+            )
+        return list(days.values())
+
     def _event(self, record: UsageRecord) -> dict[str, Any]:
         if not isinstance(record.buyer, AzureBuyer):
             raise PermanentError(f"record {record.record_id} is not for an Azure Marketplace buyer")
@@ -149,25 +182,26 @@ class AzureMarketplaceMetering:
             raise PermanentError(
                 f"batchUsageEvent takes at most {MAX_EVENTS} events; {len(body['request'])} were given"
             )
+        return self._request("POST", "batchUsageEvent", params={"api-version": API_VERSION}, json=body)
+
+    def _request(self, method: str, operation: str, **options: Any) -> Any:
         token = self._token()
-        url = f"{self._base_url}/api/batchUsageEvent"
+        url = f"{self._base_url}/api/{operation}"
         headers = {
             "Authorization": f"Bearer {token}",
             "x-ms-requestid": str(uuid.uuid4()),
             "x-ms-correlationid": str(uuid.uuid4()),
         }
         try:
-            response = self._http.post(
-                url, params={"api-version": API_VERSION}, json=body, headers=headers, timeout=self._timeout
-            )
+            response = self._http.request(method, url, headers=headers, timeout=self._timeout, **options)
         except (requests.Timeout, requests.ConnectionError) as error:
             raise RetryableError(
-                f"Azure Marketplace batchUsageEvent did not answer ({type(error).__name__}); it will be retried",
+                f"Azure Marketplace {operation} did not answer ({type(error).__name__}); it will be retried",
                 code="connection",
             ) from error
         except requests.RequestException as error:
-            raise RetryableError(f"Azure Marketplace batchUsageEvent failed ({error}); it will be retried") from error
-        return _reply_body(response)
+            raise RetryableError(f"Azure Marketplace {operation} failed ({error}); it will be retried") from error
+        return _reply_body(response, operation)
 
     def _token(self) -> str:
         try:
@@ -206,7 +240,7 @@ def _issuer_unavailable(error: ClientAuthenticationError) -> int | None:
     return None
 
 
-def _reply_body(response: requests.Response) -> Any:
+def _reply_body(response: requests.Response, operation: str) -> Any:
     status = response.status_code
     try:
         body = response.json()
@@ -217,7 +251,7 @@ def _reply_body(response: requests.Response) -> Any:
         return body
     if status == 429 or status >= 500:
         raise RetryableError(
-            f"Azure Marketplace answered batchUsageEvent {status} ({said}); it will be retried", code=str(status)
+            f"Azure Marketplace answered {operation} {status} ({said}); it will be retried", code=str(status)
         )
     if status == 401:
         raise PermanentError(
@@ -233,9 +267,10 @@ def _reply_body(response: requests.Response) -> Any:
         )
     if status == 400:
         raise PermanentError(
-            f"Azure Marketplace refused the whole batch (400: {said}); this is a bug in downbeat's request", code="400"
+            f"Azure Marketplace refused the whole {operation} request (400: {said}): a bug in downbeat's request",
+            code="400",
         )
-    raise PermanentError(f"Azure Marketplace answered batchUsageEvent {status} ({said})", code=str(status))
+    raise PermanentError(f"Azure Marketplace answered {operation} {status} ({said})", code=str(status))
 
 
 def _outcomes(records: Sequence[UsageRecord], results: Sequence[Any]) -> list[RecordOutcome]:
@@ -299,6 +334,15 @@ def _result_hour(value: Any) -> str:
         return ""
     parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return parsed.strftime("%Y-%m-%dT%H")
+
+
+def _row_day(row: Any) -> date | None:
+    if not isinstance(row, dict) or not isinstance(row.get("usageDate"), str):
+        return None
+    try:
+        return datetime.fromisoformat(row["usageDate"].strip().replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
 
 
 def _azure_time(record: UsageRecord) -> str:

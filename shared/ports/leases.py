@@ -17,6 +17,7 @@ while its token still holds the lease; a write after a takeover raises `LeaseLos
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -55,4 +56,18 @@ class WorkerLeases(Protocol):
 
     def oldest_unsettled(self, kind: str) -> datetime | None:
         """When the longest-waiting unsettled work of `kind` was first claimed (None when none waits)."""
+        ...
+
+
+class BatchedLeases(WorkerLeases, Protocol):
+    """Claims and releases of many leases in few requests (the marketplace meter, a page of customers
+    at a time): each lease behaves exactly as `claim`, `hand_back` and `settle` would one by one."""
+
+    def claim_leases(self, kind: str, keys: Sequence[str], *, now: datetime, until: datetime) -> dict[str, Lease]:
+        """The leases claimed, by key; a key whose lease another run holds is left out."""
+        ...
+
+    def release_leases(self, releases: Sequence[tuple[Lease, bool]], *, now: datetime) -> None:
+        """Let each lease go, settling the work when its flag is true; a lease another run took
+        over meanwhile is passed over (that run carries on)."""
         ...

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal, Protocol
 
 MarketplaceProvider = Literal["aws_marketplace", "azure_marketplace"]
@@ -98,4 +99,23 @@ class MarketplaceMetering(Protocol):
         send the identical records), `PermanentError` when it is refused as a whole (for example
         records of two AWS products in one call).
         """
+        ...
+
+
+@dataclass(frozen=True)
+class ProviderUsageDay:
+    """What a marketplace holds for one resource, dimension and UTC day (Azure's `usageEvents` row)."""
+
+    resource_id: str
+    dimension: str
+    day: date
+    quantity: Decimal  # `submittedQuantity`
+    events: int  # `submittedCount`
+
+
+class UsageReadBack(Protocol):
+    """Reading back what a marketplace holds (Azure's `GET /api/usageEvents`; AWS has no such API)."""
+
+    def usage_days(self, start: datetime, dimension: str) -> list[ProviderUsageDay]:
+        """One entry per resource and UTC day from `start` (its day included) until now."""
         ...

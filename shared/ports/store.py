@@ -27,7 +27,7 @@ from shared.domain.products import Product
 from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import DeadLetterQueue, SyncAttempt, SyncRecord, SyncStatus
-from shared.ports.leases import Lease, WorkerLeases
+from shared.ports.leases import BatchedLeases, Lease, WorkerLeases
 from shared.ports.metering import Buyer, MarketplaceProvider
 
 
@@ -296,6 +296,17 @@ class StoredUsageRecord:
 
 
 @dataclass(frozen=True)
+class MeterInvoiceDone:
+    """An invoice whose meter work is done, with the sync status to record for it."""
+
+    invoice: MeterInvoice
+    status: SyncStatus
+    reason: str
+    attempt: SyncAttempt
+    provider_ids: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class MeterWorkPage:
     """Customers with waiting outbox entries, each with all of them (a customer is never split)."""
 
@@ -310,6 +321,12 @@ class MeterReads(Protocol):
         self, provider: MarketplaceProvider, customer_id: str, dimension: str, hours: Sequence[datetime]
     ) -> list[StoredUsageRecord]:
         """Those of the customer's records that exist, in the order of `hours`."""
+        ...
+
+    def list_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str
+    ) -> list[StoredUsageRecord]:
+        """All of the customer's records of `dimension`, oldest hour first (reconciliation)."""
         ...
 
 
@@ -329,12 +346,33 @@ class MeterStore(MeterReads, Protocol):
         ...
 
     def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
-        """Store each record's state, receipt, reason and sends (never its quantity or hour)."""
+        """Store each record's state, receipt, reason and sends. The whole record is written as the
+        caller holds it (created or read under the customer's lease), so its quantity, hour and
+        invoices must be those it was created with."""
         ...
 
     def finish_meter_invoice(self, invoice: MeterInvoice) -> bool:
         """Take the entry out of the waiting list unless it changed since `invoice` was read (then
         False: it waits, and the next run looks again)."""
+        ...
+
+    # The meter's batched writes (docs/marketplaces.md, "How metering works"): each behaves as the
+    # one-at-a-time method it names, in as few requests as DynamoDB allows.
+
+    def get_customers(self, customer_ids: Collection[str]) -> dict[str, Customer]:
+        """Those of the customers that exist, by id."""
+        ...
+
+    def create_usage_records(self, records: Sequence[tuple[StoredUsageRecord, Sequence[MeterInvoice]]]) -> set[str]:
+        """`create_usage_record` for each (record, the invoices whose cents it carries); the ids of
+        the records created. A record refused (its hour taken, an entry changed) never holds back
+        the others."""
+        ...
+
+    def finish_meter_invoices(self, done: Sequence[MeterInvoiceDone]) -> set[str]:
+        """Record each invoice's sync status and take its entry out of the waiting list, as
+        `record_sync` and `finish_meter_invoice` do; the ids of the invoices whose entry changed
+        since it was read (their status is recorded; they wait for the next run)."""
         ...
 
 
@@ -361,7 +399,7 @@ class StripeSyncStore(CustomerReads, InvoiceReads, SyncWrites, StripeSyncStateSt
     """What the Stripe worker reads and writes (its lease is `WorkerLeases`)."""
 
 
-class MarketplaceMeterStore(CustomerReads, SyncWrites, MeterStore, WorkerLeases, Protocol):
+class MarketplaceMeterStore(CustomerReads, SyncWrites, MeterStore, BatchedLeases, Protocol):
     """What the marketplace meter reads and writes."""
 
 

@@ -11,7 +11,6 @@ not reach waits for the next run.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.domain.customers import Customer
 from shared.domain.marketplace_metering import (
     DIMENSION,
     METERED_CURRENCY,
@@ -37,7 +37,7 @@ from shared.domain.providers import AwsMarketplaceProviderConfiguration, AzureMa
 from shared.domain.sync import SyncAttempt, reason_line
 from shared.domain.timestamps import format_timestamp
 from shared.ports.errors import PermanentError, RetryableError
-from shared.ports.leases import Lease, LeaseLost
+from shared.ports.leases import Lease
 from shared.ports.metering import (
     AwsBuyer,
     AzureBuyer,
@@ -48,7 +48,7 @@ from shared.ports.metering import (
     RecordState,
 )
 from shared.ports.metering import UsageRecord as WireRecord
-from shared.ports.store import MarketplaceMeterStore, MeterInvoice, StoredUsageRecord
+from shared.ports.store import MarketplaceMeterStore, MeterInvoice, MeterInvoiceDone, StoredUsageRecord
 from shared.services.marketplace_sync_status import invoice_status
 
 LEASE_KIND = "meter"
@@ -135,73 +135,105 @@ def _meter_page(
 ) -> None:
     work: list[_CustomerWork] = []
     try:
-        for customer_id, invoices in customers:
-            if _out_of_time(deps, remaining_ms, report):
-                break
-            now = deps.clock()
-            lease = deps.store.claim(LEASE_KIND, f"{provider}#{customer_id}", now=now, until=now + deps.lease_for)
+        if _out_of_time(deps, remaining_ms, report):
+            return
+        now = deps.clock()
+        by_key = {f"{provider}#{customer_id}": (customer_id, invoices) for customer_id, invoices in customers}
+        leases = deps.store.claim_leases(LEASE_KIND, list(by_key), now=now, until=now + deps.lease_for)
+        for key, (customer_id, invoices) in by_key.items():
+            lease = leases.get(key)
             if lease is None:
                 report.customers_leased_elsewhere += 1
                 continue
-            customer_work = _CustomerWork(provider, customer_id, lease, list(invoices))
-            work.append(customer_work)
-            report.customers += 1
-            _prepare(deps, meter, customer_work, now, report)
-        _send(deps, provider, meter, work, remaining_ms, report)
-        for customer_work in work:
-            _finish(deps, customer_work, report)
+            work.append(_CustomerWork(provider, customer_id, lease, list(invoices)))
+        report.customers += len(work)
+        new_records = _prepare(deps, meter, work, now)
+        _send(deps, provider, meter, work, new_records, remaining_ms, report)
+        _finish(deps, work)
     finally:
         # Whatever was not finished (an error, the time limit) is handed back for the next run.
-        for customer_work in work:
-            if customer_work.lease is not None:
-                _release(deps, customer_work, settle=False)
+        _release(deps, [customer for customer in work if customer.lease is not None], settled=set())
+
+
+@dataclass(frozen=True)
+class _NewRecord:
+    """This hour's record for a customer, to be stored just before the call that carries it."""
+
+    work: _CustomerWork
+    record: StoredUsageRecord
+    carrying: list[MeterInvoice]
 
 
 def _prepare(
-    deps: MeterDependencies, meter: MarketplaceMetering, work: _CustomerWork, now: datetime, report: MeterRunReport
-) -> None:
-    """Find the customer's waiting records and store this hour's record for what its invoices owe."""
-    for record in deps.store.waiting_usage_records(work.provider, work.customer_id):
-        work.records[record.hour] = record
-    owed = [InvoiceCents(invoice.invoice_id, _owed(invoice)) for invoice in work.invoices]
-    owed = [invoice for invoice in owed if invoice.owed > 0]
+    deps: MeterDependencies, meter: MarketplaceMetering, work: Sequence[_CustomerWork], now: datetime
+) -> dict[str, _NewRecord]:
+    """Read the records the customers' entries name and work out this hour's record for what their
+    invoices owe (stored later, call by call, before the call that sends it)."""
+    for customer in work:
+        # Every waiting record carries cents of an entry still waiting (an entry leaves the waiting
+        # list only once none of its records waits), so the entries' allocations name every record
+        # this run must send or look at: a customer whose entries have none needs no read.
+        hours = sorted({hour for invoice in customer.invoices for hour in invoice.allocations})
+        if hours:
+            for record in deps.store.get_usage_records(customer.provider, customer.customer_id, DIMENSION, hours):
+                customer.records[record.hour] = record
     hour = hour_start(now)
-    if not owed:
-        return
-    if hour in work.records:  # this hour's record is stored already: the rest goes into a later hour
-        return
-    buyer = _buyer(deps, work)
-    if buyer is None:
-        return
-    shares = allocate(owed, meter.max_quantity)
-    record = StoredUsageRecord(
-        record_id=record_id(work.provider, work.customer_id, DIMENSION, hour),
-        provider=work.provider,
-        customer_id=work.customer_id,
-        dimension=DIMENSION,
-        hour=hour,
-        quantity=sum(shares.values()),
-        buyer=buyer,
-        invoices=shares,
-    )
-    carrying = [invoice for invoice in work.invoices if invoice.invoice_id in shares]
-    # Refused whole when this hour's record exists already (cheaper to try than to look first) or
-    # when another run or a newer invoice version changed an entry since it was read.
-    # Either way the cents are metered by a later run, into a later hour or from the newer version.
-    if not deps.store.create_usage_record(record, carrying):
-        return
-    report.records_created += 1
-    work.records[hour] = record
-    work.invoices = [
-        dataclasses.replace(
-            invoice,
-            metered_cents=invoice.metered_cents + shares[invoice.invoice_id],
-            allocations={**invoice.allocations, hour: shares[invoice.invoice_id]},
+    owing: dict[str, list[InvoiceCents]] = {}
+    for customer in work:
+        if hour in customer.records:  # this hour's record exists: the rest goes into a later hour
+            continue
+        owed = [InvoiceCents(invoice.invoice_id, _owed(invoice)) for invoice in customer.invoices]
+        if owed := [invoice for invoice in owed if invoice.owed > 0]:
+            owing[customer.customer_id] = owed
+    if not owing:
+        return {}
+    configured = deps.store.get_customers(list(owing))
+    new_records: dict[str, _NewRecord] = {}
+    for customer in work:
+        owes = owing.get(customer.customer_id)
+        buyer = None if owes is None else _buyer(configured.get(customer.customer_id), customer.provider)
+        if owes is None or buyer is None:
+            continue
+        shares = allocate(owes, meter.max_quantity)
+        record = StoredUsageRecord(
+            record_id=record_id(customer.provider, customer.customer_id, DIMENSION, hour),
+            provider=customer.provider,
+            customer_id=customer.customer_id,
+            dimension=DIMENSION,
+            hour=hour,
+            quantity=sum(shares.values()),
+            buyer=buyer,
+            invoices=shares,
         )
-        if invoice.invoice_id in shares
-        else invoice
-        for invoice in work.invoices
-    ]
+        carrying = [invoice for invoice in customer.invoices if invoice.invoice_id in shares]
+        new_records[record.record_id] = _NewRecord(customer, record, carrying)
+    return new_records
+
+
+def _store_new(deps: MeterDependencies, new_records: Sequence[_NewRecord], report: MeterRunReport) -> set[str]:
+    """Store the records (each with its invoices' cents, all or nothing); the ids stored.
+
+    One is refused when this hour's record exists already (cheaper to try than to look first) or
+    when another run or a newer invoice version changed an entry since it was read. Either way its
+    cents are metered by a later run, into a later hour or from the newer version."""
+    created = deps.store.create_usage_records([(new.record, new.carrying) for new in new_records])
+    for new in new_records:
+        if new.record.record_id not in created:
+            continue
+        report.records_created += 1
+        work, record = new.work, new.record
+        work.records[record.hour] = record
+        work.invoices = [
+            dataclasses.replace(
+                invoice,
+                metered_cents=invoice.metered_cents + record.invoices[invoice.invoice_id],
+                allocations={**invoice.allocations, record.hour: record.invoices[invoice.invoice_id]},
+            )
+            if invoice.invoice_id in record.invoices
+            else invoice
+            for invoice in work.invoices
+        ]
+    return created
 
 
 def _owed(invoice: MeterInvoice) -> int:
@@ -210,9 +242,8 @@ def _owed(invoice: MeterInvoice) -> int:
     return unmetered_cents(cents(invoice.target_amount), invoice.metered_cents)
 
 
-def _buyer(deps: MeterDependencies, work: _CustomerWork) -> Buyer | None:
-    customer = deps.store.get_customer(work.customer_id)
-    configuration = None if customer is None else customer.configuration_for(work.provider)
+def _buyer(customer: Customer | None, provider: MarketplaceProvider) -> Buyer | None:
+    configuration = None if customer is None else customer.configuration_for(provider)
     if isinstance(configuration, AwsMarketplaceProviderConfiguration):
         aws = configuration.configuration
         return AwsBuyer(
@@ -233,10 +264,12 @@ def _send(
     provider: MarketplaceProvider,
     meter: MarketplaceMetering,
     work: Sequence[_CustomerWork],
+    new_records: Mapping[str, _NewRecord],
     remaining_ms: RemainingMillis,
     report: MeterRunReport,
 ) -> None:
     owners = {record.record_id: customer for customer in work for record in customer.records.values()}
+    owners.update((record_id, new.work) for record_id, new in new_records.items())
     waiting = [record for customer in work for record in customer.records.values() if record.state in WAITING_STATES]
     now = deps.clock()
     to_send: dict[str, StoredUsageRecord] = {}
@@ -252,9 +285,20 @@ def _send(
         expired.append(_outcome(owners[record.record_id], record, outcome, reason, report))
     if expired:
         deps.store.update_usage_records(expired)
-    for batch in batches([_wire(record) for record in to_send.values()], meter.max_records):
+    to_send.update((record_id, new.record) for record_id, new in new_records.items())
+    for planned in batches([_wire(record) for record in to_send.values()], meter.max_records):
         if _out_of_time(deps, remaining_ms, report):
             return
+        batch = planned
+        # This hour's records are stored just before the first call that carries them (all of a
+        # call's in one write): every later send is the identical, stored record.
+        new_here = [new_records[wire.record_id] for wire in batch if wire.record_id in new_records]
+        if new_here:
+            created = _store_new(deps, new_here, report)
+            refused = {new.record.record_id for new in new_here} - created
+            batch = [wire for wire in batch if wire.record_id not in refused]
+            if not batch:
+                continue
         # Marked before they leave: should the answer never come back (a crash, a timeout) and the
         # window close, their expiry says they may have been metered all the same.
         leaving = [
@@ -337,47 +381,40 @@ def _outcome(
     return updated
 
 
-def _finish(deps: MeterDependencies, work: _CustomerWork, report: MeterRunReport) -> None:
+def _finish(deps: MeterDependencies, work: Sequence[_CustomerWork]) -> None:
     """Record the status of each invoice whose work is done and take it out of the waiting list;
-    settle the customer's lease when nothing of it waits. (A status read in between computes the
+    settle each customer's lease when nothing of it waits. (A status read in between computes the
     same view from the records: `marketplace_sync_status.live_sync_status`.)"""
-    all_done = True
-    for invoice in work.invoices:
-        missing = [hour for hour in invoice.allocations if hour not in work.records]
-        if missing:
-            for found in deps.store.get_usage_records(work.provider, work.customer_id, DIMENSION, missing):
-                work.records[found.hour] = found
-        status, reason, provider_ids, _, shares = invoice_status(invoice, work.records)
-        done = not _owed(invoice) and not any(share.state in WAITING_STATES for share in shares)
-        if not done:
-            all_done = False
-            continue
-        detail = f"version {invoice.invoice_version}: {reason}"
-        deps.store.record_sync(
-            invoice.invoice_id,
-            provider=invoice.provider,
-            status=status,
-            reason=reason,
-            attempt=SyncAttempt(at=deps.clock(), outcome=f"meter:{status}", detail=detail),
-            provider_ids=provider_ids,
-        )
-        if not deps.store.finish_meter_invoice(invoice):
-            all_done = False  # a newer version arrived meanwhile: the next run meters it
-    _release(deps, work, settle=all_done)
+    done: list[MeterInvoiceDone] = []
+    waits: set[str] = set()  # customers with work left
+    for customer in work:
+        for invoice in customer.invoices:
+            missing = [hour for hour in invoice.allocations if hour not in customer.records]
+            if missing:  # cannot be (a record and its allocations are one write): looked for again
+                found = deps.store.get_usage_records(customer.provider, customer.customer_id, DIMENSION, missing)
+                customer.records.update((record.hour, record) for record in found)
+            status, reason, provider_ids, _, shares = invoice_status(invoice, customer.records)
+            if _owed(invoice) or any(share.state in WAITING_STATES for share in shares):
+                waits.add(customer.customer_id)
+                continue
+            attempt = SyncAttempt(
+                at=deps.clock(), outcome=f"meter:{status}", detail=f"version {invoice.invoice_version}: {reason}"
+            )
+            done.append(MeterInvoiceDone(invoice, status, reason, attempt, provider_ids))
+    changed = deps.store.finish_meter_invoices(done) if done else set()
+    # An entry that changed meanwhile (a newer version arrived) waits: the next run meters it.
+    waits.update(finished.invoice.customer_id for finished in done if finished.invoice.invoice_id in changed)
+    _release(deps, work, settled={customer.customer_id for customer in work} - waits)
 
 
-def _release(deps: MeterDependencies, work: _CustomerWork, *, settle: bool) -> None:
-    lease = work.lease
-    if lease is None:
-        return
-    work.lease = None
-    now = deps.clock()
-    # A run that outlived its lease lost it to another run, which carries on from the stored records.
-    with contextlib.suppress(LeaseLost):
-        if settle:
-            deps.store.settle(lease, now=now)
-        else:
-            deps.store.hand_back(lease, now=now)
+def _release(deps: MeterDependencies, work: Sequence[_CustomerWork], *, settled: set[str]) -> None:
+    """Let the customers' leases go, settling those in `settled`. A run that outlived its lease
+    lost it to another run, which carries on from the stored records: that lease is passed over."""
+    releases = [(customer.lease, customer.customer_id in settled) for customer in work if customer.lease is not None]
+    for customer in work:
+        customer.lease = None
+    if releases:
+        deps.store.release_leases(releases, now=deps.clock())
 
 
 def _wire(record: StoredUsageRecord) -> WireRecord:

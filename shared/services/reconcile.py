@@ -83,7 +83,7 @@ def reconcile_stripe(
 ) -> Report:
     """Every difference between our Stripe records and Stripe, for one customer or all."""
     report = Report()
-    for customer in _customers(deps.store, customer_id):
+    for customer in customers_to_check(deps.store, customer_id):
         stripe_configuration = customer.configuration_for("stripe")
         if stripe_configuration is None or not isinstance(stripe_configuration.configuration, StripeConfiguration):
             continue
@@ -95,7 +95,7 @@ def reconcile_stripe(
             if invoice_id is not None:
                 by_invoice.setdefault(invoice_id, []).append(stripe_invoice)
         recorded: set[str] = set()
-        for invoice in _invoices(deps.store, customer.id):
+        for invoice in customer_invoices(deps.store, customer.id):
             sync = deps.store.get_sync(invoice.id)
             if sync is None or sync.provider != "stripe":
                 continue
@@ -111,7 +111,7 @@ def reconcile_stripe(
     return report
 
 
-def _customers(store: ReconcilerStore, customer_id: str | None) -> Iterator[Customer]:
+def customers_to_check(store: ReconcilerStore, customer_id: str | None) -> Iterator[Customer]:
     if customer_id is not None:
         customer = store.get_customer(customer_id)
         if customer is None:
@@ -127,7 +127,7 @@ def _customers(store: ReconcilerStore, customer_id: str | None) -> Iterator[Cust
         cursor = page.next_page
 
 
-def _invoices(store: ReconcilerStore, customer_id: str) -> Iterator[Invoice]:
+def customer_invoices(store: ReconcilerStore, customer_id: str) -> Iterator[Invoice]:
     cursor = None
     while True:
         page = store.list_invoices(customer_id, InvoiceQuery(), PageRequest(MAX_LIMIT, cursor))

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from local.cli import request_json
 from local.demo_data import demo_event
+from shared.adapters.dynamodb import DynamoDBStore
+from shared.domain.customers import Customer
 
 T = TypeVar("T")
 
@@ -54,3 +56,16 @@ def dead_letter_for(api: str, invoice_id: str) -> dict[str, Any] | None:
         if event.get("detail", {}).get("id") == invoice_id or body.get("invoice_id") == invoice_id:
             return entry
     return None
+
+
+def customer_like(store: DynamoDBStore, template_id: str, **configuration: str) -> str:
+    """A customer of its own (`cust_reconcile_…`, other tests share the stack), copied from the seeded
+    `template_id` with only its first provider configuration, whose fields `configuration` changes."""
+    template = store.get_customer(template_id)
+    assert template is not None
+    provider = template.billing_provider_configurations[0]
+    changed = provider.model_copy(update={"configuration": provider.configuration.model_copy(update=configuration)})
+    customer_id = f"cust_reconcile_{uuid.uuid4().hex[:8]}"
+    copied = {**template.model_dump(), "id": customer_id, "billing_provider_configurations": [changed.model_dump()]}
+    store.create_customer(Customer.model_validate(copied))
+    return customer_id

@@ -20,8 +20,7 @@ from local.doubles import LOCAL_STRIPE_KEY
 from local.stack import LocalStack
 from local.stripe_double import StripeDouble
 from shared.adapters.dynamodb import DynamoDBStore
-from shared.domain.customers import Customer
-from tests.e2e.helpers import poll_until, sample_event, write_event
+from tests.e2e.helpers import customer_like, poll_until, sample_event, write_event
 
 
 def reconcile(stack: LocalStack, *args: str) -> tuple[int, str, str]:
@@ -38,20 +37,7 @@ def new_customer(stack: LocalStack, store: DynamoDBStore) -> tuple[str, str]:
     double = stack.stripe
     assert double is not None
     stripe_customer = double.add_customer(f"cus_reconcile_{uuid.uuid4().hex[:10]}")
-    acme = store.get_customer("cust_acme")
-    assert acme is not None
-    configuration = acme.billing_provider_configurations[0]
-    assert configuration.billing_provider == "stripe"
-    changed = configuration.model_copy(
-        update={"configuration": configuration.configuration.model_copy(update={"stripe_customer_id": stripe_customer})}
-    )
-    customer_id = f"cust_reconcile_{uuid.uuid4().hex[:8]}"
-    store.create_customer(
-        Customer.model_validate(
-            {**acme.model_dump(), "id": customer_id, "billing_provider_configurations": [changed.model_dump()]}
-        )
-    )
-    return customer_id, stripe_customer
+    return customer_like(store, "cust_acme", stripe_customer_id=stripe_customer), stripe_customer
 
 
 def sync_invoices(stack: LocalStack, store: DynamoDBStore, tmp_path: Path, customer_id: str, count: int) -> list[str]:

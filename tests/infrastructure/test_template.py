@@ -213,8 +213,17 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
 # author states here what it may do to the table (set() for nothing), and the test below fails
 # until they have (docs/adding-a-function.md).
 TABLE_ACTIONS: dict[str, set[str]] = {
-    "MarketplaceMeterFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
-    "ReconcilerFunction": {"dynamodb:GetItem", "dynamodb:Query"},  # reads customers, invoices, sync records
+    # Batched per call of 25 and per page: BatchGetItem (customers, claimed leases), BatchWriteItem
+    # (record states), TransactWriteItems (checked as its Put and Update items).
+    "MarketplaceMeterFunction": {
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:Query",
+    },
+    # Reads customers, invoices, sync records, meter outbox entries and usage records.
+    "ReconcilerFunction": {"dynamodb:GetItem", "dynamodb:Query"},
     "InvoiceRouterFunction": {
         "dynamodb:GetItem",
         "dynamodb:PutItem",

@@ -50,7 +50,8 @@ def test_a_context_running_out_mid_page_leaves_the_rest_for_the_next_run(capsys:
         world.add_customer(f"c{number:02d}")
         world.send_invoice(f"inv_{number:02d}", f"c{number:02d}", "2.00")
     deps = world.deps(page_size=5)
-    first = lambda_handler(EVENT, ScriptedContext(iter([300_000] * 9)), deps=deps)
+    # Read before each page, its work and each call: the second page stops before its call.
+    first = lambda_handler(EVENT, ScriptedContext(iter([300_000] * 5)), deps=deps)
     assert first["stopped_early"]
     assert 0 < first["accepted"] < 12
     second = lambda_handler(EVENT, ScriptedContext(iter([300_000] * 10_000)), deps=deps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ from shared.domain.marketplace_metering import DIMENSION, record_id
 from shared.ports.metering import AwsBuyer, AzureBuyer
 from shared.ports.store import MeterInvoice, MeterOutboxEntry, Store, StoredUsageRecord
 from tests.conftest import TABLE_NAME
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 from tests.fakes.memory_store import InMemoryStore
 
 HOUR = datetime(2025, 3, 10, 12, tzinfo=UTC)
@@ -161,3 +165,121 @@ def test_provider_ids_keep_whole_numbers_whole(store: Store) -> None:
     assert stored is not None
     assert stored.provider_ids == ids
     assert type(stored.provider_ids["accepted_cents"]) is int
+
+
+# -- the meter's batched writes: each behaves as its one-at-a-time method, a refusal never spreads
+
+
+def test_records_created_together_skip_only_the_refused_one(store: Store) -> None:
+    for customer_id in ("cust_a", "cust_b", "cust_c"):
+        outbox(store, f"inv_{customer_id}", customer_id, "1.00")
+    taken = record("cust_b", HOUR, {"inv_cust_b": 40})
+    assert store.create_usage_record(taken, [entry(store, "inv_cust_b")])
+    stale_b = dataclasses.replace(entry(store, "inv_cust_b"), metered_cents=0)
+    wanted = [
+        (record("cust_a", HOUR, {"inv_cust_a": 100}), [entry(store, "inv_cust_a")]),
+        (record("cust_b", HOUR + timedelta(hours=1), {"inv_cust_b": 60}), [stale_b]),  # entry changed since read
+        (record("cust_c", HOUR, {"inv_cust_c": 100}), [entry(store, "inv_cust_c")]),
+    ]
+    created = store.create_usage_records(wanted)
+    assert created == {wanted[0][0].record_id, wanted[2][0].record_id}
+    assert [entry(store, f"inv_{c}").metered_cents for c in ("cust_a", "cust_b", "cust_c")] == [100, 40, 100]
+    assert store.get_usage_records("aws_marketplace", "cust_b", DIMENSION, [HOUR + timedelta(hours=1)]) == []
+
+
+def test_records_updated_together_keep_their_quantities(store: Store) -> None:
+    made = []
+    for number in range(30):  # more than one BatchWriteItem's 25
+        outbox(store, f"inv_{number}", f"cust_{number:02d}", "1.00")
+        new = record(f"cust_{number:02d}", HOUR, {f"inv_{number}": 100})
+        assert store.create_usage_record(new, [entry(store, f"inv_{number}")])
+        made.append(dataclasses.replace(new, state="accepted", receipt=f"mrid-{number}", sends=1))
+    store.update_usage_records(made)
+    for number, expected in enumerate(made):
+        assert store.get_usage_records("aws_marketplace", f"cust_{number:02d}", DIMENSION, [HOUR]) == [expected]
+        assert store.waiting_usage_records("aws_marketplace", f"cust_{number:02d}") == []
+
+
+def test_invoices_finished_together_record_every_status_and_report_the_changed_entry(store: Store) -> None:
+    from shared.domain.sync import SyncAttempt
+    from shared.ports.store import MeterInvoiceDone
+
+    outbox(store, "inv_1", "cust_a", "1.00")
+    outbox(store, "inv_2", "cust_b", "1.00")
+    stale = entry(store, "inv_2")
+    outbox(store, "inv_2", "cust_b", "2.00", version=2)
+    attempt = SyncAttempt(at=HOUR, outcome="meter:synced")
+    done = [
+        MeterInvoiceDone(entry(store, "inv_1"), "synced", "100 cents metered", attempt, {"accepted_cents": 100}),
+        MeterInvoiceDone(stale, "synced", "100 cents metered", attempt, {"accepted_cents": 100}),
+    ]
+    assert store.finish_meter_invoices(done) == {"inv_2"}
+    assert all_work(store, 10) == [[("cust_b", ["inv_2"])]]
+    for invoice_id in ("inv_1", "inv_2"):
+        status = store.get_sync(invoice_id)
+        assert status is not None
+        assert (status.provider, status.status, status.provider_ids) == (
+            "aws_marketplace",
+            "synced",
+            {"accepted_cents": 100},
+        )
+
+
+def test_leases_claimed_together_leave_out_the_one_held_elsewhere(store: Store) -> None:
+    until = HOUR + timedelta(minutes=6)
+    held = store.claim("meter", "aws_marketplace#cust_b", now=HOUR, until=until)
+    assert held is not None
+    keys = [f"aws_marketplace#cust_{c}" for c in "abc"]
+    claimed = store.claim_leases("meter", keys, now=HOUR, until=until)
+    assert sorted(claimed) == [keys[0], keys[2]]
+    assert all((lease.attempt, lease.pending_since, lease.until) == (1, HOUR, until) for lease in claimed.values())
+    # Released together: a settled one and a handed-back one; the lease lost to another run is passed over.
+    later = HOUR + timedelta(minutes=10)
+    taken_over = store.claim("meter", keys[2], now=later, until=later + timedelta(minutes=6))
+    assert taken_over is not None
+    store.release_leases([(claimed[keys[0]], True), (claimed[keys[2]], False), (held, False)], now=later)
+    assert store.claim("meter", keys[0], now=later, until=later) is not None  # released
+    assert store.claim("meter", keys[1], now=later, until=later) is not None  # handed back
+    assert store.claim("meter", keys[2], now=later, until=later) is None  # still the other run's
+
+
+def test_customers_read_together_are_those_that_exist(store: Store) -> None:
+    from tests.builders import customer
+
+    for customer_id in ("cust_a", "cust_b"):
+        store.create_customer(customer(customer_id))
+    found = store.get_customers(["cust_a", "cust_b", "cust_nobody"])
+    assert sorted(found) == ["cust_a", "cust_b"]
+    assert found["cust_a"].id == "cust_a"
+
+
+def test_a_customers_records_are_listed_oldest_first_and_only_its_own(store: Store) -> None:
+    outbox(store, "inv_1", "cust_a", "9.00")
+    outbox(store, "inv_2", "cust_b", "1.00")
+    hours = [HOUR + timedelta(hours=offset) for offset in (2, 0, 1)]
+    for hour in hours:
+        assert store.create_usage_record(record("cust_a", hour, {"inv_1": 100}), [entry(store, "inv_1")])
+    assert store.create_usage_record(record("cust_b", HOUR, {"inv_2": 100}), [entry(store, "inv_2")])
+    listed = store.list_usage_records("aws_marketplace", "cust_a", DIMENSION)
+    assert [found.hour for found in listed] == sorted(hours)
+    assert store.list_usage_records("aws_marketplace", "cust_a", "seats") == []
+    assert store.list_usage_records("azure_marketplace", "cust_a", DIMENSION) == []
+
+
+def test_a_refused_record_costs_the_others_one_more_transaction(dynamodb: DynamoDBClient) -> None:
+    """DynamoDB names the item that failed its condition: the others go again together."""
+    store = DynamoDBStore(dynamodb, TABLE_NAME)
+    calls: list[int] = []
+    dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.TransactWriteItems",
+        lambda params, **_: calls.append(len(params["TransactItems"])),
+    )
+    for number in range(10):
+        outbox(store, f"inv_{number}", f"cust_{number}", "1.00")
+    taken = record("cust_3", HOUR, {"inv_3": 100})
+    assert store.create_usage_record(taken, [entry(store, "inv_3")])
+    calls.clear()
+    wanted = [(record(f"cust_{n}", HOUR, {f"inv_{n}": 100}), [entry(store, f"inv_{n}")]) for n in range(10)]
+    created = store.create_usage_records(wanted)
+    assert created == {new.record_id for new, _ in wanted} - {taken.record_id}
+    assert calls == [20, 18]  # all ten records and their entries; then the nine without cust_3's

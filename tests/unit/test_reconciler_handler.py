@@ -14,6 +14,7 @@ from shared.domain.invoice import InvoiceEvent
 from shared.domain.sync import SyncAttempt
 from shared.ports.stripe import StripeInvoiceView
 from shared.services.reconcile import ReconcilerDependencies
+from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies
 from tests.builders import STRIPE, configuration, customer, invoice_event
 from tests.fakes.memory_store import InMemoryStore
 
@@ -50,8 +51,16 @@ def test_a_missing_invoice_is_counted(capsys: pytest.CaptureFixture[str]) -> Non
         provider_ids={"stripe_invoice_id": "in_gone"},
     )
     stripe = ListingOnly([])
-    result = lambda_handler({}, LocalLambdaContext("reconciler"), deps=ReconcilerDependencies(store, stripe))
-    assert result == {"provider": "stripe", "summary": {"checked": 1, "differences": 1}}
+    marketplaces = MarketplaceReconcilerDependencies(store, read_back={}, clock=lambda: NOW)
+    deps = ReconcilerDependencies(store, stripe)
+    result = lambda_handler({}, LocalLambdaContext("reconciler"), deps=deps, marketplaces=marketplaces)
+    # Azure without credentials is neither metered nor read back: it is left out, and says so in the log.
+    assert result == {
+        "providers": {
+            "stripe": {"checked": 1, "differences": 1},
+            "aws_marketplace": {"checked": 0, "differences": 0},
+        }
+    }
     assert stripe.calls == 1
     out = capsys.readouterr().out
     metrics = [json.loads(line) for line in out.splitlines() if line.startswith('{"_aws"')]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
@@ -34,6 +34,11 @@ class CustomerTable(AuditTable, PagedQueries):
     def get_customer(self, customer_id: str) -> Customer | None:
         item = self._get(customer_key(customer_id))
         return None if item is None else customer_from_item(item)
+
+    def get_customers(self, customer_ids: Collection[str]) -> dict[str, Customer]:
+        keys = [customer_key(customer_id) for customer_id in sorted(set(customer_ids))]
+        customers = (customer_from_item(item) for item in self._batch_get(keys))
+        return {customer.id: customer for customer in customers}
 
     def create_contract(self, contract: Contract) -> None:
         self._put_new(contract_item(contract))

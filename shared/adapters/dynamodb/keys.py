@@ -112,7 +112,12 @@ def outbox_key(invoice_id: str, provider: str) -> Item:
 
 
 def usage_record_key(provider: str, customer_id: str, dimension: str, hour: datetime) -> Item:
-    return {"PK": f"METER#{provider}#{customer_id}", "SK": f"RECORD#{dimension}#{sortable_timestamp(hour)}"}
+    hour_key = f"RECORD#{dimension}#{sortable_timestamp(hour)}"
+    return {"PK": usage_records_partition(provider, customer_id), "SK": hour_key}
+
+
+def usage_records_partition(provider: str, customer_id: str) -> str:
+    return f"METER#{provider}#{customer_id}"
 
 
 def waiting_records_partition(provider: str, customer_id: str) -> str:

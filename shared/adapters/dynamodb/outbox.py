@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.adapters.aws_errors import ConditionFailed
 from shared.adapters.dynamodb.keys import id_part, outbox_key
+from shared.adapters.dynamodb.sync_records import sync_update
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
 from shared.domain.timestamps import parse_sortable_timestamp
 from shared.ports.metering import MarketplaceProvider
-from shared.ports.store import MeterInvoice, MeterOutboxEntry, MeterWorkPage
+from shared.ports.store import MeterInvoice, MeterInvoiceDone, MeterOutboxEntry, MeterWorkPage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 _WAITING_PREFIX = "OUTBOX#"
 
@@ -91,18 +95,51 @@ class OutboxTable(TableAccess):
 
     def finish_meter_invoice(self, invoice: MeterInvoice) -> bool:
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=to_attributes(outbox_key(invoice.invoice_id, invoice.provider)),
-                UpdateExpression="REMOVE GSI1PK, GSI1SK",
-                ConditionExpression="invoice_version = :version AND metered_cents = :metered",
-                ExpressionAttributeValues=to_attributes(
-                    {":version": invoice.invoice_version, ":metered": invoice.metered_cents}
-                ),
-            )
+            self._client.update_item(**_finish_update(self._table, invoice))
         except ConditionFailed:
             return False
         return True
+
+    def finish_meter_invoices(self, done: Sequence[MeterInvoiceDone]) -> set[str]:
+        # The status and the entry of each invoice in one transaction with the others' (two items
+        # an invoice); where the transaction is refused (an entry changed), invoice by invoice.
+        groups: list[list[TransactWriteItemTypeDef]] = [
+            [
+                {"Update": _finish_update(self._table, finished.invoice)},
+                {"Update": _sync_of(self._table, finished)},
+            ]
+            for finished in done
+        ]
+        written = self._transact_or_each(groups)
+        changed: set[str] = set()
+        for finished, whole in zip(done, written, strict=True):
+            if whole:
+                continue
+            # Its entry changed: its status is recorded all the same, and it waits.
+            self._client.update_item(**_sync_of(self._table, finished))
+            if not self.finish_meter_invoice(finished.invoice):
+                changed.add(finished.invoice.invoice_id)
+        return changed
+
+
+def _finish_update(table: str, invoice: MeterInvoice) -> Any:
+    return {
+        "TableName": table,
+        "Key": to_attributes(outbox_key(invoice.invoice_id, invoice.provider)),
+        "UpdateExpression": "REMOVE GSI1PK, GSI1SK",
+        "ConditionExpression": "invoice_version = :version AND metered_cents = :metered",
+        "ExpressionAttributeValues": to_attributes(
+            {":version": invoice.invoice_version, ":metered": invoice.metered_cents}
+        ),
+    }
+
+
+def _sync_of(table: str, finished: MeterInvoiceDone) -> Any:
+    invoice = finished.invoice
+    return sync_update(
+        table, invoice.invoice_id, invoice.provider, finished.status, finished.reason, finished.attempt,
+        finished.provider_ids,
+    )  # fmt: skip
 
 
 def _by_customer(entries: list[MeterInvoice]) -> list[tuple[str, list[MeterInvoice]]]:

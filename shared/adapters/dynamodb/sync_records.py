@@ -35,29 +35,8 @@ class SyncRecordTable(TableAccess):
         provider_ids: Mapping[str, Any] | None = None,
         dead_letter_queue: DeadLetterQueue | None = None,
     ) -> None:
-        values: dict[str, Any] = {
-            ":entity": "sync",
-            ":invoice_id": invoice_id,
-            ":provider": provider,
-            ":status": status,
-            ":reason": reason,
-            ":dlq": dead_letter_queue,
-            ":at": format_timestamp(attempt.at),
-            **_attempt_values(attempt),
-        }
-        update = (
-            "SET entity = :entity, invoice_id = :invoice_id, provider = :provider, #status = :status,"
-            f" reason = :reason, dead_letter_queue = :dlq, updated_at = :at, {_APPEND_ATTEMPT}"
-        )
-        if provider_ids is not None:
-            update += ", provider_ids = :provider_ids"
-            values[":provider_ids"] = dict(provider_ids)
         self._client.update_item(
-            TableName=self._table,
-            Key=to_attributes(sync_key(invoice_id)),
-            UpdateExpression=update + " REMOVE rejected_only",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=to_attributes(values),
+            **sync_update(self._table, invoice_id, provider, status, reason, attempt, provider_ids, dead_letter_queue)
         )
 
     def record_rejection(
@@ -113,6 +92,43 @@ class SyncRecordTable(TableAccess):
                 "updated_at": item["updated_at"],
             }
         )
+
+
+def sync_update(
+    table: str,
+    invoice_id: str,
+    provider: BillingProvider | None,
+    status: SyncStatus,
+    reason: str | None,
+    attempt: SyncAttempt,
+    provider_ids: Mapping[str, Any] | None = None,
+    dead_letter_queue: DeadLetterQueue | None = None,
+) -> dict[str, Any]:
+    """`record_sync`'s write, as UpdateItem's arguments (a transaction's Update takes the same)."""
+    values: dict[str, Any] = {
+        ":entity": "sync",
+        ":invoice_id": invoice_id,
+        ":provider": provider,
+        ":status": status,
+        ":reason": reason,
+        ":dlq": dead_letter_queue,
+        ":at": format_timestamp(attempt.at),
+        **_attempt_values(attempt),
+    }
+    update = (
+        "SET entity = :entity, invoice_id = :invoice_id, provider = :provider, #status = :status,"
+        f" reason = :reason, dead_letter_queue = :dlq, updated_at = :at, {_APPEND_ATTEMPT}"
+    )
+    if provider_ids is not None:
+        update += ", provider_ids = :provider_ids"
+        values[":provider_ids"] = dict(provider_ids)
+    return {
+        "TableName": table,
+        "Key": to_attributes(sync_key(invoice_id)),
+        "UpdateExpression": update + " REMOVE rejected_only",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": to_attributes(values),
+    }
 
 
 def _numbers_as_written(value: Any) -> Any:

@@ -16,8 +16,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
-from shared.adapters.dynamodb.keys import outbox_key, usage_record_key, waiting_records_partition
+from shared.adapters.dynamodb.keys import (
+    outbox_key,
+    usage_record_key,
+    usage_records_partition,
+    waiting_records_partition,
+)
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
 from shared.domain.marketplace_metering import WAITING_STATES, UsageRecordState
 from shared.domain.timestamps import parse_sortable_timestamp, sortable_timestamp
@@ -30,19 +34,14 @@ if TYPE_CHECKING:
 
 class UsageRecordTable(TableAccess):
     def waiting_usage_records(self, provider: MarketplaceProvider, customer_id: str) -> list[StoredUsageRecord]:
-        records: list[StoredUsageRecord] = []
-        query: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :pk",
-            "ExpressionAttributeValues": to_attributes({":pk": waiting_records_partition(provider, customer_id)}),
-        }
-        while True:
-            response = self._client.query(**query)
-            records.extend(usage_record_from_item(from_attributes(item)) for item in response.get("Items") or [])
-            if "LastEvaluatedKey" not in response:
-                return records
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return self._records(
+            {
+                "TableName": self._table,
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "GSI1PK = :pk",
+                "ExpressionAttributeValues": to_attributes({":pk": waiting_records_partition(provider, customer_id)}),
+            }
+        )
 
     def get_usage_records(
         self, provider: MarketplaceProvider, customer_id: str, dimension: str, hours: Sequence[datetime]
@@ -61,18 +60,47 @@ class UsageRecordTable(TableAccess):
             ),
             "ConsistentRead": True,
         }
-        found: dict[datetime, StoredUsageRecord] = {}
-        while True:
-            response = self._client.query(**query)
-            for raw in response.get("Items") or []:
-                record = usage_record_from_item(from_attributes(raw))
-                found[record.hour] = record
-            if "LastEvaluatedKey" not in response:
-                break
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found = {record.hour: record for record in self._records(query)}
         return [found[hour] for hour in wanted if hour in found]
 
+    def list_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str
+    ) -> list[StoredUsageRecord]:
+        partition = usage_records_partition(provider, customer_id)
+        return self._records(
+            {
+                "TableName": self._table,
+                "KeyConditionExpression": "PK = :pk AND begins_with(SK, :records)",
+                "ExpressionAttributeValues": to_attributes({":pk": partition, ":records": f"RECORD#{dimension}#"}),
+            }
+        )
+
+    def _records(self, query: dict[str, Any]) -> list[StoredUsageRecord]:
+        """Every record a Query finds, all pages."""
+        records: list[StoredUsageRecord] = []
+        while True:
+            response = self._client.query(**query)
+            records.extend(usage_record_from_item(from_attributes(item)) for item in response.get("Items") or [])
+            if "LastEvaluatedKey" not in response:
+                return records
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
+        return self._transact_or_each([self._creation(record, invoices)])[0]
+
+    def create_usage_records(self, records: Sequence[tuple[StoredUsageRecord, Sequence[MeterInvoice]]]) -> set[str]:
+        # A call's worth of new records in one transaction (a record and its entries are a few
+        # items each); a refused transaction is tried record by record.
+        written = self._transact_or_each([self._creation(record, invoices) for record, invoices in records])
+        return {record.record_id for (record, _), created in zip(records, written, strict=True) if created}
+
+    def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
+        # Whole items, 25 a BatchWriteItem: the meter holds each record as it created or read it
+        # under the customer's lease, so a put writes its new state and the same everything else,
+        # and costs one request a call's worth instead of one each.
+        self._batch_put([usage_record_item(record) for record in records])
+
+    def _creation(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> list[TransactWriteItemTypeDef]:
         hour = sortable_timestamp(record.hour)
         items: list[TransactWriteItemTypeDef] = [self._put_if_absent(usage_record_item(record))]
         for invoice in invoices:
@@ -95,37 +123,7 @@ class UsageRecordTable(TableAccess):
                     }
                 }
             )
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except (ConditionFailed, TransactionConflict):
-            return False
-        return True
-
-    def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
-        # One UpdateItem each: a transaction would save round trips but cost twice the write units,
-        # and each record's update stands on its own (a retry writes the same values).
-        for record in records:
-            self._client.update_item(**_record_update(self._table, record))
-
-
-def _record_update(table: str, record: StoredUsageRecord) -> Any:
-    values: dict[str, Any] = {
-        ":state": record.state,
-        ":receipt": record.receipt,
-        ":reason": record.reason,
-        ":sends": record.sends,
-    }
-    update = "SET #state = :state, receipt = :receipt, reason = :reason, sends = :sends"
-    if record.state not in WAITING_STATES:
-        update += " REMOVE GSI1PK, GSI1SK"
-    return {
-        "TableName": table,
-        "Key": to_attributes(usage_record_key(record.provider, record.customer_id, record.dimension, record.hour)),
-        "UpdateExpression": update,
-        "ConditionExpression": "attribute_exists(PK)",
-        "ExpressionAttributeNames": {"#state": "state"},
-        "ExpressionAttributeValues": to_attributes(values),
-    }
+        return items
 
 
 def usage_record_item(record: StoredUsageRecord) -> Item:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
 from shared.domain.paging import Page, PageRequest
@@ -19,6 +21,10 @@ class MemoryCustomers(MemoryTables):
 
     def get_customer(self, customer_id: str) -> Customer | None:
         return self.customers.get(customer_id)
+
+    def get_customers(self, customer_ids: Collection[str]) -> dict[str, Customer]:
+        with self._lock:
+            return {wanted: self.customers[wanted] for wanted in customer_ids if wanted in self.customers}
 
     def create_contract(self, contract: Contract) -> None:
         with self._lock:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -20,6 +22,17 @@ class MemoryLeases(MemoryTables):
             record = LeaseRecord(uuid.uuid4().hex, until, current.attempt + 1, current.pending_since or now)
             self.leases[(kind, key)] = record
             return _lease(kind, key, record)
+
+    def claim_leases(self, kind: str, keys: Sequence[str], *, now: datetime, until: datetime) -> dict[str, Lease]:
+        with self._lock:
+            claims = ((key, self.claim(kind, key, now=now, until=until)) for key in keys)
+            return {key: lease for key, lease in claims if lease is not None}
+
+    def release_leases(self, releases: Sequence[tuple[Lease, bool]], *, now: datetime) -> None:
+        with self._lock:
+            for lease, settle in releases:
+                with contextlib.suppress(LeaseLost):
+                    self._release(lease, settle=settle)
 
     def renew(self, lease: Lease, *, now: datetime, until: datetime, new_attempt: bool = False) -> Lease:
         with self._lock:

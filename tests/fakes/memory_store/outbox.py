@@ -3,7 +3,7 @@ and `usage_records.py`): the same conditions, the same order, the same all-or-no
 
 from __future__ import annotations
 
-import dataclasses
+import bisect
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,7 +13,14 @@ from typing import Any, cast
 from shared.adapters.dynamodb.keys import id_part
 from shared.domain.marketplace_metering import WAITING_STATES
 from shared.ports.metering import MarketplaceProvider
-from shared.ports.store import MeterInvoice, MeterOutboxEntry, MeterWorkPage, StoredUsageRecord
+from shared.ports.store import (
+    MeterInvoice,
+    MeterInvoiceDone,
+    MeterOutboxEntry,
+    MeterWorkPage,
+    StoredUsageRecord,
+    SyncWrites,
+)
 from tests.fakes.memory_store.state import MemoryTables
 
 
@@ -36,24 +43,29 @@ class MemoryOutbox(MemoryTables):
             }
 
     def meter_work(self, provider: MarketplaceProvider, cursor: str | None, limit: int) -> MeterWorkPage:
+        after = None if cursor is None else json.loads(cursor)
         with self._lock:
+            # Entries are built for the page only: building all of them for every page made reading
+            # 10,000 customers a hundred pages at a time cost what the meter run costs.
             ordered = sorted(
-                (_sort_key(item["customer_id"], invoice_id), self._meter_invoice(invoice_id, provider, item))
+                (_sort_key(item["customer_id"], invoice_id), invoice_id)
                 for (invoice_id, item_provider), item in self.outbox.items()
                 if item_provider == provider and item["waiting"]
             )
-        after = None if cursor is None else json.loads(cursor)
-        remaining = [(sort, entry) for sort, entry in ordered if after is None or sort > after]
-        page = remaining[:limit]
+            remaining = ordered[bisect.bisect_right(ordered, (after, "\uffff")) :] if after is not None else ordered
+            page = remaining[:limit]
+            if len(page) < len(remaining):
+                last_customer = self.outbox[(page[-1][1], provider)]["customer_id"]
+                kept = [(sort, i) for sort, i in page if self.outbox[(i, provider)]["customer_id"] != last_customer]
+                if not kept:  # one customer fills the page: take all of its entries
+                    kept = [
+                        (sort, i) for sort, i in remaining if self.outbox[(i, provider)]["customer_id"] == last_customer
+                    ]
+                page = kept
+            entries = [self._meter_invoice(i, provider, self.outbox[(i, provider)]) for _, i in page]
         if len(page) == len(remaining):
-            return MeterWorkPage(_by_customer([entry for _, entry in page]), None)
-        last_customer = page[-1][1].customer_id
-        kept = [(sort, entry) for sort, entry in page if entry.customer_id != last_customer]
-        if not kept:  # one customer fills the page: take all of its entries
-            kept = [(sort, entry) for sort, entry in remaining if entry.customer_id == last_customer]
-            if len(kept) == len(remaining):
-                return MeterWorkPage(_by_customer([entry for _, entry in kept]), None)
-        return MeterWorkPage(_by_customer([entry for _, entry in kept]), json.dumps(kept[-1][0]))
+            return MeterWorkPage(_by_customer(entries), None)
+        return MeterWorkPage(_by_customer(entries), json.dumps(page[-1][0]))
 
     def get_meter_invoice(self, invoice_id: str, provider: MarketplaceProvider) -> MeterInvoice | None:
         with self._lock:
@@ -86,6 +98,17 @@ class MemoryOutbox(MemoryTables):
             found = (self.usage_records.get((provider, customer_id, dimension, hour)) for hour in dict.fromkeys(hours))
             return [record for record in found if record is not None]
 
+    def list_usage_records(
+        self, provider: MarketplaceProvider, customer_id: str, dimension: str
+    ) -> list[StoredUsageRecord]:
+        with self._lock:
+            found = [
+                record
+                for (record_provider, customer, record_dimension, _), record in self.usage_records.items()
+                if (record_provider, customer, record_dimension) == (provider, customer_id, dimension)
+            ]
+        return sorted(found, key=lambda record: record.hour)
+
     def create_usage_record(self, record: StoredUsageRecord, invoices: Sequence[MeterInvoice]) -> bool:
         with self._lock:
             key = (record.provider, record.customer_id, record.dimension, record.hour)
@@ -103,19 +126,36 @@ class MemoryOutbox(MemoryTables):
                 item["allocations"][record.hour] = share
             return True
 
+    def create_usage_records(self, records: Sequence[tuple[StoredUsageRecord, Sequence[MeterInvoice]]]) -> set[str]:
+        with self._lock:
+            return {record.record_id for record, invoices in records if self.create_usage_record(record, invoices)}
+
     def update_usage_records(self, records: Sequence[StoredUsageRecord]) -> None:
         with self._lock:
-            keys = [(record.provider, record.customer_id, record.dimension, record.hour) for record in records]
-            if any(key not in self.usage_records for key in keys):
-                raise KeyError("no such usage record")  # the table's condition fails the whole write
-            for key, record in zip(keys, records, strict=True):
-                self.usage_records[key] = dataclasses.replace(
-                    self.usage_records[key],
-                    state=record.state,
-                    receipt=record.receipt,
-                    reason=record.reason,
-                    sends=record.sends,
+            for record in records:
+                key = (record.provider, record.customer_id, record.dimension, record.hour)
+                stored = self.usage_records.get(key)
+                # The table puts the whole record: a caller must hold the record as it was created.
+                assert stored is not None, f"no usage record {record.record_id}"
+                assert (stored.quantity, stored.invoices) == (record.quantity, record.invoices), record.record_id
+                self.usage_records[key] = record
+
+    def finish_meter_invoices(self, done: Sequence[MeterInvoiceDone]) -> set[str]:
+        changed: set[str] = set()
+        with self._lock:
+            for finished in done:
+                invoice = finished.invoice
+                cast(SyncWrites, self).record_sync(
+                    invoice.invoice_id,
+                    provider=invoice.provider,
+                    status=finished.status,
+                    reason=finished.reason,
+                    attempt=finished.attempt,
+                    provider_ids=finished.provider_ids,
                 )
+                if not self.finish_meter_invoice(invoice):
+                    changed.add(invoice.invoice_id)
+        return changed
 
     @staticmethod
     def _meter_invoice(invoice_id: str, provider: str, item: dict[str, Any]) -> MeterInvoice:
