@@ -12,11 +12,9 @@ not reach waits for the next run.
 from __future__ import annotations
 
 import dataclasses
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from shared.domain.customers import Customer
 from shared.domain.marketplace_metering import (
@@ -34,10 +32,9 @@ from shared.domain.marketplace_metering import (
     window_closes,
 )
 from shared.domain.providers import AwsMarketplaceProviderConfiguration, AzureMarketplaceProviderConfiguration
-from shared.domain.sync import SyncAttempt, reason_line
+from shared.domain.sync import SyncAttempt
 from shared.domain.timestamps import format_timestamp
-from shared.ports.errors import PermanentError, RetryableError
-from shared.ports.leases import Lease
+from shared.ports.meter_store import MeterInvoice, MeterInvoiceDone, StoredUsageRecord
 from shared.ports.metering import (
     AwsBuyer,
     AzureBuyer,
@@ -45,56 +42,22 @@ from shared.ports.metering import (
     MarketplaceMetering,
     MarketplaceProvider,
     RecordOutcome,
-    RecordState,
 )
 from shared.ports.metering import UsageRecord as WireRecord
-from shared.ports.store import MarketplaceMeterStore, MeterInvoice, MeterInvoiceDone, StoredUsageRecord
+from shared.services.marketplace_meter_calls import (
+    CustomerWork,
+    MeterDependencies,
+    MeterRunReport,
+    RemainingMillis,
+    call,
+    out_of_time,
+    record_outcome,
+)
 from shared.services.marketplace_sync_status import invoice_status
 
+__all__ = ["LEASE_KIND", "MeterDependencies", "MeterRunReport", "run_meter"]
+
 LEASE_KIND = "meter"
-
-
-@dataclass
-class MeterDependencies:
-    store: MarketplaceMeterStore
-    meters: Mapping[MarketplaceProvider, MarketplaceMetering]  # a marketplace left out is not metered
-    clock: Callable[[], datetime]
-    sleep: Callable[[float], None] = time.sleep
-    page_size: int = 1000  # outbox entries per page: larger pages pack calls fuller (25 records of one group)
-    lease_for: timedelta = timedelta(minutes=6)  # longer than the function's timeout (300 s): a live run keeps it
-    call_attempts: int = 3  # sends of one batch within a run (throttling, 5xx, unprocessed)
-    backoff_seconds: float = 0.2  # doubles with each attempt, plus jitter
-    stop_margin_ms: int = 20_000  # stop starting work when less than this remains
-
-
-@dataclass
-class MeterRunReport:
-    customers: int = 0
-    customers_leased_elsewhere: int = 0
-    records_created: int = 0
-    calls: int = 0
-    retried_calls: int = 0
-    records_sent: int = 0
-    accepted: int = 0
-    accepted_cents: int = 0
-    expired: int = 0
-    expired_cents: int = 0
-    conflicts: int = 0
-    failed: int = 0
-    left_waiting: int = 0
-    stopped_early: bool = False
-
-
-@dataclass
-class _CustomerWork:
-    provider: MarketplaceProvider
-    customer_id: str
-    lease: Lease | None  # None once released
-    invoices: list[MeterInvoice]
-    records: dict[datetime, StoredUsageRecord] = field(default_factory=dict)
-
-
-RemainingMillis = Callable[[], int]
 
 
 def run_meter(deps: MeterDependencies, remaining_ms: RemainingMillis) -> MeterRunReport:
@@ -115,7 +78,7 @@ def _meter_provider(
 ) -> None:
     seen: set[str] = set()
     cursor: str | None = None
-    while not _out_of_time(deps, remaining_ms, report):
+    while not out_of_time(deps, remaining_ms, report):
         page = deps.store.meter_work(provider, cursor, deps.page_size)
         customers = [(customer, invoices) for customer, invoices in page.customers if customer not in seen]
         seen.update(customer for customer, _ in customers)
@@ -133,9 +96,9 @@ def _meter_page(
     remaining_ms: RemainingMillis,
     report: MeterRunReport,
 ) -> None:
-    work: list[_CustomerWork] = []
+    work: list[CustomerWork] = []
     try:
-        if _out_of_time(deps, remaining_ms, report):
+        if out_of_time(deps, remaining_ms, report):
             return
         now = deps.clock()
         by_key = {f"{provider}#{customer_id}": (customer_id, invoices) for customer_id, invoices in customers}
@@ -145,7 +108,7 @@ def _meter_page(
             if lease is None:
                 report.customers_leased_elsewhere += 1
                 continue
-            work.append(_CustomerWork(provider, customer_id, lease, list(invoices)))
+            work.append(CustomerWork(provider, customer_id, lease, list(invoices)))
         report.customers += len(work)
         new_records = _prepare(deps, meter, work, now)
         _send(deps, provider, meter, work, new_records, remaining_ms, report)
@@ -159,13 +122,13 @@ def _meter_page(
 class _NewRecord:
     """This hour's record for a customer, to be stored just before the call that carries it."""
 
-    work: _CustomerWork
+    work: CustomerWork
     record: StoredUsageRecord
     carrying: list[MeterInvoice]
 
 
 def _prepare(
-    deps: MeterDependencies, meter: MarketplaceMetering, work: Sequence[_CustomerWork], now: datetime
+    deps: MeterDependencies, meter: MarketplaceMetering, work: Sequence[CustomerWork], now: datetime
 ) -> dict[str, _NewRecord]:
     """Read the records the customers' entries name and work out this hour's record for what their
     invoices owe (stored later, call by call, before the call that sends it)."""
@@ -263,7 +226,7 @@ def _send(
     deps: MeterDependencies,
     provider: MarketplaceProvider,
     meter: MarketplaceMetering,
-    work: Sequence[_CustomerWork],
+    work: Sequence[CustomerWork],
     new_records: Mapping[str, _NewRecord],
     remaining_ms: RemainingMillis,
     report: MeterRunReport,
@@ -282,12 +245,12 @@ def _send(
         unknown = " (sent before, and no answer came back: it may have been metered)" if record.sends else ""
         reason = f"{provider} accepts the {format_timestamp(record.hour)} record only until {closes}{unknown}"
         outcome = RecordOutcome(record.record_id, "expired")
-        expired.append(_outcome(owners[record.record_id], record, outcome, reason, report))
+        expired.append(record_outcome(owners[record.record_id], record, outcome, reason, report))
     if expired:
         deps.store.update_usage_records(expired)
     to_send.update((record_id, new.record) for record_id, new in new_records.items())
     for planned in batches([_wire(record) for record in to_send.values()], meter.max_records):
-        if _out_of_time(deps, remaining_ms, report):
+        if out_of_time(deps, remaining_ms, report):
             return
         batch = planned
         # This hour's records are stored just before the first call that carries them (all of a
@@ -306,82 +269,15 @@ def _send(
             for wire in batch
         ]
         deps.store.update_usage_records(leaving)
-        outcomes = _call(deps, meter, batch, remaining_ms, report)
+        outcomes = call(deps, meter, batch, remaining_ms, report)
         answered = [
-            _outcome(owners[record.record_id], record, outcomes.get(record.record_id), None, report)
+            record_outcome(owners[record.record_id], record, outcomes.get(record.record_id), None, report)
             for record in leaving
         ]
         deps.store.update_usage_records(answered)
 
 
-def _call(
-    deps: MeterDependencies,
-    meter: MarketplaceMetering,
-    batch: list[WireRecord],
-    remaining_ms: RemainingMillis,
-    report: MeterRunReport,
-) -> dict[str, RecordOutcome]:
-    """Send `batch`, again for what comes back unprocessed or retryable (bounded); what never gets
-    an answer is left out of the result."""
-    results: dict[str, RecordOutcome] = {}
-    pending = batch
-    for attempt in range(deps.call_attempts):
-        if attempt:
-            report.retried_calls += 1
-            if _out_of_time(deps, remaining_ms, report):
-                break
-            deps.sleep(deps.backoff_seconds * 2 ** (attempt - 1) * random.uniform(1.0, 1.5))
-        report.calls += 1
-        report.records_sent += len(pending)
-        try:
-            outcomes = meter.meter(pending)
-        except RetryableError:
-            continue
-        except PermanentError as error:
-            state: RecordState = "expired" if error.code == "TimestampOutOfBoundsException" else "failed"
-            reason = reason_line(f"the call was refused: {error}")
-            results.update((wire.record_id, RecordOutcome(wire.record_id, state, reason=reason)) for wire in pending)
-            break
-        results.update((outcome.record_id, outcome) for outcome in outcomes if outcome.state != "unprocessed")
-        pending = [record for record in pending if record.record_id not in results]
-        if not pending:
-            break
-    return results
-
-
-def _outcome(
-    work: _CustomerWork,
-    record: StoredUsageRecord,
-    outcome: RecordOutcome | None,
-    reason: str | None,
-    report: MeterRunReport,
-) -> StoredUsageRecord:
-    """The record as the outcome leaves it (stored by the caller, a call's worth at a time)."""
-    if outcome is None or outcome.state == "unprocessed":
-        said = "no answer from the marketplace" if outcome is None else "left unprocessed by the marketplace"
-        updated = dataclasses.replace(record, state="sent", reason=f"{said}: sent again in the next run")
-        report.left_waiting += 1
-    else:
-        text = reason or outcome.reason
-        if outcome.state == "duplicate":
-            text = f"conflict: the marketplace holds another quantity for this hour ({outcome.reason})"
-            report.conflicts += 1
-        elif outcome.state == "accepted":
-            report.accepted += 1
-            report.accepted_cents += record.quantity
-        elif outcome.state == "expired":
-            report.expired += 1
-            report.expired_cents += record.quantity
-        else:
-            report.failed += 1
-        updated = dataclasses.replace(
-            record, state=outcome.state, receipt=outcome.receipt, reason=None if text is None else reason_line(text)
-        )
-    work.records[record.hour] = updated
-    return updated
-
-
-def _finish(deps: MeterDependencies, work: Sequence[_CustomerWork]) -> None:
+def _finish(deps: MeterDependencies, work: Sequence[CustomerWork]) -> None:
     """Record the status of each invoice whose work is done and take it out of the waiting list;
     settle each customer's lease when nothing of it waits. (A status read in between computes the
     same view from the records: `marketplace_sync_status.live_sync_status`.)"""
@@ -407,7 +303,7 @@ def _finish(deps: MeterDependencies, work: Sequence[_CustomerWork]) -> None:
     _release(deps, work, settled={customer.customer_id for customer in work} - waits)
 
 
-def _release(deps: MeterDependencies, work: Sequence[_CustomerWork], *, settled: set[str]) -> None:
+def _release(deps: MeterDependencies, work: Sequence[CustomerWork], *, settled: set[str]) -> None:
     """Let the customers' leases go, settling those in `settled`. A run that outlived its lease
     lost it to another run, which carries on from the stored records: that lease is passed over."""
     releases = [(customer.lease, customer.customer_id in settled) for customer in work if customer.lease is not None]
@@ -419,9 +315,3 @@ def _release(deps: MeterDependencies, work: Sequence[_CustomerWork], *, settled:
 
 def _wire(record: StoredUsageRecord) -> WireRecord:
     return WireRecord(record.record_id, record.buyer, record.dimension, record.hour, record.quantity)
-
-
-def _out_of_time(deps: MeterDependencies, remaining_ms: RemainingMillis, report: MeterRunReport) -> bool:
-    if remaining_ms() < deps.stop_margin_ms:
-        report.stopped_early = True
-    return report.stopped_early

@@ -23,8 +23,8 @@ from shared.domain.marketplace_metering import (
 from shared.domain.providers import BillingProvider
 from shared.domain.sync import SyncRecord, reason_line
 from shared.domain.timestamps import format_timestamp
+from shared.ports.meter_store import MeterInvoice, MeterReads, StoredUsageRecord
 from shared.ports.metering import MarketplaceProvider
-from shared.ports.store import MeterInvoice, MeterReads, StoredUsageRecord
 
 MARKETPLACES: tuple[MarketplaceProvider, ...] = ("aws_marketplace", "azure_marketplace")
 

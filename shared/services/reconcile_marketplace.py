@@ -28,8 +28,8 @@ from shared.domain.marketplace_reconciliation import (
 )
 from shared.domain.providers import AzureMarketplaceProviderConfiguration
 from shared.domain.reconciliation import Difference
+from shared.ports.meter_store import MeterInvoice, MeterReads, StoredUsageRecord
 from shared.ports.metering import AzureBuyer, MarketplaceProvider, UsageReadBack
-from shared.ports.store import MeterInvoice, MeterReads, StoredUsageRecord
 from shared.services.marketplace_sync_status import invoice_shares
 from shared.services.reconcile import (
     Progress,

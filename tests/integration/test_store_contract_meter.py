@@ -11,8 +11,9 @@ import pytest
 
 from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.marketplace_metering import DIMENSION, record_id
+from shared.ports.meter_store import MeterInvoice, StoredUsageRecord
 from shared.ports.metering import AwsBuyer, AzureBuyer
-from shared.ports.store import MeterInvoice, MeterOutboxEntry, Store, StoredUsageRecord
+from shared.ports.store import MeterOutboxEntry, Store
 from tests.conftest import TABLE_NAME
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ def test_records_updated_together_keep_their_quantities(store: Store) -> None:
 
 def test_invoices_finished_together_record_every_status_and_report_the_changed_entry(store: Store) -> None:
     from shared.domain.sync import SyncAttempt
-    from shared.ports.store import MeterInvoiceDone
+    from shared.ports.meter_store import MeterInvoiceDone
 
     outbox(store, "inv_1", "cust_a", "1.00")
     outbox(store, "inv_2", "cust_b", "1.00")

@@ -11,8 +11,8 @@ import time_machine
 from shared.clock import utc_now
 from shared.domain.marketplace_metering import DIMENSION
 from shared.domain.sync import SyncRecord
+from shared.ports.meter_store import StoredUsageRecord
 from shared.ports.metering import MarketplaceProvider
-from shared.ports.store import StoredUsageRecord
 from shared.services.marketplace_meter import LEASE_KIND
 from shared.services.marketplace_sync_status import live_sync_status
 from tests.meter_world import MeterWorld, MutableClock

@@ -17,7 +17,7 @@ from functions.reconciler.handler import lambda_handler
 from local.lambda_context import LocalLambdaContext
 from shared.domain.marketplace_metering import DIMENSION
 from shared.domain.marketplace_reconciliation import DayUsage, UsageDayKey, usage_day_differences
-from shared.ports.store import StoredUsageRecord
+from shared.ports.meter_store import StoredUsageRecord
 from shared.services.reconcile import ReconcilerDependencies, Report
 from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies, reconcile_marketplace
 from tests.fakes.memory_store import InMemoryStore

@@ -19,8 +19,9 @@ from shared.adapters.dynamodb.keys import id_part, outbox_key
 from shared.adapters.dynamodb.sync_records import sync_update
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
 from shared.domain.timestamps import parse_sortable_timestamp
+from shared.ports.meter_store import MeterInvoice, MeterInvoiceDone, MeterWorkPage
 from shared.ports.metering import MarketplaceProvider
-from shared.ports.store import MeterInvoice, MeterInvoiceDone, MeterOutboxEntry, MeterWorkPage
+from shared.ports.store import MeterOutboxEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

@@ -25,8 +25,8 @@ from shared.adapters.dynamodb.keys import (
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
 from shared.domain.marketplace_metering import WAITING_STATES, UsageRecordState
 from shared.domain.timestamps import parse_sortable_timestamp, sortable_timestamp
+from shared.ports.meter_store import MeterInvoice, StoredUsageRecord
 from shared.ports.metering import AwsBuyer, AzureBuyer, Buyer, MarketplaceProvider
-from shared.ports.store import MeterInvoice, StoredUsageRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef

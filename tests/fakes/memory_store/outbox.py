@@ -12,15 +12,9 @@ from typing import Any, cast
 
 from shared.adapters.dynamodb.keys import id_part
 from shared.domain.marketplace_metering import WAITING_STATES
+from shared.ports.meter_store import MeterInvoice, MeterInvoiceDone, MeterWorkPage, StoredUsageRecord
 from shared.ports.metering import MarketplaceProvider
-from shared.ports.store import (
-    MeterInvoice,
-    MeterInvoiceDone,
-    MeterOutboxEntry,
-    MeterWorkPage,
-    StoredUsageRecord,
-    SyncWrites,
-)
+from shared.ports.store import MeterOutboxEntry, SyncWrites
 from tests.fakes.memory_store.state import MemoryTables
 
 

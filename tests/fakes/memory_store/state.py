@@ -18,7 +18,7 @@ from shared.domain.paging import Page, PageRequest, decode_cursor
 from shared.domain.products import Product
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncRecord
-from shared.ports.store import StoredUsageRecord
+from shared.ports.meter_store import StoredUsageRecord
 from tests.fakes.memory_store.pages import page_of
 
 T = TypeVar("T")
