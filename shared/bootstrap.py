@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
+    from shared.services.data_export import DataExportDependencies
     from shared.services.marketplace_meter import MeterDependencies
     from shared.services.reconcile import ReconcilerDependencies
     from shared.services.route_invoice import RouterDependencies
@@ -174,6 +175,18 @@ def marketplace_meter() -> MeterDependencies:
     return MeterDependencies(
         store=dynamodb_store(settings.table_name), meters=meters, clock=utc_now, page_size=settings.meter_page_size
     )
+
+
+@dependencies
+def data_export() -> DataExportDependencies:
+    # Only the export loads pyarrow (through its bucket adapter): it ships in that function's artifact.
+    from shared.adapters.s3_exports import S3ExportBucket
+    from shared.config import DataExportSettings
+    from shared.services.data_export import DataExportDependencies
+
+    settings = DataExportSettings.from_env()
+    bucket = S3ExportBucket(boto3.client("s3"), settings.export_bucket, expected_owner=settings.export_bucket_owner)
+    return DataExportDependencies(store=dynamodb_store(settings.table_name), bucket=bucket, clock=utc_now)
 
 
 SECRET_MAX_AGE_SECONDS = 300
