@@ -88,9 +88,7 @@ SCHEMAS: dict[ExportTableName, pa.Schema] = {
             _column("custom_fields", pa.map_(pa.string(), pa.string()), "its custom fields"),
             _column("uniqueness_key", pa.string(), "its uniqueness key, if any", nullable=True),
             _column("invoice_id", pa.string(), "the downbeat invoice that bills it, if any", nullable=True),
-            _column(
-                "recurring_commit_id", pa.string(), "the recurring item that generated it, if any", nullable=True
-            ),
+            _column("recurring_commit_id", pa.string(), "the recurring item that generated it, if any", nullable=True),
             _column("created_at", MOMENT, "when it was created"),
         ]
     ),
@@ -133,7 +131,7 @@ class _Bucket:
     def __init__(self, client: S3Client, bucket: str, owner: str | None) -> None:
         self._client = with_mapped_errors(client, service="S3", resource=f"export bucket {bucket}")
         self.name = bucket
-        self._owner = {"ExpectedBucketOwner": owner} if owner else {}
+        self._owner: Any = {"ExpectedBucketOwner": owner} if owner else {}
 
     def put(self, key: str, body: Any, content_type: str) -> None:
         self._client.put_object(Bucket=self.name, Key=key, Body=body, ContentType=content_type, **self._owner)
@@ -289,7 +287,7 @@ class S3ExportBucket:
         )
 
     def retire_other_runs(self, manifest: ExportManifest) -> int:
-        keep = manifest.keys()
+        keep = manifest.object_keys()
         retired = 0
         for table in TABLES:
             for key in self._bucket.keys(date_prefix(table, manifest.export_date)):

@@ -26,7 +26,7 @@ from shared.domain.money import round_to_currency
 
 ExportTableName = Literal["commits", "balances"]
 TABLES: tuple[ExportTableName, ...] = ("commits", "balances")
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT: Literal[1] = 1
 # Tagged on the files of every run of a date but the one its manifest names; the bucket's
 # lifecycle rule expires them a week later (a reader that read the previous manifest still finds them).
 SUPERSEDED_TAG = ("downbeat-export", "superseded")
@@ -97,7 +97,7 @@ class ExportManifest(BaseModel):
     exported_at: datetime
     tables: dict[ExportTableName, ExportedTable]
 
-    def keys(self) -> set[str]:
+    def object_keys(self) -> set[str]:
         """Every object of this run: the data files and the schema files."""
         return {key for table in self.tables.values() for key in (table.schema_key, *(f.key for f in table.files))}
 

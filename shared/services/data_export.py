@@ -7,7 +7,7 @@ Rows and layout: shared.domain.data_export; the bucket: shared.ports.exports. Th
    exactly as `customerBalances/list` reads them;
 2. add each one's row to both tables (the writers keep one row group in memory, one file on disk);
 3. close both tables (their last files and schemas are stored), then switch the date's manifest
-   to this run — the only step readers see;
+   to this run — the only step readers see (the manifest it replaces is read first, to say so);
 4. mark the date's other runs' files for expiry.
 
 A run that fails before step 3 leaves the date's previous manifest, and so its previous export,
@@ -56,6 +56,7 @@ class DataExportDependencies:
 @dataclass(frozen=True)
 class ExportResult:
     manifest: ExportManifest
+    replaced_run_id: str | None  # the run the date's manifest named before (None: the date's first)
     retired: int  # objects of the date's other runs marked for expiry
 
     def summary(self) -> dict[str, object]:
@@ -66,6 +67,7 @@ class ExportResult:
             "run_id": manifest.run_id,
             "exported_at": manifest.exported_at.isoformat().replace("+00:00", "Z"),
             "tables": {name: {"rows": t.rows, "files": len(t.files)} for name, t in manifest.tables.items()},
+            "replaced_run_id": self.replaced_run_id,
             "retired_objects": self.retired,
         }
 
@@ -90,14 +92,13 @@ def export_tables(
     try:
         for table in TABLES:
             writers[table] = deps.bucket.open_table(table, export_date, run)
-        customers = rows = 0
-        for customer in _customers(deps.store):
+        rows = 0
+        for customers, customer in enumerate(_customers(deps.store), start=1):
             for ledgers, statuses in _ledger_pages(deps.store, customer.id):
                 for ledger in ledgers:
                     for table, row in rows_of(ledger, now, statuses).items():
                         writers[table].add(row)
                     rows += 1
-            customers += 1
             if progress is not None:
                 progress(ExportProgress(customers, rows))
         tables = {table: writers[table].close() for table in TABLES}
@@ -106,8 +107,13 @@ def export_tables(
             writer.discard()
         raise
     manifest = ExportManifest(export_date=export_date, run_id=run, exported_at=now, tables=tables)
+    previous = deps.bucket.read_manifest(export_date)
     deps.bucket.switch_manifest(manifest)
-    return ExportResult(manifest, retired=deps.bucket.retire_other_runs(manifest))
+    return ExportResult(
+        manifest,
+        replaced_run_id=None if previous is None else previous.run_id,
+        retired=deps.bucket.retire_other_runs(manifest),
+    )
 
 
 def _customers(store: DataExportStore) -> Iterator[Customer]:

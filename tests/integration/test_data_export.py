@@ -24,7 +24,7 @@ from local.lambda_context import LocalLambdaContext
 from shared.adapters.s3_exports import SCHEMAS, S3ExportBucket
 from shared.domain.audit import AuditEntry
 from shared.domain.commits import Commit, Segment
-from shared.domain.data_export import SUPERSEDED_TAG, ExportManifest, manifest_key
+from shared.domain.data_export import SUPERSEDED_TAG, TABLES, ExportManifest, ExportTableName, manifest_key
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.ledger import LedgerEntry
 from shared.ports.errors import RetryableError
@@ -118,8 +118,8 @@ def store() -> InMemoryStore:
     store = InMemoryStore()
     for customer_id in ("cust_acme", "cust_globex"):
         store.create_customer(customer(customer_id))
-    drawn = add_commit(store, "cust_acme", "commit_drawn", contract_id="con_1", priority=3,
-                       custom_fields={"team": "ml"}, applicable_product_ids=["prod_api"], uniqueness_key="po-1")  # fmt: skip
+    add_commit(store, "cust_acme", "commit_drawn", contract_id="con_1", priority=3, custom_fields={"team": "ml"},
+               applicable_product_ids=["prod_api"], uniqueness_key="po-1")  # fmt: skip
     save_invoice(store, id="inv_draws", applied_credits=[{"id": "commit_drawn", "type": "PREPAID", "amount": "250.50"}])
     overdrawn = add_commit(store, "cust_acme", "commit_overdrawn", ("100.00", JAN, NEXT_JAN))
     add_manual(store, overdrawn, "-230.00")
@@ -150,11 +150,11 @@ def manifest_of(s3: S3Client, day: date = TODAY) -> ExportManifest:
     return ExportManifest.model_validate_json(body)
 
 
-def read_table(s3: S3Client, manifest: ExportManifest, name: str) -> pa.Table:
+def read_table(s3: S3Client, manifest: ExportManifest, name: ExportTableName) -> pa.Table:
     """What a reader does: the manifest's files of `name`, and nothing else, read with pyarrow."""
     parts = [
         pq.read_table(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=file.key)["Body"].read()))
-        for file in manifest.tables[name].files  # type: ignore[index]
+        for file in manifest.tables[name].files
     ]
     return pa.concat_tables(parts)
 
@@ -246,13 +246,13 @@ def test_money_is_decimal_never_float_and_the_schema_is_stored_beside_the_files(
     s3: S3Client, store: InMemoryStore
 ) -> None:
     manifest = export_tables(deps_for(store, bucket(s3))).manifest
-    for name in ("commits", "balances"):
+    for name in TABLES:
         table = read_table(s3, manifest, name)
-        assert table.schema.equals(SCHEMAS[name])  # type: ignore[index]
+        assert table.schema.equals(SCHEMAS[name])
         assert table.schema.field("balance").type == pa.decimal128(38, 3)
         floats = [f.name for f in table.schema if pa.types.is_floating(f.type)]
         assert not floats
-        key = manifest.tables[name].schema_key  # type: ignore[index]
+        key = manifest.tables[name].schema_key
         assert key.startswith(f"{name}/export_date=2025-06-15/run={manifest.run_id}/")
         document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
         assert [column["name"] for column in document["columns"]] == table.schema.names
@@ -267,8 +267,8 @@ def test_files_sit_under_the_run_and_the_date_and_athena_s_manifests_list_them(
 ) -> None:
     manifest = export_tables(deps_for(store, bucket(s3))).manifest
     assert manifest.run_id == "20250615T030000000000Z-00000001"
-    for name in ("commits", "balances"):
-        [file] = manifest.tables[name].files  # type: ignore[index]
+    for name in TABLES:
+        [file] = manifest.tables[name].files
         assert file.key == f"{name}/export_date=2025-06-15/run={manifest.run_id}/part-00000.parquet"
         assert file.rows == 8
         athena = s3.get_object(Bucket=BUCKET, Key=f"athena/{name}/export_date=2025-06-15/manifest")["Body"].read()
@@ -283,15 +283,15 @@ def test_a_rerun_for_the_same_date_replaces_the_export_and_never_duplicates_it(
     second = export_tables(deps_for(store, bucket(s3), NOW + timedelta(hours=2))).manifest
     assert second.run_id != first.run_id
     assert manifest_of(s3) == second
-    for name in ("commits", "balances"):
+    for name in TABLES:
         ids = read_table(s3, second, name).column("id").to_pylist()
         assert len(ids) == len(set(ids)) == 9  # every commit once, the new one included
     # The first run's files are still there (a reader that read its manifest just before still
     # finds them) but marked for expiry; the current run's are not.
-    for key in first.keys():
+    for key in first.object_keys():
         tags = s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]
         assert tags == [{"Key": SUPERSEDED_TAG[0], "Value": SUPERSEDED_TAG[1]}], key
-    for key in second.keys():
+    for key in second.object_keys():
         assert s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == [], key
     # Another date is its own partition: untouched by this date's runs.
     other = export_tables(deps_for(store, bucket(s3), NOW + timedelta(days=1))).manifest
@@ -336,11 +336,11 @@ def test_a_run_that_stops_before_its_switch_leaves_the_previous_export_readable(
     # ...but readers read the manifest, which still names the previous run, complete and alone.
     assert manifest_of(s3) == before
     assert read_table(s3, before, "balances").to_pylist() == old_rows
-    assert all(s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == [] for key in before.keys())
+    assert all(s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == [] for key in before.object_keys())
     # The next complete run takes over and retires both the previous run's and the crashed run's files.
     after = export_tables(deps_for(store, bucket(s3), NOW + timedelta(hours=2))).manifest
     assert "commit_new" in read_table(s3, after, "balances").column("id").to_pylist()
-    for key in [*before.keys(), *crashed]:
+    for key in [*before.object_keys(), *crashed]:
         assert s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] != [], key
 
 
@@ -383,10 +383,10 @@ def test_a_big_table_is_cut_into_files_of_row_groups_and_reads_back_whole(
 
 def test_an_empty_store_exports_empty_tables_with_their_schema(s3: S3Client) -> None:
     manifest = export_tables(deps_for(InMemoryStore(), bucket(s3))).manifest
-    for name in ("commits", "balances"):
+    for name in TABLES:
         table = read_table(s3, manifest, name)
         assert table.num_rows == 0
-        assert table.schema.equals(SCHEMAS[name])  # type: ignore[index]
+        assert table.schema.equals(SCHEMAS[name])
 
 
 def test_a_future_export_date_is_refused_before_anything_is_written(s3: S3Client, store: InMemoryStore) -> None:
@@ -397,8 +397,8 @@ def test_a_future_export_date_is_refused_before_anything_is_written(s3: S3Client
 
 def test_the_handler_exports_today_and_says_what_it_wrote(s3: S3Client, store: InMemoryStore) -> None:
     event = json.loads(Path("events/data_export/scheduled.json").read_text())
-    answer = export_handler(event, cast(Any, LocalLambdaContext("DataExportFunction")), deps=deps_for(store, bucket(s3)))
+    context = cast(Any, LocalLambdaContext("DataExportFunction"))
+    answer = export_handler(event, context, deps=deps_for(store, bucket(s3)))
     assert answer["export_date"] == "2025-06-15"
     assert answer["tables"] == {"commits": {"rows": 8, "files": 1}, "balances": {"rows": 8, "files": 1}}
     assert manifest_of(s3).run_id == answer["run_id"]
-
