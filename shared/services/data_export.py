@@ -116,6 +116,11 @@ def export_tables(
     )
 
 
+def count_customers(store: DataExportStore) -> int:
+    """How many customers an export walks (for a progress bar: one more read of the customer list)."""
+    return sum(1 for _ in _customers(store))
+
+
 def _customers(store: DataExportStore) -> Iterator[Customer]:
     cursor: str | None = None
     while True:
