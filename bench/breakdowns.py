@@ -58,7 +58,7 @@ def _month(number: int) -> datetime:
 def _invoice(number: int) -> dict[str, Any]:
     start, end = _month(number), _month(number + 1)
     hours = int((end - start).total_seconds() // 3600)
-    lines = []
+    lines: list[dict[str, Any]] = []
     for index in range(LINES):
         buckets: list[dict[str, str]] = []
         for hour in range(hours):
