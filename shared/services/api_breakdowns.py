@@ -138,15 +138,15 @@ def list_breakdowns(
     # A page that stops inside an invoice (a month of HOUR windows spans several) resumes with a
     # list of that one invoice, not of the nine after it.
     size = position.at + 1
+    # Entries already served, from the stretch's invoice `at` on: a cursor of this build names
+    # entries of that one invoice; an earlier build's counted on across its stretch of ten.
+    skip = position.skip
     first = True
     while True:
         stretch = deps.store.list_invoices(customer_id, invoice_query, PageRequest(size, position.invoices))
         if first and page.cursor is not None and not stretch.items:
             _check_customer(deps, customer_id)
         first = False
-        # Entries already served, from the stretch's invoice `at` on (a cursor of this build names
-        # entries of that one invoice only; an earlier build's counted on across the stretch).
-        skip = position.skip
         for index, listing in enumerate(stretch.items[position.at :], start=position.at):
             # The list is in order of start, to the second (a fraction sorts within its second).
             if listing.invoice.start_timestamp.replace(microsecond=0) >= query.ending_before:
