@@ -119,12 +119,25 @@ FORCE:
 # $(call snake_case,InvoiceRouter) -> invoice_router
 snake_case = $(shell printf '%s' '$(1)' | sed -E 's/([a-z0-9])([A-Z])/\1_\2/g' | tr '[:upper:]' '[:lower:]')
 
-# $(call sam-function-artifact,<package under functions/>): only that function's own code.
+# A dependency only one function needs (pyarrow for data_export) is in functions/<name>/requirements.txt
+# and goes in that function's artifact, not the layer. manylinux_2_28 wheels (pyarrow has no older
+# ones) fit Lambda's python3.13, which runs on Amazon Linux 2023 (glibc 2.34). Their C++ headers,
+# Cython and C++ sources and test suites are never loaded at run time: they are left out (pyarrow:
+# 8 of its 156 MB), as is pip's bin/.
+FUNCTION_PIP_FLAGS = $(LAYER_PIP_FLAGS) --platform manylinux_2_28_aarch64
+FUNCTION_DEP_UNUSED = bin */tests */include pyarrow/src
+
+# $(call sam-function-artifact,<package under functions/>): only that function's own code (and
+# its own dependencies, when it has a requirements.txt).
 define sam-function-artifact
 	test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
 	test -f functions/$(1)/handler.py || { echo "functions/$(1)/handler.py is missing" >&2; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
 	tar $(SAM_COPY_EXCLUDE) -cf - functions/__init__.py functions/$(1) | tar -xf - -C "$(ARTIFACTS_DIR)"
+	if [ -f functions/$(1)/requirements.txt ]; then \
+	  $(SAM_PYTHON) -m pip install $(FUNCTION_PIP_FLAGS) --target "$(ARTIFACTS_DIR)" -r functions/$(1)/requirements.txt && \
+	  cd "$(ARTIFACTS_DIR)" && rm -rf $(FUNCTION_DEP_UNUSED) && find . -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' | xargs rm -f; \
+	fi
 endef
 
 build-SharedLayer:

@@ -62,14 +62,14 @@ CASES = [
     Case(
         "invoice_router",
         f"import boto3; {PYDANTIC}; {POWERTOOLS}",
-        ("stripe", "azure"),
+        ("stripe", "azure", "pyarrow"),
         ("shared.adapters.sqs_queue", "shared.config", "shared.services.route_invoice"),
     ),
     Case(
         "stripe_sync",
         f"import boto3, stripe; {PYDANTIC}; {POWERTOOLS}; {PARAMETERS}; "
         "from aws_lambda_powertools.utilities.batch import BatchProcessor",
-        ("azure",),
+        ("azure", "pyarrow"),
         (
             "shared.adapters.stripe_gateway",
             "shared.config",
@@ -83,13 +83,20 @@ CASES = [
         "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver; "
         # enable_validation=True loads Powertools' OpenAPI models: the SDK's cost, not ours
         "import aws_lambda_powertools.event_handler.openapi.models",
-        ("stripe", "azure"),
+        ("stripe", "azure", "pyarrow"),
         (
             "shared.api.auth",
             "shared.config",
             "shared.services.api_dependencies",
             "aws_lambda_powertools.utilities.parameters",
         ),
+    ),
+    Case(
+        "data_export",
+        # pyarrow (its Parquet writer) is what this function is for: the SDK's cost, in its baseline.
+        f"import boto3; {PYDANTIC}; {POWERTOOLS}; import pyarrow, pyarrow.parquet",
+        ("stripe", "azure"),
+        ("shared.adapters.s3_exports", "shared.config", "shared.services.data_export"),
     ),
 ]
 

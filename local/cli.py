@@ -34,6 +34,7 @@ from local.cli_arguments import (
     visibility_seconds,
 )
 from local.event_limits import over_the_limit, put_events_entry
+from local.export_cli import add_export_command
 from local.http_server import LOCAL_API_TOKEN, MAX_BODY_BYTES
 from local.reconcile_cli import add_reconcile_command
 from local.sync_cli import add_sync_command
@@ -296,6 +297,21 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from local.export_cli import FUNCTION, export_against_stack  # noqa: PLC0415
+
+    base = api_url(args)
+    served = request_json(base, "GET", f"/_local/env/{FUNCTION}")  # no stack: CommandFailed (exit 1)
+    try:
+        return export_against_stack(args, answer_field(served, "environment"), served.get("withheld", []))
+    except UsageError:
+        raise
+    except Exception as error:  # S3 or the table unreachable: the date's previous export stays as it was
+        raise CommandFailed(
+            f"{type(error).__name__}: {error} (the date's previous export, if any, is unchanged)"
+        ) from None
+
+
 def _log_to_stderr(level: str) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "botocore", "urllib3"):
@@ -422,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a scheduled function now and wait for it",
         description=(
             "Run the scheduled function NAME (e.g. marketplace_meter, alert_evaluator, data_export) on the running "
-            "stack now, with the payload its schedule sends, and print its result when it has finished."
+            "stack now, with the payload its schedule sends, and print its result when it has finished "
+            "(data_export exports today's date, UTC; `downbeat export --date D` exports another with a progress bar)."
         ),
     )
     trigger.add_argument("name", metavar="NAME", help="directory name or logical id of a scheduled function")
@@ -461,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_redrive.set_defaults(run=cmd_dlq_redrive)
     add_sync_command(commands)  # `downbeat sync --dry-run INVOICE_FILE`
     add_reconcile_command(commands, api, cmd_reconcile)
+    add_export_command(commands, api, cmd_export)  # `downbeat export --date D`
     return parser
 
 

@@ -34,6 +34,8 @@ def create_bucket(s3: S3Client, name: str, properties: Mapping[str, Any], region
     if "PublicAccessBlockConfiguration" in properties:
         blocked: Any = dict(properties["PublicAccessBlockConfiguration"])
         s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=blocked)
+    if properties.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     lifecycle: Any = {
         "Rules": [_lifecycle_rule(r) for r in properties.get("LifecycleConfiguration", {}).get("Rules", [])]
     }
@@ -43,10 +45,24 @@ def create_bucket(s3: S3Client, name: str, properties: Mapping[str, Any], region
 
 def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     """CloudFormation's lifecycle rule shape → the S3 API's."""
-    converted: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": {"Prefix": ""}}
+    converted: dict[str, Any] = {"ID": rule.get("Id", "rule"), "Status": rule["Status"], "Filter": _filter(rule)}
     if "ExpirationInDays" in rule:
         converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
     if "AbortIncompleteMultipartUpload" in rule:
         days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
         converted["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    if "NoncurrentVersionExpiration" in rule:
+        days = int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+        converted["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
     return converted
+
+
+def _filter(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation's `Prefix` and `TagFilters` → the S3 API's `Filter` (`And` when both or several)."""
+    prefix = str(rule.get("Prefix", ""))
+    tags = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in rule.get("TagFilters", [])]
+    if not tags:
+        return {"Prefix": prefix}
+    if len(tags) == 1 and not prefix:
+        return {"Tag": tags[0]}
+    return {"And": {"Prefix": prefix, "Tags": tags}}

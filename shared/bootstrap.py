@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import MarketplaceMeterSettings, StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
+    from shared.services.data_export import DataExportDependencies
     from shared.services.marketplace_meter import MeterDependencies
     from shared.services.reconcile import ReconcilerDependencies
     from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies
@@ -202,6 +203,18 @@ def azure_metering(settings: MarketplaceMeterSettings) -> AzureMarketplaceMeteri
         return None
     credential = azure_credential(tenant, client, secret, settings.azure_authority_host)
     return AzureMarketplaceMetering(credential, base_url=settings.azure_metering_base_url)
+
+
+@dependencies
+def data_export() -> DataExportDependencies:
+    # Only the export loads pyarrow (through its bucket adapter): it ships in that function's artifact.
+    from shared.adapters.s3_exports import S3ExportBucket
+    from shared.config import DataExportSettings
+    from shared.services.data_export import DataExportDependencies
+
+    settings = DataExportSettings.from_env()
+    bucket = S3ExportBucket(boto3.client("s3"), settings.export_bucket, expected_owner=settings.export_bucket_owner)
+    return DataExportDependencies(store=dynamodb_store(settings.table_name), bucket=bucket, clock=utc_now)
 
 
 SECRET_MAX_AGE_SECONDS = 300

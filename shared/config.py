@@ -107,3 +107,12 @@ class DashboardSettings(Settings):
     dashboard_base_url: str | None = Field(
         default=None, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
     )
+
+
+# -- Data export
+class DataExportSettings(Settings):
+    """The data export: the table it reads, the bucket it writes and the account that must own it."""
+
+    table_name: str = Field(min_length=1)
+    export_bucket: str = Field(min_length=1)
+    export_bucket_owner: str | None = None

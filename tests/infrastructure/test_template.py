@@ -213,6 +213,7 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
 # author states here what it may do to the table (set() for nothing), and the test below fails
 # until they have (docs/adding-a-function.md).
 TABLE_ACTIONS: dict[str, set[str]] = {
+    "DataExportFunction": {"dynamodb:Query", "dynamodb:BatchGetItem"},  # customers, ledgers, invoice statuses
     # Batched per call of 25 and per page: BatchGetItem (customers, claimed leases), BatchWriteItem
     # (record states), TransactWriteItems (checked as its Put and Update items).
     "MarketplaceMeterFunction": {
@@ -659,12 +660,49 @@ def test_sam_build_functions_hold_only_their_own_code(built: Path, template: dic
         assert (artifact / "functions" / "__init__.py").is_file(), lid
         assert (artifact / "functions" / package / "handler.py").is_file(), lid
         top = sorted(p.name for p in artifact.iterdir())
-        assert top == ["functions"], f"{lid} artifact holds {top}"
+        # Besides its code, only what its own requirements.txt names (pyarrow for data_export).
+        own = own_dependencies(package)
+        assert top == sorted(["functions", *own]), f"{lid} artifact holds {top}, expected functions + {own}"
         packages = sorted(p.name for p in (artifact / "functions").iterdir() if p.is_dir())
         assert packages == [package], f"{lid} artifact holds other functions: {packages}"
         assert not list(artifact.rglob("__pycache__")), lid
         if not talks_to_stripe(function):
             assert not [p for p in artifact.rglob("*") if "stripe" in p.name.lower()], f"{lid} artifact has stripe"
+
+
+def own_dependencies(package: str) -> list[str]:
+    """The top-level directories a function's requirements.txt adds to its artifact (each
+    distribution's package and its .dist-info), from the distributions installed here."""
+    from importlib.metadata import distribution
+
+    requirements = REPO / "functions" / package / "requirements.txt"
+    if not requirements.is_file():
+        return []
+    names = [
+        re.split(r"[<>=!~ ;\[]", line.strip(), maxsplit=1)[0]
+        for line in requirements.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    found = []
+    for name in names:
+        dist = distribution(name)
+        found += [name.replace("-", "_"), f"{dist.metadata['Name'].replace('-', '_')}-{dist.version}.dist-info"]
+    return found
+
+
+@pytest.mark.timeout(900)
+def test_sam_build_every_function_fits_lambda_s_unzipped_limit_with_the_layer(
+    built: Path, template: dict[str, Json]
+) -> None:
+    def size(path: Path) -> int:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+    layer = size(built / "SharedLayer")
+    for lid in resources(template, FUNCTION):
+        total = layer + size(built / lid)
+        print(f"{lid}: {size(built / lid) / 2**20:.1f} MiB + layer {layer / 2**20:.1f} MiB = {total / 2**20:.1f} MiB")
+        # Lambda: 250 MB (262,144,000 bytes) unzipped, function and layers together.
+        assert total < 262_144_000, f"{lid} with the layer is {total / 2**20:.0f} MiB unzipped"
 
 
 @pytest.mark.timeout(900)

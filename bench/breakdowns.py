@@ -1,0 +1,218 @@
+"""Breakdowns of a customer with 24 months of hourly buckets: 24 monthly invoices, each with 3 lines
+bucketed every hour (17,520 HOUR windows), every page of 100 read through the API handler
+(`GET /v1/customers/{id}/invoices/breakdowns`, window_size HOUR over the 24 months), against a bare
+read of the same items (the customer's invoice index and each invoice's items, Query pages only).
+
+Prints the windows, the pages, the store reads the pages made, and the best of three timings of:
+the breakdowns through the handler (every page an API request, as a client pages); the same walk
+through the use case alone (no HTTP event, no response model); the bare read (Query pages, items
+left as DynamoDB returns them); and the store's read of the same invoices with their buckets
+(decompressed and validated: what any use of the items must do first). The goal (the breakdowns
+at most 2 x the bare read) is judged on the bare read; the ratio to the store's read is printed
+beside it. DynamoDB is moto, in-process, for every side (the table holds 24 invoices and their
+chunks: moto's per-call walk of the table is short).
+
+python -m bench breakdowns
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from functions.api.handler import lambda_handler
+from local.http_server import http_api_event
+from local.lambda_context import LocalLambdaContext
+from local.template import create_table
+from shared.adapters.dynamodb import DynamoDBStore
+from shared.domain.breakdowns import BreakdownQuery
+from shared.domain.invoice import InvoiceEvent
+from shared.domain.invoice_listing import InvoiceQuery
+from shared.domain.paging import PageRequest
+from shared.services.api_breakdowns import list_breakdowns
+from shared.services.api_dependencies import ApiDependencies
+from tests.builders import customer, invoice_event
+
+TABLE = "bench-breakdowns"
+TOKEN = "bench-token"
+CUSTOMER = "cust_bench"
+MONTHS = 24
+LINES = 3
+FIRST = datetime(2024, 1, 1, tzinfo=UTC)
+RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
+READS = {"get_item", "query", "batch_get_item"}
+
+
+def _month(number: int) -> datetime:
+    return FIRST.replace(year=FIRST.year + number // 12, month=number % 12 + 1)
+
+
+def _invoice(number: int) -> dict[str, Any]:
+    start, end = _month(number), _month(number + 1)
+    hours = int((end - start).total_seconds() // 3600)
+    lines: list[dict[str, Any]] = []
+    for index in range(LINES):
+        buckets: list[dict[str, str]] = []
+        for hour in range(hours):
+            at = start.timestamp() + hour * 3600
+            quantity = Decimal((hour * 7 + index) % 1000) + Decimal("0.5")
+            buckets.append({"starting_at": f"{datetime.fromtimestamp(at, UTC):%Y-%m-%dT%H:%M:%SZ}",
+                            "ending_before": f"{datetime.fromtimestamp(at + 3600, UTC):%Y-%m-%dT%H:%M:%SZ}",
+                            "quantity": str(quantity), "total": str(quantity * Decimal("0.001"))})  # fmt: skip
+        quantity = sum((Decimal(b["quantity"]) for b in buckets), Decimal(0))
+        lines.append({"id": f"li_{index}", "name": f"Product {index} usage", "product_id": f"prod_{index}",
+                      "quantity": str(quantity), "unit_price": "0.001", "total": str(quantity * Decimal("0.001")),
+                      "custom_fields": {}, "buckets": buckets})  # fmt: skip
+    subtotal = sum((Decimal(line["total"]) for line in lines), Decimal(0))
+    return invoice_event(
+        id=f"inv_{number:02d}", customer_id=CUSTOMER, contract_id=None, line_items=lines, subtotal=str(subtotal),
+        total=str(subtotal.quantize(Decimal("0.01"))), applied_credits=[], version=1,
+        start_timestamp=f"{start:%Y-%m-%dT%H:%M:%SZ}", end_timestamp=f"{end:%Y-%m-%dT%H:%M:%SZ}",
+        issued_at=f"{end:%Y-%m-%dT%H:%M:%SZ}",
+    )  # fmt: skip
+
+
+class CountingClient:
+    """The boto3 client, counting the read calls made through it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name not in READS:
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+def _breakdowns(deps: ApiDependencies) -> tuple[int, int]:
+    """Every page of HOUR windows over the 24 months through the handler: (windows, pages)."""
+    windows, pages, cursor = 0, 0, None
+    while True:
+        query = f"starting_on={FIRST:%Y-%m-%d}&ending_before={_month(MONTHS):%Y-%m-%d}&window_size=HOUR&limit=100"
+        if cursor:
+            query += f"&next_page={cursor}"
+        event = http_api_event(
+            method="GET",
+            target=f"/v1/customers/{CUSTOMER}/invoices/breakdowns?{query}",
+            headers=[("authorization", f"Bearer {TOKEN}")],
+            body=b"",
+            source_ip="192.0.2.1",
+        )
+        reply = lambda_handler(event, LocalLambdaContext("ApiFunction"), deps=deps)
+        assert reply["statusCode"] == 200, reply["body"][:500]
+        body = json.loads(reply["body"])
+        windows += len(body["data"])
+        pages += 1
+        if (cursor := body["next_page"]) is None:
+            return windows, pages
+
+
+def _use_case_walk(deps: ApiDependencies) -> int:
+    """The same walk through the use case, pages of 100, without the HTTP handler."""
+    query = BreakdownQuery(FIRST, _month(MONTHS), "HOUR")
+    windows, cursor = 0, None
+    while True:
+        page = list_breakdowns(deps, CUSTOMER, query, PageRequest(100, cursor))
+        windows += len(page.items)
+        if (cursor := page.next_page) is None:
+            return windows
+
+
+def _store_read(store: DynamoDBStore) -> int:
+    """The customer's invoices read whole through the store, buckets decompressed and validated."""
+    buckets, cursor = 0, None
+    while True:
+        page = store.list_invoices(CUSTOMER, InvoiceQuery(), PageRequest(100, cursor))
+        for listing in page.items:
+            invoice = store.get_invoice(listing.invoice.id, buckets=True)
+            assert invoice is not None
+            buckets += sum(len(line.buckets) for line in invoice.line_items)
+        if (cursor := page.next_page) is None:
+            return buckets
+
+
+def _bare_read(client: Any) -> int:
+    """The same items, Query pages only: the customer's invoice index, then each invoice's partition."""
+
+    def items(**kwargs: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            response = client.query(TableName=TABLE, **kwargs)
+            found += response["Items"]
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    listing = items(IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                    ExpressionAttributeValues={":pk": {"S": f"CUSTOMER#{CUSTOMER}#INVOICES"}})  # fmt: skip
+    count = len(listing)
+    for head in listing:
+        count += len(items(KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": head["PK"]}))
+    return count
+
+
+def _best(runs: int, call: Any) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = call()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> None:
+    with mock_aws():
+        raw = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(raw, TABLE)
+        store = DynamoDBStore(raw, TABLE)
+        store.create_customer(customer(CUSTOMER))
+        for number in range(MONTHS):
+            store.save_invoice(InvoiceEvent.model_validate(_invoice(number)).detail, RECEIVED)
+        counting = CountingClient(raw)
+        ids = itertools.count()
+
+        def fresh(client: Any = raw) -> ApiDependencies:
+            """A new store on the table: no entries kept from an earlier walk (each timed walk starts
+            cold, as a client's first page would)."""
+            return ApiDependencies(
+                DynamoDBStore(client, TABLE), lambda: RECEIVED, lambda prefix: f"{prefix}_{next(ids)}", lambda: TOKEN
+            )
+
+        _breakdowns(fresh())  # warm: imports, model schemas
+        windows, pages = _breakdowns(fresh(counting))
+        reads = dict(counting.calls)
+        breakdown_time, _ = _best(3, lambda: _breakdowns(fresh()))
+        use_case_time, _ = _best(3, lambda: _use_case_walk(fresh()))
+        bare_counter = CountingClient(raw)
+        bare_time, found = _best(3, lambda: _bare_read(bare_counter))
+        bare_queries = bare_counter.calls["query"] // 3
+        store_time, buckets = _best(3, lambda: _store_read(DynamoDBStore(raw, TABLE)))
+    print(f"{MONTHS} monthly invoices x {LINES} lines with hourly buckets: {windows:,} HOUR windows in {pages} pages")
+    print(f"  store reads, all pages: {reads}")
+    print(f"  bare read of the same {found:,} items: {bare_queries} Query pages")
+    print(f"  time (best of 3): breakdowns through the handler {breakdown_time:.2f} s, through the use case "
+          f"{use_case_time:.2f} s; bare read {bare_time:.2f} s; the store's read of the invoices "
+          f"({buckets:,} buckets) {store_time:.2f} s")  # fmt: skip
+    ratio = breakdown_time / bare_time
+    print(f"  ratio breakdowns / bare read: {ratio:.2f}x (goal <= 2x: {'met' if ratio <= 2 else 'NOT met'}); "
+          f"breakdowns / the store's read: {breakdown_time / store_time:.2f}x; "
+          f"use case / the store's read: {use_case_time / store_time:.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
