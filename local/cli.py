@@ -36,6 +36,7 @@ from local.cli_arguments import (
 from local.event_limits import over_the_limit, put_events_entry
 from local.http_server import LOCAL_API_TOKEN, MAX_BODY_BYTES
 from local.reconcile_cli import add_reconcile_command
+from local.stripe_cli import add_stripe_command
 from local.sync_cli import add_sync_command
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
@@ -461,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq_redrive.set_defaults(run=cmd_dlq_redrive)
     add_sync_command(commands)  # `downbeat sync --dry-run INVOICE_FILE`
     add_reconcile_command(commands, api, cmd_reconcile)
+    add_stripe_command(commands, api)  # `downbeat stripe pay INVOICE` …
     return parser
 
 

@@ -23,6 +23,8 @@ from typing import Protocol
 from local.resources import FunctionSpec
 
 LOCAL_STRIPE_KEY = "sk_test_downbeat_local"
+# Signs the double's webhooks to the local stack (and verifies them there): fake, local-only.
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_downbeat_local"
 # The Azure double's app registration: fake, local-only values (the secret is withheld like any
 # other secret variable: local/secret_variables.py).
 LOCAL_AZURE_TENANT_ID = "00000000-0000-4000-8000-00000000d0b1"
@@ -110,8 +112,8 @@ DOUBLES: tuple[ProviderDouble, ...] = (
         variable="STRIPE_API_BASE",
         start=_start_stripe,
         needed_by=declares("STRIPE_API_BASE"),
-        defaults={"STRIPE_API_KEY": LOCAL_STRIPE_KEY},
-        secrets={"StripeApiKeySecret": "STRIPE_API_KEY"},
+        defaults={"STRIPE_API_KEY": LOCAL_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_WEBHOOK_SECRET},
+        secrets={"StripeApiKeySecret": "STRIPE_API_KEY", "StripeWebhookSecret": "STRIPE_WEBHOOK_SECRET"},
     ),
     ProviderDouble(
         name="AWS Marketplace Metering",

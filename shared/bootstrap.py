@@ -150,7 +150,10 @@ def stripe_webhook() -> StripeWebhookDependencies:
     def verify(payload: bytes, signature: str | None) -> None:
         # Read per request (Powertools caches it 5 minutes): a rotated secret takes effect without a deploy.
         verify_webhook(
-            payload, signature, webhook_secrets(local_secret or (stored() if stored else "")), SIGNATURE_TOLERANCE_SECONDS
+            payload,
+            signature,
+            webhook_secrets(local_secret or (stored() if stored else "")),
+            SIGNATURE_TOLERANCE_SECONDS,
         )
 
     # One quick try: Stripe waits only seconds for the answer, and redelivers the event on a non-2xx.

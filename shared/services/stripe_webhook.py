@@ -125,9 +125,7 @@ def _apply(deps: StripeWebhookDependencies, event: InvoiceEvent, our_id: str, ig
             return _with(ignored, message=f"invoice {our_id!r} has no Stripe sync record")
         recorded = record.provider_ids.get("stripe_invoice_id")
         revised = event.data.object.from_invoice.invoice if event.data.object.from_invoice else None
-        relation = relation_to_record(
-            recorded if isinstance(recorded, str) else None, event.stripe_invoice_id, revised
-        )
+        relation = relation_to_record(recorded if isinstance(recorded, str) else None, event.stripe_invoice_id, revised)
         if relation == "other":
             deps.store.remember_stripe_event(event.id, expires_at)
             return _with(
