@@ -590,8 +590,8 @@ class _Handler(BaseHTTPRequestHandler):
         if route.name == "claim-check-bucket":
             return control.claim_check_bucket()
         if route.name == "stripe":
-            invoice = document.get("invoice") if isinstance(document, dict) else None
-            if not (isinstance(document, dict) and set(document) == {"invoice"} and isinstance(invoice, str) and invoice):
+            invoice = document.get("invoice") if isinstance(document, dict) and set(document) == {"invoice"} else None
+            if not (isinstance(invoice, str) and invoice):
                 raise ControlError(400, 'the body is a JSON object {"invoice": "<Stripe or downbeat invoice id>"}')
             return control.stripe_hand_action(name, invoice)
         return {"functions": control.functions()}
