@@ -48,6 +48,7 @@ def _response(answer: WebhookAnswer) -> dict[str, Any]:
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: StripeWebhookDependencies | None = None
 ) -> dict[str, Any]:
+    count("StripeWebhookRequests")
     headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
     body = raw_body(event)
     if body is None:
