@@ -8,11 +8,11 @@ from shared.domain.commits import Commit
 from shared.domain.customers import Contract, Customer
 from shared.domain.paging import Page, PageRequest
 from shared.domain.validation import FieldError
-from shared.ports.store import UniquenessKeyTaken
+from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 from shared.services.api_commit_requests import ContractCommitBody, ContractCreditBody, CreateContractWithCommitsRequest
 from shared.services.api_commits import check_keys_unrepeated, new_commit, taken
 from shared.services.api_dependencies import CONTRACTS_CREATE, ApiDependencies, audit_entry
-from shared.services.api_errors import NotFound
+from shared.services.api_errors import Conflict, NotFound
 
 
 def _customer(deps: ApiDependencies, customer_id: str) -> Customer:
@@ -35,7 +35,7 @@ def create_contract(
             f" POST /v1/customers/{customer.id}/billingProviderConfigurations first",
         )
     contract = Contract(
-        id=deps.new_id("con"),
+        id=request.id if request.id is not None else deps.new_id("con"),
         customer_id=customer.id,
         name=request.name,
         starting_at=request.starting_at,
@@ -51,7 +51,10 @@ def create_contract(
     check_keys_unrepeated(bodies)
     audit = audit_entry(deps, caller, CONTRACTS_CREATE, contract.id, 200)
     if not bodies:
-        deps.store.create_contract_audited(contract, audit)
+        try:
+            deps.store.create_contract_audited(contract, audit)
+        except AlreadyExists:
+            raise _id_taken(contract) from None
         return contract, []
     commits = [
         new_commit(
@@ -69,7 +72,13 @@ def create_contract(
     except UniquenessKeyTaken as error:
         field = next(field for field, body in bodies if body.uniqueness_key == error.key)
         raise taken(error, field) from None
+    except AlreadyExists:  # the commits' ids are fresh: the contract's is taken
+        raise _id_taken(contract) from None
     return contract, commits
+
+
+def _id_taken(contract: Contract) -> Conflict:
+    return Conflict(f"customer {contract.customer_id!r} already has a contract with id {contract.id!r}", field="id")
 
 
 def get_contract(deps: ApiDependencies, customer_id: str, contract_id: str) -> Contract:
