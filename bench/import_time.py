@@ -83,6 +83,17 @@ CASES = [
             "aws_lambda_powertools.utilities.parameters",
         ),
     ),
+    Case(
+        "stripe_webhook",
+        f"import boto3, stripe; {PYDANTIC}; {POWERTOOLS}; {PARAMETERS}",
+        ("azure",),
+        (
+            "shared.adapters.stripe_gateway",
+            "shared.config",
+            "shared.services.stripe_webhook",
+            "aws_lambda_powertools.utilities.parameters",
+        ),
+    ),
 ]
 
 
