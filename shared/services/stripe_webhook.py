@@ -124,6 +124,10 @@ def _apply(deps: StripeWebhookDependencies, event: InvoiceEvent, our_id: str, ig
             deps.store.remember_stripe_event(event.id, expires_at)
             return _with(ignored, message=f"invoice {our_id!r} has no Stripe sync record")
         recorded = record.provider_ids.get("stripe_invoice_id")
+        if record.status == "pending" and not recorded:
+            # The worker is still pushing it (Stripe's invoice.finalized can beat the worker's own
+            # record of the invoice it made): not yet known, so not ignored; Stripe delivers it again.
+            return WebhookAnswer(503, "unavailable", f"invoice {our_id!r} is still being pushed to Stripe; retry", None)
         revised = event.data.object.from_invoice.invoice if event.data.object.from_invoice else None
         relation = relation_to_record(recorded if isinstance(recorded, str) else None, event.stripe_invoice_id, revised)
         if relation == "other":

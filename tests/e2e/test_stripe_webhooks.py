@@ -51,8 +51,8 @@ def synced_invoice(stack: LocalStack, store: DynamoDBStore, tmp_path: Path) -> t
 
 
 def api_get(stack: LocalStack, path: str) -> dict[str, Any]:
-    answer: dict[str, Any] = request_json(stack.url, "GET", path, token=stack.api_token)
-    return answer["data"]
+    data: dict[str, Any] = request_json(stack.url, "GET", path, token=stack.api_token)["data"]
+    return data
 
 
 def sync_status(stack: LocalStack, invoice_id: str) -> dict[str, Any]:

@@ -240,6 +240,27 @@ def test_a_revision_of_ours_becomes_the_recorded_stripe_invoice() -> None:
     assert (record.provider_status, record.provider_ids["stripe_invoice_id"]) == ("open", "in_revised")
 
 
+def test_an_event_racing_the_worker_s_own_record_is_503_so_stripe_delivers_it_again() -> None:
+    store, fake = InMemoryStore(), FakeStripe()
+    store.record_sync(
+        "inv_1", provider="stripe", status="pending", reason="queued", attempt=SyncAttempt(at=NOW, outcome="routed")
+    )
+    fake.hold(OURS, "open")
+    document = event("invoice.finalized")
+    status, body = deliver(make_deps(store, fake), document)
+    assert (status, fake.calls) == (503, 0)
+    assert "retry" in body["message"]
+    store.record_sync(
+        "inv_1",
+        provider="stripe",
+        status="synced",
+        reason=None,
+        attempt=SyncAttempt(at=NOW, outcome="synced"),
+        provider_ids={"stripe_invoice_id": OURS},
+    )
+    assert deliver(make_deps(store, fake), document)[1]["data"]["provider_status"] == "open"
+
+
 def test_no_stripe_sync_record_is_ignored() -> None:
     store, fake = synced_store(provider="aws_marketplace"), FakeStripe()
     assert deliver(make_deps(store, fake), event())[1]["data"]["outcome"] == "ignored"
