@@ -61,6 +61,9 @@ class ProviderDouble:
     # Variables whose local values come from the started double (`provide(double)`); a user's value wins.
     provides: tuple[str, ...] = ()
     provide: Callable[[RunningDouble], Mapping[str, str]] | None = None
+    # Defaults only a function that declares another variable gets: default → that template variable
+    # (the webhook secret goes to the function that names its secret, not to every Stripe caller).
+    only_with: Mapping[str, str] = field(default_factory=dict)
 
 
 def declares(variable: str) -> Callable[[FunctionSpec], bool]:
@@ -114,6 +117,7 @@ DOUBLES: tuple[ProviderDouble, ...] = (
         needed_by=declares("STRIPE_API_BASE"),
         defaults={"STRIPE_API_KEY": LOCAL_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_WEBHOOK_SECRET},
         secrets={"StripeApiKeySecret": "STRIPE_API_KEY", "StripeWebhookSecret": "STRIPE_WEBHOOK_SECRET"},
+        only_with={"STRIPE_WEBHOOK_SECRET": "STRIPE_WEBHOOK_SECRET_NAME"},
     ),
     ProviderDouble(
         name="AWS Marketplace Metering",
@@ -153,7 +157,8 @@ class Providers:
         for double in self.doubles:
             if double.needed_by(spec):
                 names = (double.variable, *double.defaults, *double.provides)
-                env |= {name: self.values[name] for name in names if name in self.values}
+                wanted = [n for n in names if n not in double.only_with or double.only_with[n] in spec.environment]
+                env |= {name: self.values[name] for name in wanted if name in self.values}
         return env
 
     def secret_values(self) -> dict[str, str]:
