@@ -9,6 +9,7 @@ order or twice end in Stripe's real state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,5 +171,4 @@ def _apply(deps: StripeWebhookDependencies, event: InvoiceEvent, our_id: str, ig
 
 
 def _with(answer: WebhookAnswer, **changes: Any) -> WebhookAnswer:
-    values = {**answer.__dict__, **changes}
-    return WebhookAnswer(**values)
+    return dataclasses.replace(answer, **changes)
