@@ -98,6 +98,17 @@ CASES = [
         ("stripe", "azure"),
         ("shared.adapters.s3_exports", "shared.config", "shared.services.data_export"),
     ),
+    Case(
+        "stripe_webhook",
+        f"import boto3, stripe; {PYDANTIC}; {POWERTOOLS}; {PARAMETERS}",
+        ("azure",),
+        (
+            "shared.adapters.stripe_gateway",
+            "shared.config",
+            "shared.services.stripe_webhook",
+            "aws_lambda_powertools.utilities.parameters",
+        ),
+    ),
 ]
 
 

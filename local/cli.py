@@ -37,6 +37,7 @@ from local.event_limits import over_the_limit, put_events_entry
 from local.export_cli import add_export_command
 from local.http_server import LOCAL_API_TOKEN, MAX_BODY_BYTES
 from local.reconcile_cli import add_reconcile_command
+from local.stripe_cli import add_stripe_command
 from local.sync_cli import add_sync_command
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
@@ -479,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sync_command(commands)  # `downbeat sync --dry-run INVOICE_FILE`
     add_reconcile_command(commands, api, cmd_reconcile)
     add_export_command(commands, api, cmd_export)  # `downbeat export --date D`
+    add_stripe_command(commands, api)  # `downbeat stripe pay INVOICE` …
     return parser
 
 

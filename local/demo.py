@@ -81,6 +81,8 @@ def run_demo(out: TextIO) -> int:
             return 1
         if not _meter_marketplaces(out, stack, _api_client(stack.url, stack.api_token), outcomes):
             return 1
+        if not _pay_in_stripe(out, stack, _api_client(stack.url, stack.api_token), outcomes):
+            return 1
         if not _print_dashboards(out, _api_client(stack.url, stack.api_token), ids["cust_acme"]):
             return 1
         if sys.stdin is not None and sys.stdin.isatty():
@@ -113,6 +115,36 @@ def _meter_marketplaces(out: TextIO, stack: LocalStack, call: ApiCall, outcomes:
             print(f"    {record['hour']}  {record['cents']} cents  {record['state']}  receipt {receipt}", file=out)
         metered = metered and sync["status"] == "synced"
     return metered
+
+
+def _pay_in_stripe(out: TextIO, stack: LocalStack, call: ApiCall, outcomes: list[Outcome]) -> bool:
+    """The customer pays the Stripe invoice in Stripe (the double): its signed `invoice.paid` webhook
+    reaches the stack, and the sync status's `provider_status` becomes `paid` (docs/webhooks.md)."""
+    stripe_invoices = [o for o in outcomes if o.sync is not None and o.sync.provider == "stripe"]
+    if not stripe_invoices or stack.stripe is None:
+        return True  # STRIPE_API_BASE points elsewhere: no double to pay in
+    paid = True
+    for outcome in stripe_invoices:
+        path = f"/v1/invoices/{urllib.parse.quote(outcome.invoice_id, safe='')}/sync"
+        before = call("GET", path, None)["data"]["provider_status"]
+        answer = request_json(
+            stack.url, "POST", "/_local/stripe/pay", {"invoice": outcome.invoice_id}, token=stack.api_token
+        )
+        webhook = answer["webhook"]
+        sync = call("GET", path, None)["data"]
+        print(
+            f"\nPaid in Stripe (`downbeat stripe pay {outcome.invoice_id}`): {answer['stripe_invoice_id']} is"
+            f" {answer['status']}; Stripe's {webhook['type']} webhook {webhook['event_id']}"
+            f" answered {webhook['status']}",
+            file=out,
+        )
+        print(
+            f"  {outcome.invoice_id}: provider_status {before or 'null'} → {sync['provider_status']}"
+            f" (at {sync['provider_status_at']}); sync status still {sync['status']}",
+            file=out,
+        )
+        paid = paid and sync["provider_status"] == "paid"
+    return paid
 
 
 # The demo invoices are for February 2025: the usage link shows that month, not the last 30 days.

@@ -23,6 +23,8 @@ from typing import Protocol
 from local.resources import FunctionSpec
 
 LOCAL_STRIPE_KEY = "sk_test_downbeat_local"
+# Signs the double's webhooks to the local stack (and verifies them there): fake, local-only.
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_downbeat_local"
 # The Azure double's app registration: fake, local-only values (the secret is withheld like any
 # other secret variable: local/secret_variables.py).
 LOCAL_AZURE_TENANT_ID = "00000000-0000-4000-8000-00000000d0b1"
@@ -59,6 +61,9 @@ class ProviderDouble:
     # Variables whose local values come from the started double (`provide(double)`); a user's value wins.
     provides: tuple[str, ...] = ()
     provide: Callable[[RunningDouble], Mapping[str, str]] | None = None
+    # Defaults only a function that declares another variable gets: default → that template variable
+    # (the webhook secret goes to the function that names its secret, not to every Stripe caller).
+    only_with: Mapping[str, str] = field(default_factory=dict)
 
 
 def declares(variable: str) -> Callable[[FunctionSpec], bool]:
@@ -110,8 +115,9 @@ DOUBLES: tuple[ProviderDouble, ...] = (
         variable="STRIPE_API_BASE",
         start=_start_stripe,
         needed_by=declares("STRIPE_API_BASE"),
-        defaults={"STRIPE_API_KEY": LOCAL_STRIPE_KEY},
-        secrets={"StripeApiKeySecret": "STRIPE_API_KEY"},
+        defaults={"STRIPE_API_KEY": LOCAL_STRIPE_KEY, "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_WEBHOOK_SECRET},
+        secrets={"StripeApiKeySecret": "STRIPE_API_KEY", "StripeWebhookSecret": "STRIPE_WEBHOOK_SECRET"},
+        only_with={"STRIPE_WEBHOOK_SECRET": "STRIPE_WEBHOOK_SECRET_NAME"},
     ),
     ProviderDouble(
         name="AWS Marketplace Metering",
@@ -151,7 +157,8 @@ class Providers:
         for double in self.doubles:
             if double.needed_by(spec):
                 names = (double.variable, *double.defaults, *double.provides)
-                env |= {name: self.values[name] for name in names if name in self.values}
+                wanted = [n for n in names if n not in double.only_with or double.only_with[n] in spec.environment]
+                env |= {name: self.values[name] for name in wanted if name in self.values}
         return env
 
     def secret_values(self) -> dict[str, str]:

@@ -99,6 +99,7 @@ class LocalControl(Protocol):
 
     def functions(self) -> list[dict[str, Any]]: ...
     def claim_check_bucket(self) -> dict[str, str]: ...
+    def stripe_hand_action(self, action: str, invoice: str) -> dict[str, Any]: ...
     def invoke_api(self, event: dict[str, Any]) -> Any:
         """The API function's response, or raise LookupError when it is not in this build."""
         ...
@@ -254,6 +255,7 @@ _CONTROL_ROUTES = {
         _ControlRoute("env", ("GET", "HEAD"), takes_name=True),
         _ControlRoute("functions", ("GET", "HEAD")),
         _ControlRoute("claim-check-bucket", ("GET", "HEAD")),
+        _ControlRoute("stripe", ("POST",), takes_name=True),  # /_local/stripe/<pay|fail-payment|void|uncollectible>
     )
 }
 _HEALTH_METHODS = ("GET", "HEAD")
@@ -587,6 +589,11 @@ class _Handler(BaseHTTPRequestHandler):
             return {"environment": control.function_environment(name), "withheld": control.withheld_variables(name)}
         if route.name == "claim-check-bucket":
             return control.claim_check_bucket()
+        if route.name == "stripe":
+            invoice = document.get("invoice") if isinstance(document, dict) and set(document) == {"invoice"} else None
+            if not (isinstance(invoice, str) and invoice):
+                raise ControlError(400, 'the body is a JSON object {"invoice": "<Stripe or downbeat invoice id>"}')
+            return control.stripe_hand_action(name, invoice)
         return {"functions": control.functions()}
 
     def _serve_api(self, target: str, body: bytes) -> None:

@@ -78,6 +78,7 @@ class FunctionSpec:
     rule_sources: tuple[EventBridgeRuleSource, ...] = ()
     schedules: tuple[ScheduleSource, ...] = ()
     http_api: bool = False
+    http_routes: tuple[tuple[str, str], ...] = ()  # (method, path) of each HttpApi event, as written
     async_max_retries: int = 2  # Lambda's default for asynchronous invocations
     on_failure_destination: Any = None  # unresolved ARN of the OnFailure destination, if any
 
@@ -107,6 +108,7 @@ def function_specs(template: Mapping[str, Any] | None = None) -> list[FunctionSp
         properties: Mapping[str, Any] = resource.get("Properties", {})
         own_env: Mapping[str, Any] = properties.get("Environment", {}).get("Variables", {})
         sqs, rules, schedules, http_api = [], [], [], False
+        routes: list[tuple[str, str]] = []
         for event_id, event in properties.get("Events", {}).items():
             kind, event_properties = event.get("Type"), event.get("Properties", {})
             if kind == "SQS":
@@ -132,6 +134,9 @@ def function_specs(template: Mapping[str, Any] | None = None) -> list[FunctionSp
                 )
             elif kind in {"HttpApi", "Api"}:
                 http_api = True
+                routes.append(
+                    (str(event_properties.get("Method", "ANY")).upper(), str(event_properties.get("Path", "/")))
+                )
         invoke_config: Mapping[str, Any] = properties.get("EventInvokeConfig", {})
         on_failure = invoke_config.get("DestinationConfig", {}).get("OnFailure", {})
         specs.append(
@@ -145,6 +150,7 @@ def function_specs(template: Mapping[str, Any] | None = None) -> list[FunctionSp
                 rule_sources=tuple(rules),
                 schedules=tuple(schedules),
                 http_api=http_api,
+                http_routes=tuple(routes),
                 async_max_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
                 on_failure_destination=on_failure.get("Destination") if on_failure.get("Type") == "SQS" else None,
             )

@@ -243,6 +243,8 @@ class LocalStack:
         limits = ServerLimits(timeout_seconds=self.options.http_timeout_seconds)
         self._http = LocalHttpServer(self, self.options.port, token=self.api_token, limits=limits)
         self._http.start()
+        if self.stripe is not None:  # the double's webhooks come to this stack, signed as it verifies them
+            self.stripe.configure_webhooks(f"{self.url}/v1/webhooks/stripe", provider.get("STRIPE_WEBHOOK_SECRET"))
         token_source = "DOWNBEAT_API_TOKEN" if user_env.get("DOWNBEAT_API_TOKEN") else "the built-in local token"
         log.info("local stack: API %s, moto %s, API token from %s", self.url, self.moto_url, token_source)
         return self
@@ -322,7 +324,7 @@ class LocalStack:
         env = {name: value for name, value in provider.items() if name in spec.environment}
         from_doubles = doubles.environment_for(spec)
         env |= from_doubles
-        if spec.http_api:
+        if spec.http_api and not _only_fixed_routes(spec):
             env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
             env["DASHBOARD_SIGNING_SECRET"] = provider["DASHBOARD_SIGNING_SECRET"]
         for name in ("AZURE_METERING_BASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
@@ -594,6 +596,33 @@ class LocalStack:
             if bus == self.bus_name and EventPattern.load(json.dumps(pattern)).matches_event(event)  # type: ignore[arg-type]
         ]
 
+    def stripe_hand_action(self, action: str, invoice: str) -> dict[str, Any]:
+        """`downbeat stripe ACTION INVOICE`: what someone does in Stripe itself to an invoice (named by
+        its Stripe id or by the downbeat invoice id in its metadata), and the webhook that sends."""
+        from local.stripe_double_webhooks import HAND_ACTIONS  # noqa: PLC0415 - only this command needs it
+        from local.stripe_double_wire import StripeError  # noqa: PLC0415
+
+        double = self.stripe
+        if double is None:
+            raise ControlError(404, "STRIPE_API_BASE is set: this stack runs no Stripe double to act in")
+        if action not in HAND_ACTIONS:
+            raise ControlError(404, f"no Stripe action {action!r}; one of {', '.join(HAND_ACTIONS)}")
+        ours = [
+            i for i in double.invoices() if i["id"] == invoice or i["metadata"].get("downbeat_invoice_id") == invoice
+        ]
+        if not ours:
+            raise ControlError(404, f"the Stripe double has no invoice {invoice!r} (by id or downbeat_invoice_id)")
+        stripe_id = str(ours[-1]["id"])  # the newest: a revision replaces the one it revises
+        try:
+            delivery = double.hand_action(action, stripe_id)
+        except StripeError as error:
+            raise ControlError(409, f"Stripe refused to {action} {stripe_id}: {error.message}") from None
+        return {
+            "stripe_invoice_id": stripe_id,
+            "status": double.invoice(stripe_id)["status"],
+            "webhook": delivery.to_json(),
+        }
+
     def claim_check_bucket(self) -> dict[str, str]:
         """Where `downbeat send-event --claim-check` puts line items: the bucket and its S3 endpoint."""
         assert self.resources is not None
@@ -657,10 +686,23 @@ class LocalStack:
         ]
 
     def invoke_api(self, event: dict[str, Any]) -> Any:
-        api = next((r for r in self._functions.values() if r.spec.http_api), None)
+        api = self._route_owner(event) or next(
+            (r for r in self._functions.values() if r.spec.http_api and not _only_fixed_routes(r.spec)), None
+        )
         if api is None or not (api.spec.logical_id in self._handlers or handler_exists(api.spec)):
             raise HandlerMissing("the API function (functions/api) is not in this build")
         return self.invoke(api.spec.logical_id, event)
+
+    def _route_owner(self, event: dict[str, Any]) -> _FunctionRuntime | None:
+        """The function a route of its own sends this request to (`POST /v1/webhooks/stripe`), as
+        API Gateway prefers a route without a greedy `{proxy+}` over `ANY /{proxy+}`."""
+        http = event.get("requestContext", {}).get("http", {})
+        wanted = (str(http.get("method", "")).upper(), str(event.get("rawPath", "")))
+        for runtime in self._functions.values():
+            routes = runtime.spec.http_routes
+            if _only_fixed_routes(runtime.spec) and runtime.available and ({wanted, ("ANY", wanted[1])} & set(routes)):
+                return runtime
+        return None
 
     def dead_letter_queues(self) -> dict[str, QueueInfo]:
         """The template's DLQs (redrive targets, OnFailure destinations, rule DLQs) and extra ones."""
@@ -720,6 +762,11 @@ class LocalStack:
         if record is None or record.status != "failed" or record.dead_letter_queue != queue:
             return None
         return record.reason
+
+
+def _only_fixed_routes(spec: FunctionSpec) -> bool:
+    """A function whose every route is one fixed path (no `{parameter}`): the webhook, not the API."""
+    return bool(spec.http_routes) and all("{" not in path for _, path in spec.http_routes)
 
 
 def peek_messages(sqs: SQSClient, queue_url: str) -> list[MessageTypeDef]:

@@ -14,7 +14,9 @@ optional test-mode rate limiter and programmable faults for the fault-injection 
 
 Run it standalone for ``downbeat local``: ``python -m local.stripe_double --port 12111``; the
 control surface lives under ``/_double/`` (``GET state``, ``GET requests``, ``POST reset``,
-``POST faults`` with a JSON fault, ``POST customers`` with ``{"id": "cus_…"}``).
+``POST faults`` with a JSON fault, ``POST customers`` with ``{"id": "cus_…"}``,
+``POST invoices/<id>/<pay|fail-payment|void|uncollectible>``: what happens in Stripe outside
+downbeat, each sending its signed webhook to the endpoint ``configure_webhooks`` set).
 
 What it follows (behaviour looked up, not guessed; paraphrased, nothing copied):
 
@@ -64,6 +66,7 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
 
 from local.stripe_double_api import MAX_ITEMS_PER_INVOICE, StripeModel
+from local.stripe_double_webhooks import HAND_ACTIONS, WebhookDelivery, WebhookEndpoint, event_json
 from local.stripe_double_wire import JSON, StripeError, parse_form
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -220,6 +223,7 @@ class StripeDouble:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._rate: tuple[float, float] | None = None
+        self.webhooks = WebhookEndpoint()
         self.set_rate_limit(rate_limit_per_second, rate_limit_burst)
         self.reset()
 
@@ -287,6 +291,38 @@ class StripeDouble:
         with self._lock:
             self._rate = None if per_second is None else (per_second, burst or max(per_second, 1.0))
             self._buckets = {}
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def configure_webhooks(self, url: str | None, secret: str | None) -> None:
+        """Where the hand actions send their events, and the endpoint's signing secret."""
+        self.webhooks.url, self.webhooks.secret = url, secret
+
+    def hand_action(self, action: str, invoice_id: str) -> WebhookDelivery:
+        """Pay, fail a payment, void or mark uncollectible as someone would in Stripe itself, then
+        send the event Stripe sends for it. Raises StripeError when the invoice cannot go there."""
+        if action not in HAND_ACTIONS:
+            raise StripeError(404, f"no hand action {action!r}; one of {', '.join(HAND_ACTIONS)}", saved=False)
+        apply = {
+            "pay": self.model.pay_by_hand,
+            "fail-payment": self.model.fail_payment,
+            "void": self.model.void_by_hand,
+            "uncollectible": self.model.mark_uncollectible,
+        }[action]
+        with self._lock:
+            invoice = apply(invoice_id)
+            event = self.webhook_event(HAND_ACTIONS[action], invoice)
+        # Sent outside the lock: the receiver reads the invoice back from this double.
+        return self.deliver_webhook(event)
+
+    def webhook_event(self, event_type: str, invoice: JSON) -> JSON:
+        """An event about `invoice` (as rendered now), stamped with the double's clock."""
+        with self._lock:
+            return event_json(self.model.new_id("evt"), event_type, invoice, self.model.now(), API_VERSION)
+
+    def deliver_webhook(self, event: JSON, *, timestamp: int | None = None, **signing: Any) -> WebhookDelivery:
+        """POST `event` to the endpoint, signed now (or at `timestamp`); `signing`: see `WebhookEndpoint.deliver`."""
+        return self.webhooks.deliver(event, timestamp=int(self.clock()) if timestamp is None else timestamp, **signing)
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -526,6 +562,12 @@ class StripeDouble:
             return _Reply(200, {"reset": True})
         if (method, path) == ("POST", "/_double/customers"):
             return _Reply(200, {"id": self.add_customer(payload.get("id"), currency=payload.get("currency"))})
+        if method == "POST" and (match := re.fullmatch(r"/_double/invoices/(in_\w+)/([a-z-]+)", path)):
+            try:
+                delivery = self.hand_action(match.group(2), match.group(1))
+            except StripeError as error:
+                return _Reply(error.status, error.body())
+            return _Reply(200, {"invoice": self.invoice(match.group(1)), "webhook": delivery.to_json()})
         if (method, path) == ("POST", "/_double/faults"):
             names = ("method", "path", "nth", "status", "error", "should_retry", "skip", "times")
             fields: JSON = {name: payload[name] for name in names if name in payload}

@@ -158,6 +158,9 @@ class Invoice:
     finalized_at: int | None = None
     paid_at: int | None = None
     voided_at: int | None = None
+    marked_uncollectible_at: int | None = None
+    attempted: bool = False  # a payment was tried (by hand in the double: `pay_by_hand`, `fail_payment`)
+    attempt_count: int = 0
     item_ids: list[str] = field(default_factory=list)
 
 
@@ -294,8 +297,8 @@ class StripeModel:
             **totals,
             "amount_overpaid": 0,
             "amount_shipping": 0,
-            "attempt_count": 0,
-            "attempted": False,
+            "attempt_count": invoice.attempt_count,
+            "attempted": invoice.attempted,
             "auto_advance": invoice.auto_advance,
             "automatic_tax": {
                 "enabled": invoice.automatic_tax,
@@ -336,7 +339,7 @@ class StripeModel:
             "status": invoice.status,
             "status_transitions": {
                 "finalized_at": invoice.finalized_at,
-                "marked_uncollectible_at": None,
+                "marked_uncollectible_at": invoice.marked_uncollectible_at,
                 "paid_at": invoice.paid_at,
                 "voided_at": invoice.voided_at,
             },
@@ -591,6 +594,45 @@ class StripeModel:
                 f"You can only void open or uncollectible invoices; this invoice is {invoice.status}.",
                 code="status_transition_invalid",
             )
+        invoice.status, invoice.voided_at = "void", self.now()
+        return self.invoice_json(invoice)
+
+    # -- what happens in Stripe outside downbeat (a customer pays, a card fails, finance acts) ----
+
+    def _require_status(self, invoice: Invoice, allowed: tuple[str, ...], what: str) -> None:
+        if invoice.status not in allowed:
+            raise StripeError(
+                400,
+                f"You can only {what} {' or '.join(allowed)} invoices; this invoice is {invoice.status}.",
+                code="status_transition_invalid",
+            )
+
+    def pay_by_hand(self, invoice_id: str) -> JSON:
+        """The customer pays the whole amount due (Stripe: `invoice.paid`)."""
+        invoice = self.invoice(invoice_id)
+        self._require_status(invoice, ("open", "uncollectible"), "pay")
+        invoice.status, invoice.paid_at = "paid", self.now()
+        invoice.attempted, invoice.attempt_count = True, invoice.attempt_count + 1
+        return self.invoice_json(invoice)
+
+    def fail_payment(self, invoice_id: str) -> JSON:
+        """A collection attempt fails: the invoice stays open, attempted (`invoice.payment_failed`)."""
+        invoice = self.invoice(invoice_id)
+        self._require_status(invoice, ("open",), "attempt payment on")
+        invoice.attempted, invoice.attempt_count = True, invoice.attempt_count + 1
+        return self.invoice_json(invoice)
+
+    def mark_uncollectible(self, invoice_id: str) -> JSON:
+        """Finance gives up on collecting it (`invoice.marked_uncollectible`)."""
+        invoice = self.invoice(invoice_id)
+        self._require_status(invoice, ("open",), "mark uncollectible")
+        invoice.status, invoice.marked_uncollectible_at = "uncollectible", self.now()
+        return self.invoice_json(invoice)
+
+    def void_by_hand(self, invoice_id: str) -> JSON:
+        """Finance voids it in the dashboard (`invoice.voided`)."""
+        invoice = self.invoice(invoice_id)
+        self._require_status(invoice, ("open", "uncollectible"), "void")
         invoice.status, invoice.voided_at = "void", self.now()
         return self.invoice_json(invoice)
 

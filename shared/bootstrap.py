@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
+    from shared.services.stripe_webhook import StripeWebhookDependencies
 
 T = TypeVar("T")
 _FACTORIES: list[functools._lru_cache_wrapper[object]] = []
@@ -133,6 +134,37 @@ def stripe_sync() -> StripeSyncDependencies:
         stripe=stripe_gateway(settings),
         clock=utc_now,
         max_receives=settings.stripe_sync_max_receives,
+    )
+
+
+@dependencies
+def stripe_webhook() -> StripeWebhookDependencies:
+    """Verifies Stripe's signature, reads the invoice back from Stripe, records its status."""
+    from shared.adapters.stripe_gateway import StripeGateway, stripe_client, verify_webhook
+    from shared.config import StripeWebhookSettings, webhook_secrets
+    from shared.domain.stripe_webhooks import SIGNATURE_TOLERANCE_SECONDS
+    from shared.services.stripe_webhook import StripeWebhookDependencies
+
+    settings = StripeWebhookSettings.from_env()
+    settings.require_webhook_secret_source()
+    local_secret = settings.stripe_webhook_secret
+    stored = None if local_secret else secret_text(str(settings.stripe_webhook_secret_name))
+
+    def verify(payload: bytes, signature: str | None) -> None:
+        # Read per request (Powertools caches it 5 minutes): a rotated secret takes effect without a deploy.
+        verify_webhook(
+            payload,
+            signature,
+            webhook_secrets(local_secret or (stored() if stored else "")),
+            SIGNATURE_TOLERANCE_SECONDS,
+        )
+
+    # One quick try: Stripe waits only seconds for the answer, and redelivers the event on a non-2xx.
+    client = stripe_client(
+        stripe_api_key(settings), api_base=settings.stripe_api_base, max_network_retries=0, timeout=5.0
+    )
+    return StripeWebhookDependencies(
+        store=dynamodb_store(settings.table_name), stripe=StripeGateway(client), verify=verify, clock=utc_now
     )
 
 

@@ -73,6 +73,27 @@ class StripeSyncSettings(Settings):
             raise ConfigurationError("StripeSyncSettings: set STRIPE_API_KEY (local) or STRIPE_SECRET_NAME (cloud)")
 
 
+# -- Stripe webhooks
+class StripeWebhookSettings(StripeSyncSettings):
+    """The webhook function: the Stripe worker's settings (it reads invoices back from the same
+    account) and the webhook signing secrets — STRIPE_WEBHOOK_SECRET locally, else the secret
+    STRIPE_WEBHOOK_SECRET_NAME; several separated by commas while one is rotated."""
+
+    stripe_webhook_secret: str | None = Field(default=None, repr=False)  # local / tests
+    stripe_webhook_secret_name: str | None = None  # the cloud: Secrets Manager, read through Powertools
+
+    def require_webhook_secret_source(self) -> None:
+        if not (self.stripe_webhook_secret or self.stripe_webhook_secret_name):
+            raise ConfigurationError(
+                "StripeWebhookSettings: set STRIPE_WEBHOOK_SECRET (local) or STRIPE_WEBHOOK_SECRET_NAME (cloud)"
+            )
+
+
+def webhook_secrets(text: str) -> list[str]:
+    """`whsec_new, whsec_old` → both: any of them verifies while the endpoint's secret is rotated."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 # -- Marketplace meter
 class MarketplaceMeterSettings(Settings):
     """The marketplace meter: the table, Azure's metering API and its credentials (never logged:

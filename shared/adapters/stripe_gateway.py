@@ -17,7 +17,13 @@ from typing import Any, cast
 import stripe
 
 from shared.ports.errors import AdapterError, PermanentError, RetryableError
-from shared.ports.stripe import StripeConflict, StripeInvoiceView, StripeLineView, StripeRateLimited
+from shared.ports.stripe import (
+    StripeConflict,
+    StripeInvoiceView,
+    StripeLineView,
+    StripeRateLimited,
+    WebhookSignatureInvalid,
+)
 
 STRIPE_API_BASE = "https://api.stripe.com"
 DEFAULT_MAX_NETWORK_RETRIES = 2
@@ -86,7 +92,38 @@ def _invoice(obj: stripe.Invoice) -> StripeInvoiceView:
         effective_at=_field(obj, "effective_at"),
         auto_advance=_field(obj, "auto_advance"),
         created=_field(obj, "created"),
+        attempted=_field(obj, "attempted"),
+        amount_remaining=_field(obj, "amount_remaining"),
+        from_invoice=_from_invoice(obj),
     )
+
+
+def _from_invoice(obj: Any) -> str | None:
+    revised = _field(_field(obj, "from_invoice"), "invoice")
+    return revised if isinstance(revised, str) or revised is None else str(_field(revised, "id"))
+
+
+def verify_webhook(payload: bytes, signature: str | None, secrets: Sequence[str], tolerance: int) -> None:
+    """Check `Stripe-Signature` over the raw body with the SDK (`Webhook.construct_event`): any of
+    `secrets` may have made it (several while one is rotated); older than `tolerance` seconds is
+    refused. Raises WebhookSignatureInvalid, whose message never holds a secret."""
+    if not signature:
+        raise WebhookSignatureInvalid("no Stripe-Signature header")
+    try:
+        payload.decode("utf-8")  # Stripe signs UTF-8 JSON; the SDK would raise on anything else
+    except UnicodeDecodeError:
+        raise WebhookSignatureInvalid("the body is not UTF-8 text") from None
+    last = "no webhook secret is configured"
+    for secret in secrets:
+        try:
+            stripe.Webhook.construct_event(payload, signature, secret, tolerance=tolerance)
+        except stripe.SignatureVerificationError as error:
+            last = str(error).split(" (")[0]  # the SDK's reason; it quotes no secret
+            continue
+        except ValueError:  # the signature held, and the body is not JSON
+            raise WebhookSignatureInvalid("the body is not a JSON Stripe event") from None
+        return
+    raise WebhookSignatureInvalid(last)
 
 
 def _line(obj: stripe.InvoiceLineItem) -> StripeLineView:

@@ -20,6 +20,7 @@ from shared.api.schemas import (
     CustomerPage,
     CustomerView,
     InvoiceData,
+    InvoiceDetailView,
     InvoicePage,
     InvoiceView,
     SyncData,
@@ -206,7 +207,9 @@ def list_invoices(
 )
 def get_invoice(customer_id: PathId, invoice_id: PathId) -> InvoiceData:
     invoice = api_invoices.get_invoice(_deps(), _id(customer_id), _id(invoice_id))
-    return InvoiceData(data=InvoiceView.of(invoice, product_fields=api_products.product_fields(_deps(), [invoice])))
+    view = InvoiceDetailView.of(invoice, product_fields=api_products.product_fields(_deps(), [invoice]))
+    status, status_at = api_invoices.provider_status(_deps(), invoice.id)
+    return InvoiceData(data=view.model_copy(update={"provider_status": status, "provider_status_at": status_at}))
 
 
 @router.get(

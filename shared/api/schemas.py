@@ -196,8 +196,21 @@ def at_least_minor_units(value: Decimal, currency: str) -> Decimal:
     return value
 
 
+class InvoiceDetailView(InvoiceView):
+    """One invoice read by its id: with its provider's own status (lists leave it out: one more read each)."""
+
+    provider_status: str | None = Field(
+        default=None,
+        description="the billing provider's own status of the invoice, as its sync status shows it; null until"
+        " the provider reports",
+    )
+    provider_status_at: Timestamp | None = Field(
+        default=None, description="when the provider made the newest event applied to `provider_status`"
+    )
+
+
 class InvoiceData(_View):
-    data: InvoiceView
+    data: InvoiceDetailView
 
 
 class InvoicePage(_View):

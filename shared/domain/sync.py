@@ -59,3 +59,14 @@ class SyncRecord(BaseModel):
     provider_ids: dict[str, Any] = Field(default_factory=dict)
     attempts: list[SyncAttempt] = Field(default_factory=list)
     updated_at: Timestamp
+    provider_status: str | None = Field(
+        default=None,
+        description=(
+            "the provider's own status of the invoice as last reported (Stripe: draft, open, paid, uncollectible,"
+            " void, payment_failed or deleted, read back from Stripe when its webhook arrives); null until the"
+            " provider reports. It never changes `status`"
+        ),
+    )
+    provider_status_at: Timestamp | None = Field(
+        default=None, description="when the provider made the newest event applied to `provider_status`"
+    )

@@ -281,11 +281,55 @@ class StripeSyncStore(CustomerReads, InvoiceReads, SyncWrites, StripeSyncStateSt
     """What the Stripe worker reads and writes (its lease is `WorkerLeases`)."""
 
 
+class ProviderStatusWrite(StrEnum):
+    APPLIED = "applied"  # the sync record shows this result now
+    STALE = "stale"  # a result of a newer event is recorded: kept; the event id is remembered
+    DUPLICATE = "duplicate"  # this event id was handled before: nothing written
+
+
+class StripeWebhookEvents(Protocol):
+    """Stripe events handled, by id (kept `expires_at`, a TTL), and the `provider_status` they set."""
+
+    def stripe_event_seen(self, event_id: str) -> bool: ...
+
+    def remember_stripe_event(self, event_id: str, expires_at: datetime) -> bool:
+        """Remember an event that changed nothing; False when it was remembered already."""
+        ...
+
+    def record_provider_status(
+        self,
+        invoice_id: str,
+        *,
+        event_id: str,
+        status: str,
+        at: datetime,
+        order: str,
+        expires_at: datetime,
+        stripe_invoice_id: str | None = None,
+    ) -> ProviderStatusWrite:
+        """Remember `event_id` and, unless a result of a greater `order` is recorded, set the sync
+        record's `provider_status` / `provider_status_at` (and its `stripe_invoice_id`, when given),
+        all in one write: DUPLICATE writes nothing, STALE only remembers the event."""
+        ...
+
+
+class StripeWebhookStore(SyncReads, StripeWebhookEvents, Protocol):
+    """What the Stripe webhook reads and writes."""
+
+
 class MarketplaceMeterStore(CustomerReads, SyncWrites, MeterStore, BatchedLeases, Protocol):
     """What the marketplace meter reads and writes."""
 
 
 class Store(
-    RouterStore, ApiStore, StripeSyncStore, MarketplaceMeterStore, CustomerWrites, SyncReads, WorkerLeases, Protocol
+    RouterStore,
+    ApiStore,
+    StripeSyncStore,
+    MarketplaceMeterStore,
+    StripeWebhookStore,
+    CustomerWrites,
+    SyncReads,
+    WorkerLeases,
+    Protocol,
 ):
     """The single table, seen through every access pattern above."""

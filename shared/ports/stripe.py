@@ -25,6 +25,10 @@ class StripeConflict(StripeBackOff):
     """A 409 still failing once the SDK's own retries are spent; treated like a 429 `rate_limit`."""
 
 
+class WebhookSignatureInvalid(Exception):
+    """A webhook whose `Stripe-Signature` is missing, malformed, stale or made with no secret we hold."""
+
+
 @dataclass(frozen=True)
 class StripeInvoiceView:
     id: str
@@ -37,6 +41,9 @@ class StripeInvoiceView:
     effective_at: int | None = None
     auto_advance: bool | None = None
     created: int | None = None  # Unix seconds
+    attempted: bool | None = None  # whether Stripe has tried to collect it
+    amount_remaining: int | None = None
+    from_invoice: str | None = None  # the invoice this one revises (`from_invoice.invoice`)
 
     def amount(self, total_field: str) -> int:
         if total_field == "total_excluding_tax" and self.total_excluding_tax is not None:

@@ -13,6 +13,7 @@ from shared.services.api_commit_requests import ContractCommitBody, ContractCred
 from shared.services.api_commits import check_keys_unrepeated, new_commit, taken
 from shared.services.api_customers import customer_of
 from shared.services.api_dependencies import CONTRACTS_CREATE, ApiDependencies, audit_entry
+from shared.services.api_errors import Conflict
 from shared.services.api_recurring import (
     CreatedRecurringItem,
     PlannedRecurringItem,
@@ -39,7 +40,7 @@ def create_contract(
             f" POST /v1/customers/{customer.id}/billingProviderConfigurations first",
         )
     contract = Contract(
-        id=deps.new_id("con"),
+        id=request.id if request.id is not None else deps.new_id("con"),
         customer_id=customer.id,
         name=request.name,
         starting_at=request.starting_at,
@@ -55,7 +56,10 @@ def create_contract(
     check_keys_unrepeated(bodies)
     audit = audit_entry(deps, caller, CONTRACTS_CREATE, contract.id, 200)
     if not bodies and not planned:
-        deps.store.create_contract_audited(contract, audit)
+        try:
+            deps.store.create_contract_audited(contract, audit)
+        except AlreadyExists:
+            raise _id_taken(contract) from None
         return contract, [], []
     commits = [
         new_commit(
@@ -81,7 +85,7 @@ def create_contract(
         raise taken(error, field) from None
     except AlreadyExists:
         _complete_stopped_create(deps, contract, planned, plan)
-        raise
+        raise _id_taken(contract) from None
     return contract, commits, [CreatedRecurringItem(recurring_item_id(contract, entry), entry) for entry in planned]
 
 
@@ -95,3 +99,7 @@ def _complete_stopped_create(
     stored = deps.store.get_contract(contract.customer_id, contract.id)
     if stored is not None:
         deps.store.complete_recurring_commits(stored, plan, period_commits(stored, planned))
+
+
+def _id_taken(contract: Contract) -> Conflict:
+    return Conflict(f"customer {contract.customer_id!r} already has a contract with id {contract.id!r}", field="id")

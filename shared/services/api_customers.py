@@ -6,21 +6,25 @@ from shared.domain.audit import Caller
 from shared.domain.customers import Customer
 from shared.domain.paging import Page, PageRequest
 from shared.domain.providers import ProviderConfiguration, check_configuration_set, with_configuration
+from shared.ports.store import AlreadyExists
 from shared.services.api_dependencies import CONFIGURATIONS_SET, CUSTOMERS_CREATE, ApiDependencies, audit_entry
-from shared.services.api_errors import NotFound
+from shared.services.api_errors import Conflict, NotFound
 from shared.services.api_requests import CreateCustomerRequest
 
 
 def create_customer(deps: ApiDependencies, caller: Caller, request: CreateCustomerRequest) -> Customer:
     check_configuration_set(request.billing_provider_configurations)
     customer = Customer(
-        id=deps.new_id("cust"),
+        id=request.id if request.id is not None else deps.new_id("cust"),
         name=request.name,
         custom_fields=dict(request.custom_fields),
         billing_provider_configurations=list(request.billing_provider_configurations),
         created_at=deps.clock().replace(microsecond=0),
     )
-    deps.store.create_customer_audited(customer, audit_entry(deps, caller, CUSTOMERS_CREATE, customer.id, 200))
+    try:
+        deps.store.create_customer_audited(customer, audit_entry(deps, caller, CUSTOMERS_CREATE, customer.id, 200))
+    except AlreadyExists:
+        raise Conflict(f"a customer with id {customer.id!r} already exists", field="id") from None
     return customer
 
 

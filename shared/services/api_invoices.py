@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import Page, PageRequest
@@ -25,6 +27,12 @@ def get_invoice(deps: ApiDependencies, customer_id: str, invoice_id: str) -> Inv
     if invoice is None or invoice.customer_id != customer_id:  # another customer's invoice is not there
         raise NotFound(f"invoice {invoice_id!r} not found for customer {customer_id!r}")
     return invoice
+
+
+def provider_status(deps: ApiDependencies, invoice_id: str) -> tuple[str | None, datetime | None]:
+    """The provider's own status of the invoice, as its sync record holds it (both None until it reports)."""
+    record = deps.store.get_sync(invoice_id)
+    return (record.provider_status, record.provider_status_at) if record else (None, None)
 
 
 def get_sync_status(deps: ApiDependencies, invoice_id: str) -> SyncRecord:

@@ -108,6 +108,11 @@ ProviderConfigurationBody = Annotated[
 
 
 class CreateCustomerRequest(_Body):
+    id: Identifier | None = Field(
+        default=None,
+        description="the customer's id, e.g. your billing platform's own (invoice events name it); generated when"
+        " absent; an id already taken is a 409",
+    )
     name: Name
     custom_fields: CustomFields = Field(default_factory=dict)
     billing_provider_configurations: Annotated[list[ProviderConfigurationBody], Field(max_length=len(PROVIDERS))] = (
@@ -142,6 +147,11 @@ class CreateProductRequest(_Body):
 
 
 class CreateContractRequest(_Body):
+    id: Identifier | None = Field(
+        default=None,
+        description="the contract's id, e.g. your billing platform's own (invoice events name it); generated when"
+        " absent; an id the customer already has is a 409",
+    )
     customer_id: Identifier
     name: Name
     starting_at: Timestamp

@@ -48,6 +48,7 @@ class KnownSecrets:
     stripe_key: str
     refused_token: str  # sent and refused: a credential all the same (often a near-miss of the real one)
     dashboard_secret: str  # signs the dashboard links the flows ask for and open
+    webhook_secret: str  # signs the Stripe double's webhooks; the stack verifies them with it
 
     @classmethod
     def fresh(cls) -> KnownSecrets:
@@ -56,6 +57,7 @@ class KnownSecrets:
             stripe_key=f"sk_test_leakcheck_{uuid.uuid4().hex}",
             refused_token=f"dbtok-refused-{uuid.uuid4().hex}",
             dashboard_secret=f"dash-leakcheck-{uuid.uuid4().hex}",
+            webhook_secret=f"whsec_leakcheck_{uuid.uuid4().hex}",
         )
 
     def by_name(self) -> dict[str, str]:
@@ -64,6 +66,7 @@ class KnownSecrets:
             "STRIPE_API_KEY": self.stripe_key,
             "REFUSED_BEARER_TOKEN": self.refused_token,
             "DASHBOARD_SIGNING_SECRET": self.dashboard_secret,
+            "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
         }
 
     def stack_variables(self, stripe_api_base: str) -> dict[str, str]:
@@ -72,6 +75,7 @@ class KnownSecrets:
             "DOWNBEAT_API_TOKEN": self.api_token,
             "STRIPE_API_KEY": self.stripe_key,
             "DASHBOARD_SIGNING_SECRET": self.dashboard_secret,
+            "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
             "STRIPE_API_BASE": stripe_api_base,
             "LOG_LEVEL": "DEBUG",  # the template's LogLevel: the functions' POWERTOOLS_LOG_LEVEL
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
@@ -91,6 +95,7 @@ class FlowsSeen:
     withheld: dict[str, list[str]] = field(default_factory=dict)  # function → what /_local/env withheld
     control_refused: list[int] = field(default_factory=list)  # a wrong token, another scheme, none
     dashboard_pages: list[int] = field(default_factory=list)  # a dashboard page, a tampered link, a detail
+    webhooks: list[int] = field(default_factory=list)  # a signed Stripe webhook, then one signed otherwise
 
     def responses_text(self) -> str:
         return "\n".join(self.responses)
@@ -172,6 +177,14 @@ def _drive(base: str, secrets: KnownSecrets, stripe: StripeDouble, workdir: Path
 
     synced = send(invoice())
     seen.syncs["synced"] = settled_sync(synced)
+
+    # The customer pays in Stripe: the double signs its webhook with the secret, the stack verifies it.
+    stripe.configure_webhooks(f"{base}/v1/webhooks/stripe", secrets.webhook_secret)
+    paid = stripe.hand_action("pay", str(seen.syncs["synced"]["provider_ids"]["stripe_invoice_id"]))
+    forged = stripe.deliver_webhook(paid.event, secret=secrets.webhook_secret[::-1])
+    for delivery in (paid, forged):
+        seen.webhooks.append(delivery.status or 0)
+        seen.responses.append(f"POST /v1/webhooks/stripe → {delivery.status}\n{json.dumps(delivery.body)}")
 
     # Stripe's own wording for a revoked key shows only its ends; the worker must not add the rest.
     masked = secrets.stripe_key[:8] + "*" * (len(secrets.stripe_key) - 12) + secrets.stripe_key[-4:]

@@ -46,6 +46,9 @@ def test_demo_shows_where_each_invoice_went() -> None:
         assert re.search(rf"inv_demo_\w+: {provider}   status: synced   123456 cents metered as usage_fee", out)
     receipts = re.findall(r"\d{4}-\d\d-\d\dT\d\d:00:00Z  123456 cents  accepted  receipt [0-9a-f-]{36}", out)
     assert len(receipts) == 2
+    # the Stripe invoice paid in the Stripe double: its webhook records provider_status paid
+    assert re.search(r"Paid in Stripe .*: in_\w+ is paid; Stripe's invoice.paid webhook evt_\w+ answered 200", out)
+    assert re.search(r"inv_demo_stripe: provider_status null → paid \(at \d{4}-\d\d-\d\dT[\d:]+Z\)", out)
     # an embeddable dashboard link per dashboard, on the demo's own stack, that opened
     for dashboard in ("invoices", "usage"):
         assert re.search(rf"  {dashboard} +http://127\.0\.0\.1:\d+/v1/dashboards/embed\?token=[\w.-]+", out)

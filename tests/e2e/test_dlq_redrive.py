@@ -14,13 +14,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.cli import main
+from local.cli import main, request_json
+from local.demo_data import CUSTOMERS
 from local.stack import LocalStack
 from local.stripe_double import RequestView
 from shared.adapters.dynamodb import DynamoDBStore
@@ -49,7 +52,8 @@ def test_a_router_event_for_a_customer_created_later_routes_once_when_redriven(
     local_stack: LocalStack, store: DynamoDBStore, tmp_path: Path
 ) -> None:
     customer_id = f"cust_later_{uuid.uuid4().hex[:8]}"
-    event = sample_event(customer_id=customer_id, contract_id=None)
+    contract_id = f"con_later_{uuid.uuid4().hex[:8]}"
+    event = sample_event(customer_id=customer_id, contract_id=contract_id)
     invoice_id = event["detail"]["id"]
     assert main(["send-event", "--api", local_stack.url, write_event(tmp_path, event)]) == 0
     entry = poll_until(lambda: dead_letter_for(local_stack.url, invoice_id), what="the rejection in RouterDLQ")
@@ -60,16 +64,26 @@ def test_a_router_event_for_a_customer_created_later_routes_once_when_redriven(
     assert (code, lines) == (0, [{"queue": "RouterDLQ", "message_id": entry["message_id"], "to": "event bus"}])
     assert dead_letter_for(local_stack.url, invoice_id) == entry  # a dry run moves nothing
 
-    acme = store.get_customer("cust_acme")
-    assert acme is not None
-    store.create_customer(acme.model_copy(update={"id": customer_id}))  # the customer arrives upstream
+    # The customer and its contract arrive upstream, created through the API with the upstream
+    # platform's own ids: the ids the dead-lettered event names.
+    customer = {key: value for key, value in CUSTOMERS[0].items() if key != "id"}
+    assert api(local_stack, "/v1/customers", {**customer, "id": customer_id})["data"]["id"] == customer_id
+    contract = {"id": contract_id, "customer_id": customer_id, "name": "Later", "starting_at": "2025-01-01T00:00:00Z"}
+    assert api(local_stack, "/v1/contracts/create", contract)["data"]["id"] == contract_id
+    taken = api_refusal(local_stack, "/v1/customers", {**customer, "id": customer_id})
+    assert (taken["status"], taken["field"]) == (409, "id")
+    taken = api_refusal(local_stack, "/v1/contracts/create", contract)
+    assert (taken["status"], taken["field"]) == (409, "id")
+
     code, lines, err = cli("dlq", "redrive", "RouterDLQ", "--id", entry["message_id"], "--api", local_stack.url)
     assert code == 0
     assert [line["to"] for line in lines] == ["event bus"]
     assert "moved 1 message(s) from RouterDLQ" in err
     poll_until(lambda: synced(store, invoice_id), timeout=60, what="the redriven invoice to sync")
-    assert len(stripe_invoices(local_stack, invoice_id)) == 1
+    [stripe_invoice] = stripe_invoices(local_stack, invoice_id)
     assert dead_letter_for(local_stack.url, invoice_id) is None
+    assert local_stack.stripe is not None
+    writes = len(local_stack.stripe.calls("POST", invoice_id=stripe_invoice["id"]))
 
     # The same message in the DLQ once more (a second copy, as at-least-once delivery may leave):
     # redriving it again is a duplicate for the router, and Stripe gets nothing new.
@@ -79,8 +93,26 @@ def test_a_router_event_for_a_customer_created_later_routes_once_when_redriven(
     assert cli("dlq", "redrive", "RouterDLQ", "--id", again["message_id"], "--api", local_stack.url)[0] == 0
     routed_after(local_stack, store, tmp_path)
     assert dead_letter_for(local_stack.url, invoice_id) is None
-    assert len(stripe_invoices(local_stack, invoice_id)) == 1
+    assert stripe_invoices(local_stack, invoice_id) == [stripe_invoice]
+    assert len(local_stack.stripe.calls("POST", invoice_id=stripe_invoice["id"])) == writes
     assert synced(store, invoice_id)
+
+
+def api(stack: LocalStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = request_json(stack.url, "POST", path, body, token=stack.api_token)
+    return answer
+
+
+def api_refusal(stack: LocalStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        stack.url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {stack.api_token}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    return {"status": refused.value.code, **json.loads(refused.value.read())}
 
 
 def routed_after(stack: LocalStack, store: DynamoDBStore, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ CONTROL_REQUESTS = [
     ("POST", "/_local/trigger/alert_evaluator", {}),
     ("POST", "/_local/redrive/RouterDLQ", {"dry_run": True}),
     ("GET", "/_local/claim-check-bucket", None),
+    ("POST", "/_local/stripe/pay", {"invoice": "in_no_such_invoice"}),
 ]
 
 

@@ -72,6 +72,8 @@ def assert_the_flows_ran_with_these_secrets(
     assert {"STRIPE_API_KEY", "STRIPE_SECRET_NAME"} <= set(seen.withheld["StripeSyncFunction"])
     assert seen.control_refused == [401, 401, 401]
     assert seen.dashboard_pages == [200, 403, 200]
+    assert seen.webhooks == [200, 400]
+    assert {"STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_NAME"} <= set(seen.withheld["StripeWebhookFunction"])
     assert {"DASHBOARD_SIGNING_SECRET", "DASHBOARD_SIGNING_SECRET_NAME"} <= set(seen.withheld["ApiFunction"])
 
 
@@ -98,6 +100,7 @@ def test_the_check_reports_secrets_a_stack_leaks_on_purpose(stripe: RecordingStr
         ("DOWNBEAT_API_TOKEN", AS_IS, "responses"),  # the DLQ reason in /_local/dlq, and /_local/env
         ("STRIPE_API_KEY", AS_IS, "responses"),  # /_local/env/StripeSyncFunction serving the key
         ("DASHBOARD_SIGNING_SECRET", AS_IS, "responses"),  # /_local/env/ApiFunction serving it
+        ("STRIPE_WEBHOOK_SECRET", AS_IS, "responses"),  # /_local/env/StripeWebhookFunction serving it
     }
     with pytest.raises(AssertionError) as failure:
         assert_no_secret_leaks(secrets.by_name(), captured)

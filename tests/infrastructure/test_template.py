@@ -233,6 +233,8 @@ TABLE_ACTIONS: dict[str, set[str]] = {
         "dynamodb:DeleteItem",
     },
     "StripeSyncFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+    # the sync record and handled events: GetItem, and a transaction of a Put and an Update
+    "StripeWebhookFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
     "ApiFunction": {
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",

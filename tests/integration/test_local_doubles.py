@@ -15,6 +15,7 @@ from local.doubles import (
     LOCAL_AZURE_CLIENT_SECRET,
     LOCAL_AZURE_TENANT_ID,
     LOCAL_STRIPE_KEY,
+    LOCAL_STRIPE_WEBHOOK_SECRET,
     DoubleOptions,
     start_doubles,
 )
@@ -37,6 +38,13 @@ def test_the_stripe_double_starts_for_the_stripe_worker_and_only_it_gets_its_var
         }
         assert providers.environment_for(SPECS["InvoiceRouterFunction"]) == {}
         assert providers.environment_for(SPECS["ApiFunction"]) == {}
+        # the webhook secret goes only to the function that names its secret
+        assert providers.environment_for(SPECS["StripeWebhookFunction"]) == {
+            "STRIPE_API_BASE": url,
+            "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
+            "STRIPE_WEBHOOK_SECRET": LOCAL_STRIPE_WEBHOOK_SECRET,
+        }
+        assert providers.secret_values()["StripeWebhookSecret"] == LOCAL_STRIPE_WEBHOOK_SECRET
         assert providers.parameter_overrides(SPECS.values())["StripeApiBase"] == url
         assert providers.secret_values()["StripeApiKeySecret"] == LOCAL_STRIPE_KEY
     with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/_double/state", timeout=2):

@@ -14,7 +14,7 @@ from shared.domain.invoice import InvoiceEvent
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncAttempt
 from shared.ports.leases import LeaseLost
-from shared.ports.store import AlreadyExists, InvoiceWriteOutcome, MeterOutboxEntry, Store
+from shared.ports.store import AlreadyExists, InvoiceWriteOutcome, MeterOutboxEntry, ProviderStatusWrite, Store
 from tests.builders import STRIPE, configuration, contract, customer, invoice_event
 from tests.conftest import TABLE_NAME
 from tests.fakes.memory_store import InMemoryStore
@@ -107,6 +107,60 @@ def test_sync_record_keeps_attempt_history(store: Store) -> None:
     assert record.provider_ids == {"stripe_invoice_id": "in_1"}
     assert [attempt.outcome for attempt in record.attempts] == ["routed", "synced"]
     assert store.get_sync("inv_2") is None
+
+
+def test_provider_status_is_set_once_per_event_and_never_by_an_older_one(store: Store) -> None:
+    keep = NOW + timedelta(days=30)
+    store.record_sync(
+        "inv_1",
+        provider="stripe",
+        status="synced",
+        reason=None,
+        attempt=SyncAttempt(at=NOW, outcome="synced"),
+        provider_ids={"stripe_invoice_id": "in_1"},
+    )
+    paid_at = datetime(2025, 3, 2, tzinfo=UTC)
+
+    def record(event_id: str, status: str, order: str, stripe_id: str | None = None) -> ProviderStatusWrite:
+        return store.record_provider_status(
+            "inv_1",
+            event_id=event_id,
+            status=status,
+            at=paid_at,
+            order=order,
+            expires_at=keep,
+            stripe_invoice_id=stripe_id,
+        )
+
+    assert not store.stripe_event_seen("evt_2")
+    assert record("evt_2", "paid", "0000000000000002#4") is ProviderStatusWrite.APPLIED
+    assert store.stripe_event_seen("evt_2")
+    assert record("evt_2", "paid", "0000000000000002#4") is ProviderStatusWrite.DUPLICATE
+    assert record("evt_1", "open", "0000000000000001#1") is ProviderStatusWrite.STALE
+    assert store.stripe_event_seen("evt_1")  # a stale event is remembered all the same
+    assert record("evt_1", "open", "0000000000000001#1") is ProviderStatusWrite.DUPLICATE
+    found = store.get_sync("inv_1")
+    assert found is not None
+    assert (found.provider_status, found.provider_status_at, found.status) == ("paid", paid_at, "synced")
+
+    # A revision becomes the recorded invoice; the worker's own writes keep the provider status.
+    assert record("evt_3", "open", "0000000000000003#1", stripe_id="in_2") is ProviderStatusWrite.APPLIED
+    store.record_sync(
+        "inv_1", provider="stripe", status="synced", reason=None, attempt=SyncAttempt(at=NOW, outcome="x")
+    )
+    found = store.get_sync("inv_1")
+    assert found is not None
+    assert (found.provider_status, found.provider_ids["stripe_invoice_id"]) == ("open", "in_2")
+    assert store.remember_stripe_event("evt_4", keep)
+    assert not store.remember_stripe_event("evt_4", keep)
+    # No sync record: nothing is set, the event is remembered.
+    assert (
+        store.record_provider_status(
+            "inv_none", event_id="evt_5", status="paid", at=paid_at, order="1#4", expires_at=keep
+        )
+        is ProviderStatusWrite.STALE
+    )
+    assert store.get_sync("inv_none") is None
 
 
 def test_outbox_target_never_goes_back_to_an_older_version(store: Store) -> None:

@@ -18,10 +18,11 @@ from shared.domain.audit import AuditEntry, AuditQuery, Caller
 from shared.domain.commits import Commit, CommitKind, CommitQuery, Segment
 from shared.domain.paging import PageRequest
 from shared.ports.errors import RetryableError
-from shared.ports.store import AlreadyExists, Store, UniquenessKeyTaken
+from shared.ports.store import Store, UniquenessKeyTaken
 from shared.services import api_contracts
 from shared.services.api_commit_requests import CreateContractWithCommitsRequest
 from shared.services.api_dependencies import ApiDependencies
+from shared.services.api_errors import Conflict
 from tests.builders import contract, customer
 from tests.conftest import TABLE_NAME
 from tests.fakes.memory_store import InMemoryStore
@@ -201,7 +202,9 @@ def test_a_create_stopped_between_chunks_is_completed_by_its_retry(dynamodb_stor
         api_contracts.create_contract(_deps(DynamoDBStore(cast(Any, failing), TABLE_NAME)), CALLER, TEN_YEARS)
     partial = stored_ids(store, "con_fixed")
     assert 0 < len(partial) < 160  # what a reader sees meanwhile: the first periods, each once
-    with pytest.raises(AlreadyExists):  # first create wins; the retry only completed it
+    with pytest.raises(
+        Conflict, match="already has a contract with id"
+    ):  # first create wins; the retry only completed it
         api_contracts.create_contract(_deps(store), CALLER, TEN_YEARS)
     ids = stored_ids(store, "con_fixed")
     assert len(ids) == len(set(ids)) == 120 + 40
@@ -252,7 +255,7 @@ def test_a_retry_asking_for_something_else_completes_nothing(dynamodb_store: tup
         )
     partial = stored_ids(store, "con_fixed")
     other = TEN_YEARS.model_copy(update={"name": "another name"})
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(Conflict, match="already has a contract with id"):
         api_contracts.create_contract(_deps(store), CALLER, other)
     assert stored_ids(store, "con_fixed") == partial
 
@@ -267,7 +270,7 @@ def concurrent_creates_make_one_contract(store: Store) -> None:
     """Also run on the local stack's DynamoDB (test_api_recurring.py)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(lambda _: _outcome(store), range(4)))
-    assert sorted(outcomes) == ["AlreadyExists"] * 3 + ["created"]
+    assert sorted(outcomes) == ["409 naming id"] * 3 + ["created"]
     ids = stored_ids(store, "con_fixed")
     assert len(ids) == len(set(ids)) == 160
 
@@ -275,6 +278,6 @@ def concurrent_creates_make_one_contract(store: Store) -> None:
 def _outcome(store: Store) -> str:
     try:
         api_contracts.create_contract(_deps(store), CALLER, TEN_YEARS)
-    except AlreadyExists:
-        return "AlreadyExists"
+    except Conflict as conflict:
+        return f"409 naming {conflict.field}"
     return "created"

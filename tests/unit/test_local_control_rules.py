@@ -30,6 +30,8 @@ SECRETS = {
     "AZURE_CREDENTIALS_SECRET_NAME",
     "DASHBOARD_SIGNING_SECRET",  # signs dashboard links: whoever has it can forge one
     "DASHBOARD_SIGNING_SECRET_NAME",
+    "STRIPE_WEBHOOK_SECRET",  # verifies Stripe's webhooks: whoever has it can forge one
+    "STRIPE_WEBHOOK_SECRET_NAME",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

@@ -11,6 +11,7 @@
 | invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
 | invoice lines   | INVOICE#<id>          | LINES#<version>#<digest>#<L|B>#<n> (chunks: dynamodb/invoice_lines.py)  |
 | sync status     | INVOICE#<id>          | SYNC               |                             |                        |
+| Stripe event    | STRIPE_EVENT#<evt id> | #EVENT (a webhook event handled; expires_at: 30 days)                |
 | meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider> (waiting) | <customer>#<id>        |
 | usage record    | METER#<provider>#<customer> | RECORD#<dimension>#<hour> | METERWAIT#<provider>#<customer> | <hour> |
 | worker lease    | LEASE#<kind>#<id>     | #LEASE             | UNSETTLED#<kind> (waiting)  | <pending_since>#<id>   |
@@ -105,6 +106,11 @@ def invoice_lines_key(invoice_id: str, sort_key: str) -> Item:
 
 def sync_key(invoice_id: str) -> Item:
     return {"PK": f"INVOICE#{invoice_id}", "SK": "SYNC"}
+
+
+def stripe_event_key(event_id: str) -> Item:
+    """A Stripe event handled by the webhook (ids are ASCII `evt_…`, at most 255 characters)."""
+    return {"PK": f"STRIPE_EVENT#{event_id}", "SK": "#EVENT"}
 
 
 def outbox_key(invoice_id: str, provider: str) -> Item:

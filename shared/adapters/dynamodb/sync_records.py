@@ -90,6 +90,8 @@ class SyncRecordTable(TableAccess):
                 "provider_ids": _numbers_as_written(item.get("provider_ids") or {}),
                 "attempts": item.get("attempts") or [],
                 "updated_at": item["updated_at"],
+                "provider_status": item.get("provider_status"),
+                "provider_status_at": item.get("provider_status_at"),
             }
         )
 

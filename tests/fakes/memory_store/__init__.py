@@ -17,6 +17,7 @@ from tests.fakes.memory_store.invoices import MemoryInvoices
 from tests.fakes.memory_store.leases import MemoryLeases
 from tests.fakes.memory_store.outbox import MemoryOutbox
 from tests.fakes.memory_store.products import MemoryProducts
+from tests.fakes.memory_store.stripe_events import MemoryStripeEvents
 from tests.fakes.memory_store.sync_records import MemorySyncRecords
 
 __all__ = ["InMemoryStore", "RecordingQueue"]
@@ -32,6 +33,7 @@ class InMemoryStore(
     MemoryLeases,
     MemoryProducts,
     MemoryContractEndDates,
+    MemoryStripeEvents,
 ):
     """Every access pattern of the table, in dictionaries under one lock."""
 

@@ -59,6 +59,8 @@ class MemoryTables:
         self.drawdowns: dict[tuple[str, str], dict[str, Drawdown]] = {}
         self.uniqueness_keys: dict[tuple[str, str], str] = {}  # (customer, key) → commit id
         self.recurring_plans: dict[tuple[str, str], str] = {}  # (customer, contract) → its create's plan
+        self.stripe_events: dict[str, datetime] = {}  # Stripe event id → when it may be forgotten
+        self.provider_status_orders: dict[str, str] = {}  # invoice id → order of its provider_status
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:

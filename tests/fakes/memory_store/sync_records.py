@@ -34,6 +34,8 @@ class MemorySyncRecords(MemoryTables):
                 provider_ids=dict(provider_ids) if provider_ids is not None else kept_ids,
                 attempts=[*(current.attempts if current else []), attempt],
                 updated_at=attempt.at,
+                provider_status=current.provider_status if current else None,
+                provider_status_at=current.provider_status_at if current else None,
             )
             self.rejected_only.discard(invoice_id)
 
@@ -54,6 +56,8 @@ class MemorySyncRecords(MemoryTables):
                 provider_ids=current.provider_ids if current else {},
                 attempts=[*(current.attempts if current else []), attempt],
                 updated_at=attempt.at,
+                provider_status=current.provider_status if current else None,
+                provider_status_at=current.provider_status_at if current else None,
             )
             self.rejected_only.add(invoice_id)
             return True
