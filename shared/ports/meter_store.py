@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.domain.customers import Customer
-from shared.domain.marketplace_metering import UsageRecordState
-from shared.domain.sync import SyncAttempt, SyncStatus
-from shared.ports.metering import Buyer, MarketplaceProvider
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+    from datetime import datetime
+    from decimal import Decimal
+
+    from shared.domain.customers import Customer
+    from shared.domain.marketplace_metering import UsageRecordState
+    from shared.domain.sync import SyncAttempt, SyncStatus
+    from shared.ports.metering import Buyer, MarketplaceProvider
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ outcome, `unprocessed` included.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import date, datetime
+    from decimal import Decimal
 
 MarketplaceProvider = Literal["aws_marketplace", "azure_marketplace"]
 

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.domain.audit import AuditEntry, AuditQuery
-from shared.domain.commits import Commit, CommitQuery
-from shared.domain.contract_end_date import FinalizedUsageEnd
 from shared.domain.customers import Contract, Customer
-from shared.domain.invoice import Invoice
-from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
-from shared.domain.ledger import CommitLedger, LedgerEntry
-from shared.domain.paging import Page, PageRequest
-from shared.domain.products import Product
 from shared.domain.providers import BillingProvider, ProviderConfiguration
-from shared.domain.stripe_state import StripeSyncState
-from shared.domain.sync import DeadLetterQueue, SyncAttempt, SyncRecord, SyncStatus
 from shared.ports.leases import BatchedLeases, Lease, WorkerLeases
 from shared.ports.meter_store import MeterReads, MeterStore
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from shared.domain.audit import AuditEntry, AuditQuery
+    from shared.domain.commits import Commit, CommitQuery
+    from shared.domain.contract_end_date import FinalizedUsageEnd
+    from shared.domain.invoice import Invoice
+    from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
+    from shared.domain.ledger import CommitLedger, LedgerEntry
+    from shared.domain.paging import Page, PageRequest
+    from shared.domain.products import Product
+    from shared.domain.stripe_state import StripeSyncState
+    from shared.domain.sync import DeadLetterQueue, SyncAttempt, SyncRecord, SyncStatus
 
 
 class InvoiceWriteOutcome(StrEnum):
