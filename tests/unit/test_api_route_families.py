@@ -5,16 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from shared.api import breakdown_routes, product_routes, routes
 from shared.api.app import ROUTE_FAMILIES, openapi_json
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fresh_interpreter import fresh_stdout
 
 
 def _paths(module_name: str) -> list[str]:
@@ -57,12 +53,4 @@ def test_a_cold_start_imports_a_family_only_for_its_first_request() -> None:
         "include_route_families('/v1/contracts/customerBalances/list')\n"
         "print(sorted(name for name in families if name in sys.modules))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=REPO,
-        env={"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.splitlines() == ["[]", "['shared.api.ledger_routes']"], result.stderr
+    assert fresh_stdout(probe).splitlines() == ["[]", "['shared.api.ledger_routes']"]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.fresh_interpreter import REPO, fresh_stdout
+
 HANDLERS = sorted(path.parent.name for path in (REPO / "functions").glob("*/handler.py"))
 
 
@@ -23,12 +20,4 @@ def test_importing_a_handler_leaves_the_collector_on_with_its_imports_frozen(fun
         f"import functions.{function}.handler; "
         "print(paused, gc.isenabled(), gc.get_freeze_count() > 1000)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=REPO,
-        env={"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.split() == ["True", "True", "True"], result.stderr
+    assert fresh_stdout(probe).split() == ["True", "True", "True"]
