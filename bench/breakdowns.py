@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from bench.balances import CountingClient
 from functions.api.handler import lambda_handler
 from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
@@ -48,7 +48,6 @@ MONTHS = 24
 LINES = 3
 FIRST = datetime(2024, 1, 1, tzinfo=UTC)
 RECEIVED = datetime(2026, 1, 1, tzinfo=UTC)
-READS = {"get_item", "query", "batch_get_item"}
 
 
 def _month(number: int) -> datetime:
@@ -78,25 +77,6 @@ def _invoice(number: int) -> dict[str, Any]:
         start_timestamp=f"{start:%Y-%m-%dT%H:%M:%SZ}", end_timestamp=f"{end:%Y-%m-%dT%H:%M:%SZ}",
         issued_at=f"{end:%Y-%m-%dT%H:%M:%SZ}",
     )  # fmt: skip
-
-
-class CountingClient:
-    """The boto3 client, counting the read calls made through it."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if name not in READS:
-            return attribute
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] += 1
-            return attribute(*args, **kwargs)
-
-        return counted
 
 
 def _breakdowns(deps: ApiDependencies) -> tuple[int, int]:
