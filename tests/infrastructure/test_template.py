@@ -402,6 +402,9 @@ def dead_letter_targets(tpl: dict[str, Json]) -> set[str]:
     return targets & set(resources(tpl, QUEUE))
 
 
+SENDER_MANAGED_RETRIES = {"NotificationsQueue"}
+
+
 def test_every_work_queue_redrives_to_a_dlq(template: dict[str, Json]) -> None:
     queues = resources(template, QUEUE)
     work_queues = {lid: q for lid, q in queues.items() if not is_dlq(lid)}
@@ -414,7 +417,10 @@ def test_every_work_queue_redrives_to_a_dlq(template: dict[str, Json]) -> None:
         assert target[1] == "Arn"
         assert target[0] in queues, f"{lid} redrives to {target[0]}, not a queue of this template"
         assert is_dlq(target[0]), f"{lid} redrives to {target[0]}, which is not named *DLQ"
-        assert 1 <= int(redrive["maxReceiveCount"]) <= 10, f"{lid}: maxReceiveCount out of range"
+        # The webhook sender retries for 72 hours with its own backoff (about 80 receives) and
+        # dead-letters the message itself; its queue's count is only a backstop above that.
+        limit = 200 if lid in SENDER_MANAGED_RETRIES else 10
+        assert 1 <= int(redrive["maxReceiveCount"]) <= limit, f"{lid}: maxReceiveCount out of range"
 
 
 def test_every_dlq_receives_failures_keeps_them_long_and_alarms(template: dict[str, Json]) -> None:
