@@ -93,6 +93,10 @@ class InvoiceReads(Protocol):
         (far less to read for an invoice with a month of hourly buckets)."""
         ...
 
+    def invoice_version(self, invoice_id: str) -> int | None:
+        """The latest stored version's number (a read of a few bytes), or None if never stored."""
+        ...
+
 
 class InvoiceWrites(Protocol):
     def save_invoice(self, invoice: Invoice, received_at: datetime) -> InvoiceWrite:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.domain.breakdowns import Breakdown, BreakdownQuery, breakdowns_of
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
+from shared.domain.types import MAX_ID_LENGTH
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
 
@@ -37,6 +38,10 @@ class _Position:
     invoices: str | None  # the invoice list's cursor to the stretch of invoices being served
     skip: int  # entries already served of the stretch's invoices from `at` on
     at: int = 0  # the stretch's invoices wholly served (their entries need not be computed again)
+    # The invoice (and its version) the page stopped in: a next page that stays inside it is served
+    # from the entries kept for it, after one read of its version number — no list, no buckets.
+    invoice: str | None = None
+    version: int | None = None
 
     @classmethod
     def of(cls, cursor: str | None) -> _Position:
@@ -45,16 +50,23 @@ class _Position:
         position = decode_cursor(cursor)
         if (
             not isinstance(position, dict)
-            or set(position) - {"at"} != {"invoices", "skip"}
+            or not {"invoices", "skip"} <= set(position) <= {"invoices", "skip", "at", "id", "version"}
+            or ("id" in position) != ("version" in position)
             or not (position["invoices"] is None or isinstance(position["invoices"], str))
-            or not all(_count(position.get(name, 0)) for name in ("skip", "at"))
+            or not all(_count(position.get(name, 0)) for name in ("skip", "at", "version"))
             or not position.get("at", 0) < INVOICES_PER_STEP
+            or not (isinstance(position.get("id", ""), str) and len(position.get("id", "")) <= MAX_ID_LENGTH)
         ):
             raise InvalidCursor("next_page belongs to another list")
-        return cls(position["invoices"], position["skip"], position.get("at", 0))
+        return cls(
+            position["invoices"], position["skip"], position.get("at", 0), position.get("id"), position.get("version")
+        )
 
     def cursor(self) -> str:
-        return encode_cursor({"invoices": self.invoices, "skip": self.skip, "at": self.at})
+        fields: dict[str, object] = {"invoices": self.invoices, "skip": self.skip, "at": self.at}
+        if self.invoice is not None:
+            fields.update({"id": self.invoice, "version": self.version})
+        return encode_cursor(fields)
 
 
 def _count(value: object) -> bool:
@@ -123,10 +135,34 @@ def _check_customer(deps: ApiDependencies, customer_id: str) -> None:
         raise NotFound(f"customer {customer_id!r} not found")
 
 
+def _resume_inside_invoice(
+    deps: ApiDependencies, customer_id: str, query: BreakdownQuery, page: PageRequest, position: _Position
+) -> Page[Breakdown] | None:
+    """The page, when it lies wholly inside the invoice the cursor stopped in and that invoice's
+    entries are kept here, and its stored version is still the one they were computed from;
+    else None (the walk of the list serves it, with the same entries and cursor)."""
+    if position.invoice is None or position.version is None:
+        return None
+    entries = _recent(deps.store).get((customer_id, position.invoice, position.version, query))
+    if entries is None or deps.store.invoice_version(position.invoice) != position.version:
+        return None
+    served: list[Breakdown] = []
+    used = 0
+    for number in range(position.skip, len(entries)):
+        used += weight(entries[number])
+        if len(served) == page.limit or (served and used > PAGE_BYTES_MAX):
+            return Page(served, replace(position, skip=number).cursor())
+        served.append(entries[number])
+    return None  # the page goes on past this invoice
+
+
 def list_breakdowns(
     deps: ApiDependencies, customer_id: str, query: BreakdownQuery, page: PageRequest
 ) -> Page[Breakdown]:
     position = _Position.of(page.cursor)
+    resumed = _resume_inside_invoice(deps, customer_id, query, page, position)
+    if resumed is not None:
+        return resumed
     # A later page reads no customer: its cursor came from this customer's list, and customers are
     # never deleted. Only a walk that finds nothing at its start asks whether the customer exists.
     if page.cursor is None:
@@ -159,7 +195,10 @@ def list_breakdowns(
                     continue
                 used += weight(entry)
                 if len(entries) == page.limit or (entries and used > PAGE_BYTES_MAX):
-                    return Page(entries, _Position(position.invoices, number, index).cursor())
+                    stopped_in = _Position(
+                        position.invoices, number, index, listing.invoice.id, listing.invoice.version
+                    )
+                    return Page(entries, stopped_in.cursor())
                 entries.append(entry)
         if stretch.next_page is None:
             return Page(entries, None)

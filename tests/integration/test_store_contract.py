@@ -54,13 +54,16 @@ def test_contract_is_found_only_under_its_customer(store: Store) -> None:
 
 def test_version_ordering(store: Store) -> None:
     store.create_customer(customer("cust_acme"))
+    assert store.invoice_version("inv_1") is None
     assert save(store, version=5) is InvoiceWriteOutcome.CREATED
+    assert store.invoice_version("inv_1") == 5
     assert save(store, version=5) is InvoiceWriteOutcome.DUPLICATE
     assert save(store, version=4, total="1.00") is InvoiceWriteOutcome.STALE
     assert save(store, version=6, total="2.00") is InvoiceWriteOutcome.UPDATED
     stored = store.get_invoice("inv_1")
     assert stored is not None
     assert (stored.version, stored.total) == (6, Decimal("2.00"))
+    assert store.invoice_version("inv_1") == 6  # a stale version never replaces the number
 
 
 def test_dispatched_version_survives_a_newer_version(store: Store) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from shared.domain.breakdowns import BreakdownQuery
 from shared.domain.invoice import Invoice
+from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from shared.services.api_breakdowns import list_breakdowns
 from shared.services.api_dependencies import ApiDependencies
@@ -29,11 +30,21 @@ class CountingStore(InMemoryStore):
         super().__init__()
         self.reads: list[str] = []  # invoices read with their buckets
         self.customer_reads = 0
+        self.lists = 0
+        self.version_reads = 0
 
     def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
         if buckets:
             self.reads.append(invoice_id)
         return super().get_invoice(invoice_id, buckets=buckets)
+
+    def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
+        self.lists += 1
+        return super().list_invoices(customer_id, query, page)
+
+    def invoice_version(self, invoice_id: str) -> int | None:
+        self.version_reads += 1
+        return super().invoice_version(invoice_id)
 
     def get_customer(self, customer_id: str) -> Any:
         self.customer_reads += 1
@@ -126,7 +137,33 @@ def test_a_cursor_never_brings_one_customer_s_entries_into_another_s_list(store:
 
 def test_a_page_that_stops_inside_an_invoice_says_so_in_its_cursor(store: CountingStore) -> None:
     page = page_of(deps_of(store), None, limit=20)
-    assert decode_cursor(page.next_page or "") == {"invoices": None, "skip": 20, "at": 0}
+    assert decode_cursor(page.next_page or "") == {
+        "invoices": None, "skip": 20, "at": 0, "id": "inv_cust_acme_0", "version": 1
+    }  # fmt: skip
+
+
+def test_a_page_inside_the_invoice_it_resumes_in_lists_nothing(store: CountingStore) -> None:
+    deps = deps_of(store)
+    first = page_of(deps, None, limit=20)  # entries 0-19 of invoice 0 (50 windows)
+    lists_before = store.lists
+    second = page_of(deps, first.next_page, limit=20)  # 20-39: inside invoice 0
+    assert store.lists == lists_before
+    assert store.version_reads == 1  # whether invoice 0 is still the version its entries came from
+    third = page_of(deps, second.next_page, limit=20)  # 40-49 of invoice 0, then invoice 1: a list
+    assert store.lists > lists_before
+    assert [e.invoice_id for e in third.items] == ["inv_cust_acme_0"] * 10 + ["inv_cust_acme_1"] * 10
+    assert [e.breakdown_start_timestamp for e in [*second.items, *third.items[:10]]] == [
+        FEB + timedelta(hours=hour) for hour in range(20, 50)
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra", [{"id": "inv_cust_acme_0"}, {"version": 1}, {"id": 7, "version": 1}, {"id": "x" * 300, "version": 1},
+              {"id": "inv_cust_acme_0", "version": -1}, {"id": "inv_cust_acme_0", "version": True}],
+)  # fmt: skip
+def test_a_cursor_naming_its_invoice_badly_is_refused(store: CountingStore, extra: dict[str, Any]) -> None:
+    with pytest.raises(InvalidCursor):
+        page_of(deps_of(store), encode_cursor({"invoices": None, "skip": 0, "at": 0, **extra}))
 
 
 @pytest.mark.parametrize("at", [-1, 10, True, "1", 1.5])

@@ -21,7 +21,7 @@ from shared.adapters.dynamodb.contract_end_dates import finalized_usage_writes
 from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChunks, LineChunks, encode_lines
 from shared.adapters.dynamodb.keys import customer_key, drawdown_key, id_part, invoice_key
 from shared.adapters.dynamodb.pages import PagedQueries
-from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, to_attributes
+from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, from_attributes, to_attributes
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import (
     LIST_PAGE_BYTES_MAX,
@@ -234,6 +234,16 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
             f"invoice {invoice_id}: its line items changed under {READ_ATTEMPTS} reads in a row; it will be retried",
             code="lines_changing",
         )
+
+    def invoice_version(self, invoice_id: str) -> int | None:
+        response = self._client.get_item(
+            TableName=self._table,
+            Key=to_attributes(invoice_key(invoice_id)),
+            ConsistentRead=True,
+            ProjectionExpression="version",
+        )
+        item = response.get("Item")
+        return None if item is None or "version" not in item else int(from_attributes(item)["version"])
 
     def mark_dispatched(self, invoice_id: str, version: int) -> None:
         # A failed condition: gone, or a later routing already finished: the marker only moves forward.

@@ -63,6 +63,10 @@ class MemoryInvoices(MemoryTables):
         invoice = self.invoices.get(invoice_id)
         return invoice if invoice is None or buckets else invoice_without_buckets(invoice)
 
+    def invoice_version(self, invoice_id: str) -> int | None:
+        invoice = self.invoices.get(invoice_id)
+        return None if invoice is None else invoice.version
+
     def mark_dispatched(self, invoice_id: str, version: int) -> None:
         with self._lock:
             if invoice_id in self.invoices and self.dispatched.get(invoice_id, -1) < version:
