@@ -10,6 +10,9 @@ terminal the stack then stays up until Enter, so the links open in a browser.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import logging
 import os
@@ -84,6 +87,8 @@ def run_demo(out: TextIO) -> int:
         if not _pay_in_stripe(out, stack, _api_client(stack.url, stack.api_token), outcomes):
             return 1
         if not _print_dashboards(out, _api_client(stack.url, stack.api_token), ids["cust_acme"]):
+            return 1
+        if not _reconcile(out, stack):
             return 1
         if sys.stdin is not None and sys.stdin.isatty():
             out.write("\nThe stack stays up so that the links open: press Enter to stop it. ")
@@ -165,6 +170,26 @@ def _print_dashboards(out: TextIO, call: ApiCall, customer_id: str) -> bool:
         print(f"  {dashboard:<9} {url}", file=out)
         print(f"            opens: HTTP {status}{'' if works else ' (not the expected page)'}", file=out)
     return opened
+
+
+def _reconcile(out: TextIO, stack: LocalStack) -> bool:
+    """`downbeat reconcile` for each provider, as a user would run it against this stack: what the
+    providers hold now against what downbeat sent (exit 0: no difference)."""
+    from local.reconcile_cli import FUNCTION, reconcile_against_stack  # noqa: PLC0415
+
+    print("\nReconciliation (`downbeat reconcile --provider P`): the providers' side against ours", file=out)
+    clean = True
+    for provider in ("stripe", *MARKETPLACES):
+        args = argparse.Namespace(provider=provider, since=None, customer=None, json=False)
+        report = io.StringIO()
+        with contextlib.redirect_stdout(report):
+            code = reconcile_against_stack(
+                args, stack.function_environment(FUNCTION), stack.withheld_variables(FUNCTION)
+            )
+        for line in report.getvalue().splitlines():
+            print(f"  {provider:<18} {line}", file=out)
+        clean = clean and code == 0
+    return clean
 
 
 def _api_client(base: str, token: str) -> ApiCall:

@@ -53,3 +53,5 @@ def test_demo_shows_where_each_invoice_went() -> None:
     for dashboard in ("invoices", "usage"):
         assert re.search(rf"  {dashboard} +http://127\.0\.0\.1:\d+/v1/dashboards/embed\?token=[\w.-]+", out)
     assert out.count("opens: HTTP 200\n") == 2
+    for provider in ("stripe", "aws_marketplace", "azure_marketplace"):
+        assert re.search(rf"  {provider} +checked [1-9]\d* invoice\(s\): 0 difference\(s\)", out)
