@@ -13,9 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.domain.money import is_at_currency_precision, is_supported_currency
+from shared.domain.money import check_currency, is_at_currency_precision
 from shared.domain.types import BoundedInt, CustomFields, Identifier, Name, NonNegativeDecimal, Timestamp
-from shared.domain.validation import invalid_field, shown
+from shared.domain.validation import invalid_field
 
 CommitKind = Literal["commit", "credit"]
 CommitType = Literal["PREPAID", "POSTPAID"]
@@ -37,12 +37,6 @@ class Segment(BaseModel):
 
     def active_at(self, moment: datetime) -> bool:
         return self.starting_at <= moment < self.ending_before
-
-
-def check_currency(currency: str) -> str:
-    if not is_supported_currency(currency):
-        raise ValueError(f"unsupported currency {shown(currency)}: use an ISO 4217 code such as USD")
-    return currency
 
 
 class Commit(BaseModel):

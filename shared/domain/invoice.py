@@ -13,11 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.domain.money import is_at_currency_precision, is_supported_currency, round_to_currency
+from shared.domain.money import is_at_currency_precision, round_to_currency
 from shared.domain.timestamps import last_service_date
 from shared.domain.types import (
     BoundedInt,
     ClaimCheckUri,
+    CurrencyCode,
     CustomFields,
     DecimalString,
     Identifier,
@@ -93,7 +94,7 @@ class Invoice(_EventModel):
     contract_id: Identifier | None
     type: InvoiceType
     status: InvoiceStatus
-    currency: str
+    currency: CurrencyCode
     start_timestamp: Timestamp
     end_timestamp: Timestamp
     issued_at: Timestamp
@@ -112,13 +113,6 @@ class Invoice(_EventModel):
     def _unicode(cls, data: object) -> object:
         # JSON can carry a lone surrogate, which neither the store nor a log line can hold.
         return text_is_unicode(data)
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if not is_supported_currency(value):
-            raise ValueError(f"unsupported currency {shown(value)}: use an ISO 4217 code such as USD")
-        return value
 
     @model_validator(mode="before")
     @classmethod

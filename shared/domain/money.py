@@ -50,6 +50,13 @@ def is_supported_currency(currency: str) -> bool:
     return currency in CURRENCY_MINOR_UNITS
 
 
+def check_currency(currency: str) -> str:
+    """`currency` when the currency table has it, else a ValueError a person can act on."""
+    if not is_supported_currency(currency):
+        raise ValueError(f"unsupported currency {shown(currency)}: use an ISO 4217 code such as USD")
+    return currency
+
+
 def minor_units(currency: str) -> int:
     """Digits after the decimal point for `currency` (USD 2, JPY 0, KWD 3)."""
     try:

@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.domain.money import from_minor_units, is_at_currency_precision, is_supported_currency, to_minor_units
-from shared.domain.types import BoundedInt, Identifier, Name, NonNegativeDecimal, Timestamp
-from shared.domain.validation import FieldError, invalid_field, shown, text_is_unicode
+from shared.domain.money import from_minor_units, is_at_currency_precision, to_minor_units
+from shared.domain.types import BoundedInt, CurrencyCode, Identifier, Name, NonNegativeDecimal, Timestamp
+from shared.domain.validation import FieldError, invalid_field, text_is_unicode
 
 RecurrenceFrequency = Literal["MONTHLY", "QUARTERLY", "ANNUAL"]
 Proration = Literal["NONE", "FIRST", "LAST", "FIRST_AND_LAST"]
@@ -45,7 +45,7 @@ class RecurringItem(BaseModel):
 
     name: Name
     amount: NonNegativeDecimal = Field(description="what each whole period is worth, at the currency's minor units")
-    currency: str
+    currency: CurrencyCode
     recurrence_frequency: RecurrenceFrequency
     starting_at: Timestamp
     ending_before: Timestamp | None = Field(default=None, description="exclusive; absent: ends with the contract")
@@ -66,13 +66,6 @@ class RecurringItem(BaseModel):
     @classmethod
     def _unicode(cls, data: Any) -> Any:
         return text_is_unicode(data)
-
-    @field_validator("currency")
-    @classmethod
-    def _known_currency(cls, value: str) -> str:
-        if not is_supported_currency(value):
-            raise ValueError(f"unsupported currency {shown(value)}: use an ISO 4217 code such as USD")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> RecurringItem:

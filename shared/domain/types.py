@@ -30,7 +30,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from shared.domain.money import parse_decimal, plain_text
+from shared.domain.money import check_currency, parse_decimal, plain_text
 from shared.domain.timestamps import format_precise_timestamp, format_timestamp, in_range, parse_rfc3339
 
 # Serialization context for storage: timestamps keep their fractions (the API shows whole seconds).
@@ -139,6 +139,8 @@ Timestamp = Annotated[
     ),
 ]
 BoundedInt = Annotated[StrictInt, Field(ge=0, lt=MAX_SAFE_INTEGER)]
+# A currency of the one currency table (shared/domain/money.py).
+CurrencyCode = Annotated[str, AfterValidator(check_currency)]
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_printable_id)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(visible_name)]
 CustomFields = dict[Annotated[str, Field(min_length=1, max_length=256)], str]

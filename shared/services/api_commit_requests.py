@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictBool, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from shared.domain.commits import (
     MAX_PRODUCT_IDS,
     MAX_SEGMENTS,
     CommitType,
     UniquenessKey,
-    check_currency,
 )
 from shared.domain.ledger import Reason
 from shared.domain.money import is_at_currency_precision, minor_units
 from shared.domain.paging import DEFAULT_LIMIT
-from shared.domain.types import BoundedInt, DecimalString, Identifier, Name, NonNegativeDecimal, Timestamp
+from shared.domain.types import BoundedInt, CurrencyCode, DecimalString, Identifier, Name, NonNegativeDecimal, Timestamp
 from shared.domain.validation import invalid_field
 from shared.services.api_recurring import RecurringCommits, RecurringCredits
 from shared.services.api_requests import BodyLimit, CreateContractRequest, CustomFields, NextPage, _Body
@@ -24,7 +23,7 @@ from shared.services.api_requests import BodyLimit, CreateContractRequest, Custo
 # A contract's commits and credits are created in its one transaction (with their uniqueness keys).
 MAX_CONTRACT_COMMITS = 40
 
-Currency = Annotated[str, Field(min_length=1, max_length=16), AfterValidator(check_currency)]
+Currency = Annotated[CurrencyCode, Field(min_length=1, max_length=16)]
 
 
 class AccessScheduleItem(_Body):
