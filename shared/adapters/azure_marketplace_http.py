@@ -29,14 +29,13 @@ from azure.identity import ClientSecretCredential
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.adapters.entra_authority import LOOPBACK_HOSTS, MARKETPLACE_APP_ID, authority_url
 from shared.ports.errors import PermanentError, RetryableError
 
 DEFAULT_BASE_URL = "https://marketplaceapi.microsoft.com"
-MARKETPLACE_RESOURCE = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
-MARKETPLACE_SCOPE = f"{MARKETPLACE_RESOURCE}/.default"
+MARKETPLACE_SCOPE = f"{MARKETPLACE_APP_ID}/.default"
 API_VERSION = "2018-08-31"
 DEFAULT_MAX_RETRIES = 2
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _MSAL_HTTP_ERROR = re.compile(r"HTTP Error: (\d{3})")
 
 
@@ -62,12 +61,6 @@ def azure_credential(
         if urlsplit(kwargs["authority"]).hostname in LOOPBACK_HOSTS:
             kwargs["disable_instance_discovery"] = True
     return ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
-
-
-def authority_url(authority_host: str) -> str:
-    """`AZURE_AUTHORITY_HOST` as a URL without a trailing slash (azure-identity's default has no scheme)."""
-    authority = authority_host if "://" in authority_host else f"https://{authority_host}"
-    return authority.rstrip("/")
 
 
 class MarketplaceHttp:

@@ -25,12 +25,12 @@ from shared.adapters.azure_marketplace_http import (
     API_VERSION,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
-    LOOPBACK_HOSTS,
     MARKETPLACE_SCOPE,
     MarketplaceHttp,
     azure_credential,
     said,
 )
+from shared.adapters.entra_authority import LOOPBACK_HOSTS
 from shared.ports.errors import PermanentError, RetryableError
 from shared.ports.metering import (
     AzureBuyer,
