@@ -54,8 +54,8 @@ def client(double: AzureMarketplaceDouble, **options: Any) -> AzureFulfillment:
 
 def purchase(double: AzureMarketplaceDouble, **fields: Any) -> tuple[str, str]:
     fields.setdefault("quantity", 5)
-    token, subscription = double.fulfillment.landing_token(plan_id="gold", offer_id="downbeat-saas",
-                                                           purchaser_email="buyer@contoso.example", **fields)  # fmt: skip
+    fields |= {"plan_id": "gold", "offer_id": "downbeat-saas", "purchaser_email": "buyer@contoso.example"}
+    token, subscription = double.fulfillment.landing_token(**fields)
     return token, subscription.id
 
 
@@ -207,7 +207,7 @@ def test_a_bearer_token_the_api_does_not_know_is_forbidden(double: AzureMarketpl
     token, _ = purchase(double)
 
     with pytest.raises(PermanentError) as raised:
-        AzureFulfillment(Stale(), double.url, max_retries=0).resolve(token)  # type: ignore[arg-type]
+        AzureFulfillment(Stale(), double.url, max_retries=0).resolve(token)
 
     assert raised.value.code == "403"
 
