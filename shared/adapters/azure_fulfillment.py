@@ -33,13 +33,10 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
-from azure.core.credentials import TokenCredential
 
 from shared.adapters.azure_marketplace_http import (
     API_VERSION,
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_RETRIES,
-    MarketplaceHttp,
+    MarketplaceClient,
     json_body,
     said,
 )
@@ -74,19 +71,8 @@ class AzureSubscription:
     beneficiary_email: str | None
 
 
-class AzureFulfillment:
-    def __init__(
-        self,
-        credential: TokenCredential,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout_seconds: float = 10.0,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-    ) -> None:
-        self._http = MarketplaceHttp(
-            credential, base_url, timeout_seconds=timeout_seconds, max_retries=max_retries,
-            retry_methods=("GET", "POST", "PATCH"),
-        )  # fmt: skip
+class AzureFulfillment(MarketplaceClient):
+    retry_methods = ("GET", "POST", "PATCH")  # all four calls are safe to send again (module docstring)
 
     def resolve(self, marketplace_token: str) -> AzureSubscription:
         """The purchase behind a landing page's `token`, given as the browser sent it (already decoded once)."""

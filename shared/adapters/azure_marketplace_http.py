@@ -187,3 +187,22 @@ def _issuer_unavailable(error: ClientAuthenticationError) -> int | None:
             return 0
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+class MarketplaceClient:
+    """A client of one marketplace API: `retry_methods` names the calls it may send again."""
+
+    retry_methods: tuple[str, ...] = ("GET", "POST")
+
+    def __init__(
+        self,
+        credential: TokenCredential,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout_seconds: float = 10.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+    ) -> None:
+        self._http = MarketplaceHttp(
+            credential, base_url, timeout_seconds=timeout_seconds, max_retries=max_retries,
+            retry_methods=self.retry_methods,
+        )  # fmt: skip

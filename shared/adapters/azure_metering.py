@@ -19,14 +19,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
-from azure.core.credentials import TokenCredential
 
 from shared.adapters.azure_marketplace_http import (
     API_VERSION,
     DEFAULT_BASE_URL,
-    DEFAULT_MAX_RETRIES,
     MARKETPLACE_SCOPE,
-    MarketplaceHttp,
+    MarketplaceClient,
     azure_credential,
     said,
 )
@@ -61,21 +59,12 @@ _STATUS_WORDS = {  # Microsoft's descriptions, for a result that carries no mess
 }
 
 
-class AzureMarketplaceMetering:
+class AzureMarketplaceMetering(MarketplaceClient):
     provider: MarketplaceProvider = "azure_marketplace"
     max_records = MAX_EVENTS
     max_quantity = MAX_QUANTITY
 
-    def __init__(
-        self,
-        credential: TokenCredential,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout_seconds: float = 10.0,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-    ) -> None:
-        # Resending an event is answered Duplicate, so POST is retried like GET.
-        self._http = MarketplaceHttp(credential, base_url, timeout_seconds=timeout_seconds, max_retries=max_retries)
+    # Resending an event is answered Duplicate, so POST is retried like GET (MarketplaceClient's default).
 
     def meter(self, records: Sequence[UsageRecord]) -> list[RecordOutcome]:
         """One `batchUsageEvent` call; one outcome per record, in order (see the module docstring)."""

@@ -22,22 +22,15 @@ from shared.adapters.azure_metering import AzureMarketplaceMetering
 from shared.domain.azure_operations import subscription_change
 from shared.ports.errors import PermanentError, RetryableError
 from shared.ports.metering import AzureBuyer, UsageRecord
+from tests.azure_double import running_azure_double_fixture, trusted  # noqa: F401 - a fixture
 
 NOW = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def running_double() -> Iterator[AzureMarketplaceDouble]:
-    with AzureMarketplaceDouble() as double:
-        yield double
-
-
 @pytest.fixture
-def double(running_double: AzureMarketplaceDouble, monkeypatch: pytest.MonkeyPatch) -> AzureMarketplaceDouble:
-    running_double.reset()
-    running_double.fulfillment.repeat_activation_ok = False
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running_double.ca_bundle))
-    return running_double
+def double(running_azure_double: AzureMarketplaceDouble, monkeypatch: pytest.MonkeyPatch) -> AzureMarketplaceDouble:
+    running_azure_double.fulfillment.repeat_activation_ok = False
+    return trusted(running_azure_double, monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -19,23 +19,15 @@ from local.azure_marketplace_double import AzureMarketplaceDouble
 from local.entra_issuer import MARKETPLACE_APP_ID, Flaw
 from shared.adapters.entra_webhook_tokens import EntraWebhookTokens, WebhookCaller, WebhookTokenRejected
 from shared.ports.errors import RetryableError
+from tests.azure_double import running_azure_double_fixture, trusted  # noqa: F401 - a fixture
 
 NOW = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
 KEYS = "/discovery/v2.0/keys"
 
 
-@pytest.fixture(scope="module")
-def running_double() -> Iterator[AzureMarketplaceDouble]:
-    with AzureMarketplaceDouble() as double:
-        yield double
-
-
 @pytest.fixture
-def double(running_double: AzureMarketplaceDouble, monkeypatch: pytest.MonkeyPatch) -> AzureMarketplaceDouble:
-    running_double.reset()
-    monkeypatch.setenv("SSL_CERT_FILE", str(running_double.ca_bundle))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running_double.ca_bundle))
-    return running_double
+def double(running_azure_double: AzureMarketplaceDouble, monkeypatch: pytest.MonkeyPatch) -> AzureMarketplaceDouble:
+    return trusted(running_azure_double, monkeypatch)
 
 
 @pytest.fixture(autouse=True)
