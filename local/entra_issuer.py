@@ -10,7 +10,8 @@ is minted here follows those claim sets:
   locally), `appid` = the marketplace's app `20e940b3-4c77-4b0b-9a53-9e16a1b010a7`, `appidacr`;
 - v2: `ver` "2.0", `iss` `{authority}/{tenant}/v2.0`, `azp` = that app, `azpacr`;
 - both: `aud` (the publisher's app id, `AZURE_CLIENT_ID`), `tid`, `iat`, `nbf`, `exp` (an hour),
-  `oid`, `sub`, `uti`, `rh`; header `typ` JWT, `alg` RS256, `kid` and `x5t` naming the key.
+  `oid`, `sub`, `uti`, `rh`; header `typ` JWT, `alg` RS256, `kid` naming the key (and the legacy
+  `x5t`, the same value, in v1 tokens only).
 
 The JWKS (`{authority}/{tenant}/discovery/v2.0/keys`) carries `kty`, `use`, `kid`, `x5t`, `n`,
 `e`, `x5c` (a self-signed certificate for the key) and `issuer`, as Entra's does. Tokens are
@@ -121,14 +122,14 @@ class EntraIssuer:
         if flaw is not None and flaw not in FLAWS:
             raise ValueError(f"unknown flaw {flaw!r}; one of {', '.join(FLAWS)}")
         claims = self.claims(audience, version=version, flaw=flaw)
-        headers = {"typ": "JWT", "kid": self.kid, "x5t": self.kid}
+        headers = {"typ": "JWT", "kid": self.kid} | ({"x5t": self.kid} if version == 1 else {})  # x5t: v1 only
         if flaw == "hs256":
             return jwt.encode(claims, secrets.token_bytes(32), algorithm="HS256", headers=headers)
         if flaw == "none":
             return jwt.encode(claims, "", algorithm="none", headers=headers)
         key = self._other_key if flaw in ("wrong_key", "unknown_key") else self._key
         if flaw == "unknown_key":
-            headers = {"typ": "JWT", "kid": "unknown-kid", "x5t": "unknown-kid"}
+            headers["kid"] = "unknown-kid"
         return jwt.encode(claims, key, algorithm="RS256", headers=headers)
 
 

@@ -148,3 +148,13 @@ def test_the_webhook_token_control_call_mints_the_same_tokens(double: AzureMarke
     rejected = verifier(double).verify(f"Bearer {forged['token']}")
     assert isinstance(rejected, WebhookTokenRejected)
     assert rejected.reason == "tenant"
+
+
+def test_forged_key_ids_do_not_make_the_webhook_refetch_the_keys_each_time(double: AzureMarketplaceDouble) -> None:
+    check = verifier(double)
+    assert isinstance(check.verify(bearer(double)), WebhookCaller)
+
+    reasons = {getattr(check.verify(bearer(double, flaw="unknown_key")), "reason", None) for _ in range(5)}
+
+    assert reasons == {"unknown_key"}
+    assert len([r for r in double.requests if r.path.endswith(KEYS)]) == 1
