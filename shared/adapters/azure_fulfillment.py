@@ -21,8 +21,8 @@ What the callers branch on:
   or a newer update was fulfilled): nothing to do.
 
 Every value read back is checked (ids and plans 1 to 256 printable characters, a quantity a whole
-number from 0 to 2,147,483,647, a timestamp as Microsoft writes it) before it leaves here; a
-reply that fails is a `PermanentError` naming the field.
+number from 0 to 2,147,483,647) before it leaves here; a reply that fails is a `PermanentError`
+naming the field. A timestamp that cannot be read is taken as absent.
 """
 
 from __future__ import annotations
@@ -203,16 +203,19 @@ def _quantity(body: dict[str, Any]) -> int | None:
 
 
 def _time(body: dict[str, Any], name: str) -> datetime | None:
+    """UTC as Microsoft writes it, with or without an offset; one it cannot read (its own
+    "0001-01-01T00:00:00" placeholder included) counts as absent: the change is then dated when
+    the webhook arrived, rather than never applied."""
     value = body.get(name)
-    if value in (None, ""):
+    if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip() if isinstance(value, str) else value
-    if isinstance(text, str) and text[-1:].isdigit() and "+" not in text[10:] and "-" not in text[10:]:
-        text += "Z"  # Microsoft writes UTC without an offset ("2018-12-01T00:00:00")
+    text = value.strip()
+    if text[-1:].isdigit() and "+" not in text[10:] and "-" not in text[10:]:
+        text += "Z"
     try:
         return parse_rfc3339(text)
-    except ValueError as error:
-        raise PermanentError(f"Azure Marketplace answered a {name} that is not a timestamp ({error})") from None
+    except ValueError:
+        return None
 
 
 def _email(party: Any) -> str | None:

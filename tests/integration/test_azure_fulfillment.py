@@ -231,3 +231,36 @@ def test_a_dropped_connection_after_the_patch_was_applied_is_retryable_and_resen
 
     assert client(double).subscription(subscription_id).quantity == 8
     assert client(double).acknowledge(subscription_id, started.id) == "already_settled"
+
+
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("2026-12-01T09:15:00", datetime(2026, 12, 1, 9, 15, tzinfo=UTC)),
+        ("2021-06-23T05:05:29.9799053Z", datetime(2021, 6, 23, 5, 5, 29, 979905, tzinfo=UTC)),
+        ("2026-12-01T10:15:00+01:00", datetime(2026, 12, 1, 9, 15, tzinfo=UTC)),
+        ("0001-01-01T00:00:00", None),
+        ("", None),
+    ],
+)
+def test_an_operations_time_stamp_is_read_as_microsoft_writes_it(
+    double: AzureMarketplaceDouble, written: str, read: datetime | None
+) -> None:
+    _, subscription_id = purchase(double)
+    started = double.fulfillment.start_operation(subscription_id, "Renew")
+    started.time_stamp = written
+
+    assert client(double).operation(subscription_id, started.id).time_stamp == read
+
+
+def test_a_reply_with_an_unreadable_quantity_or_id_is_refused_naming_the_field(double: AzureMarketplaceDouble) -> None:
+    _, subscription_id = purchase(double)
+    started = double.fulfillment.start_operation(subscription_id, "ChangeQuantity", quantity=3)
+    started.quantity = -1
+
+    with pytest.raises(PermanentError, match="quantity"):
+        client(double).operation(subscription_id, started.id)
+
+    started.quantity, started.plan_id = 3, "x" * 257
+    with pytest.raises(PermanentError, match="planId"):
+        client(double).operation(subscription_id, started.id)
