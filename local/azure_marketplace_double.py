@@ -1,4 +1,4 @@
-"""An Azure Marketplace double on loopback HTTPS: an Entra-style token issuer and the metering API.
+"""An Azure Marketplace double on loopback HTTPS: an Entra-style issuer, metering and SaaS fulfillment.
 
 azure-identity's `ClientSecretCredential` and `requests` talk to it unchanged::
 
@@ -7,23 +7,26 @@ azure-identity's `ClientSecretCredential` and `requests` talk to it unchanged::
         os.environ["REQUESTS_CA_BUNDLE"] = str(double.ca_bundle)
         credential = azure_credential(double.tenant_id, double.client_id, double.client_secret, double.url)
 
-- Entra (what MSAL calls for client credentials with instance discovery disabled, checked by
-  running it): `GET /{tenant}/v2.0/.well-known/openid-configuration` (tenant discovery) and
-  `POST /{tenant}/oauth2/v2.0/token` (`grant_type=client_credentials`, `client_id`,
-  `client_secret`, `scope`). A wrong secret is `invalid_client` (AADSTS7000215), an unknown tenant
-  AADSTS90002, a scope other than the marketplace's `invalid_scope` — Entra's error shape
-  (`error`, `error_description`, `error_codes`). Tokens are opaque to clients, valid an hour on
-  the double's clock.
+- Entra (local/entra_endpoints.py): tenant discovery, the client-credentials token endpoint
+  (tokens opaque to clients, valid an hour on the double's clock) and the signing keys
+  (`/{tenant}/discovery/v2.0/keys`) of `entra`, the issuer of the webhook's JWTs
+  (local/entra_issuer.py).
 - Metering (rules: local/azure_metering_model.py): `POST /api/batchUsageEvent` and
   `GET /api/usageEvents`, both `?api-version=2018-08-31`, `Authorization: Bearer <token>`: none,
   unknown or expired → 401; a token for another resource than the marketplace API → 403.
+- SaaS Fulfillment API v2 (local/azure_fulfillment_api.py, rules in
+  local/azure_fulfillment_model.py, state in `fulfillment`): resolve, activate, get subscription,
+  list / get / PATCH operations; a bad bearer token → 403 as Microsoft documents there.
 - Faults (`inject`, or `POST /_double/faults` with `{"kind", "path", "status", "times", "skip"}`):
   `status` (reply `status` — 429 with `Retry-After`, 500, 503… — without applying),
   `timeout_after_apply` (applied, then no answer until the client's read timeout),
   `drop_after_apply` (applied, then the connection closes). `path` is `/api/batchUsageEvent`
-  unless given (the token endpoint's path works too).
+  unless given (the token endpoint's path works too, and a `path` ending in `*` matches every
+  path it begins).
 - Control under `/_double/`: `GET events`, `GET requests`, `POST reset`, `POST faults`,
-  `POST resources` (`{"resource_id", "plan_id", "state"?, "client_id"?}`).
+  `POST resources` (`{"resource_id", "plan_id", "state"?, "client_id"?}`), and the fulfillment
+  and Entra controls of local/azure_fulfillment_api.py (landing tokens, operations with their
+  webhook, webhook JWTs good and bad).
 
 The clock is `time.time` unless given, so time-machine moves the 24-hour window and token expiry.
 """
@@ -41,19 +44,21 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Self
-from urllib.parse import parse_qsl
 
+from local import azure_fulfillment_api, entra_endpoints
+from local.azure_fulfillment_model import AzureFulfillmentModel
 from local.azure_metering_model import AzureError, AzureMeteringModel, SaasResource, UsageEvent
 from local.doubles import LOCAL_AZURE_CLIENT_ID as LOCAL_CLIENT_ID
 from local.doubles import LOCAL_AZURE_CLIENT_SECRET as LOCAL_CLIENT_SECRET
 from local.doubles import LOCAL_AZURE_TENANT_ID as LOCAL_TENANT_ID
+from local.entra_endpoints import TOKEN_LIFETIME_SECONDS
+from local.entra_issuer import EntraIssuer
 from local.loopback_server import LoopbackServer, Reply, Request
 from local.loopback_tls import LoopbackTls
 
 MARKETPLACE_RESOURCE = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 MARKETPLACE_SCOPE = f"{MARKETPLACE_RESOURCE}/.default"
 API_VERSION = "2018-08-31"
-TOKEN_LIFETIME_SECONDS = 3600
 
 FaultKind = Literal["status", "timeout_after_apply", "drop_after_apply"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("status", "timeout_after_apply", "drop_after_apply")
@@ -102,12 +107,15 @@ class AzureMarketplaceDouble:
         client_id: str = LOCAL_CLIENT_ID,
         client_secret: str = LOCAL_CLIENT_SECRET,
         auto_subscribe: bool = False,
+        repeat_activation_ok: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.clock = clock
         self.tenant_id, self.client_id, self.client_secret = tenant_id, client_id, client_secret
         self.model = AzureMeteringModel(clock, auto_subscribe=auto_subscribe)
+        self.fulfillment = AzureFulfillmentModel(clock, self.model, repeat_activation_ok=repeat_activation_ok)
+        self.entra = EntraIssuer(tenant_id, lambda: self.url, clock)  # signs the webhook's tokens
         self._lock = threading.RLock()
         self._tls: LoopbackTls | None = None
         self._host, self._port = host, port
@@ -155,6 +163,7 @@ class AzureMarketplaceDouble:
     def reset(self) -> None:
         with self._lock:
             self.model.reset()
+            self.fulfillment.reset()
             self._tokens: dict[str, _Token] = {}
             self._faults: list[Fault] = []
             self._log: list[LoggedRequest] = []
@@ -258,94 +267,52 @@ class AzureMarketplaceDouble:
         parts = request.path.strip("/").split("/")
         route = (request.method, request.path)
         if request.method == "GET" and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-            return self._openid_configuration(parts[0])
+            return entra_endpoints.openid_configuration(self.url, self.tenant_id, parts[0])
         if request.method == "POST" and parts[1:] == ["oauth2", "v2.0", "token"]:
-            return self._token(parts[0], request)
+            return entra_endpoints.token(self, parts[0], request)
+        if request.method == "GET" and parts[1:] in (["discovery", "v2.0", "keys"], ["discovery", "keys"]):
+            return entra_endpoints.keys(self.entra, parts[0])
         if route in (("POST", "/api/batchUsageEvent"), ("GET", "/api/usageEvents")):
             return self._metering(request, entry)
+        if azure_fulfillment_api.is_fulfillment(request.path):
+            return self._fulfillment(request, entry)
         return Reply.json(404, {"code": "NotFound", "message": f"No route for {request.method} {request.path}"})
 
-    def _openid_configuration(self, tenant: str) -> Reply:
-        if tenant != self.tenant_id:
-            return _entra_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
-        base = f"{self.url}/{tenant}"
-        return Reply.json(
-            200,
-            {
-                "issuer": f"{base}/v2.0",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "jwks_uri": f"{base}/discovery/v2.0/keys",
-                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-                "subject_types_supported": ["pairwise"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "tenant_region_scope": "NA",
-            },
-        )
-
-    def _token(self, tenant: str, request: Request) -> Reply:
-        if tenant != self.tenant_id:
-            return _entra_error(400, "invalid_tenant", 90002, f"Tenant '{tenant}' not found.")
-        form = dict(parse_qsl(request.body.decode(errors="replace"), keep_blank_values=True))
-        if form.get("grant_type") != "client_credentials":
-            return _entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")
-        if form.get("client_id") != self.client_id:
-            return _entra_error(
-                400,
-                "unauthorized_client",
-                700016,
-                f"Application with identifier '{form.get('client_id')}' was not found in the directory.",
-            )
-        if not secrets.compare_digest(form.get("client_secret", ""), self.client_secret):
-            return _entra_error(
-                401,
-                "invalid_client",
-                7000215,
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client "
-                "secret value, not the client secret ID.",
-            )
-        scope = form.get("scope", "")
-        if not scope.endswith("/.default"):
-            return _entra_error(
-                400,
-                "invalid_scope",
-                1002012,
-                f"The provided value for scope {scope} is not valid. Client credential flows must have a "
-                "scope value with /.default suffixed to the resource identifier.",
-            )
-        token = self.issue_token(form["client_id"], scope.removesuffix("/.default"))
-        return Reply.json(
-            200,
-            {
-                "token_type": "Bearer",
-                "expires_in": TOKEN_LIFETIME_SECONDS,
-                "ext_expires_in": TOKEN_LIFETIME_SECONDS,
-                "access_token": token,
-            },
-        )
-
-    def _metering(self, request: Request, entry: LoggedRequest) -> Reply:
+    def _caller(self, request: Request, entry: LoggedRequest, refused: int) -> _Token | Reply:
+        """The bearer token's app, or the refusal: `refused` (401 metering, 403 fulfillment) when
+        the token is missing, unknown or expired, 403 when it is for another resource."""
         bearer = request.headers.get("authorization", "")
         token = self._tokens.get(bearer.removeprefix("Bearer ").strip()) if bearer.startswith("Bearer ") else None
         if token is None or token.expires_at <= self.clock():
             return Reply.json(
-                401,
+                refused,
                 {"code": "Unauthorized", "message": "The authorization token isn't provided, is invalid or expired."},
                 **{"WWW-Authenticate": "Bearer"},
             )
         if token.resource != MARKETPLACE_RESOURCE:
-            return Reply.json(
-                403,
-                {
-                    "code": "Forbidden",
-                    "message": f"The token is not for the marketplace API (resource {MARKETPLACE_RESOURCE}).",
-                },
-            )
+            message = f"The token is not for the marketplace API (resource {MARKETPLACE_RESOURCE})."
+            return Reply.json(403, {"code": "Forbidden", "message": message})
         entry.client_id = token.client_id
         if request.query.get("api-version") != API_VERSION:
             return Reply.json(
                 400, {"code": "BadArgument", "message": f"api-version must be {API_VERSION}.", "target": "api-version"}
             )
+        return token
+
+    def _fulfillment(self, request: Request, entry: LoggedRequest) -> Reply:
+        token = self._caller(request, entry, refused=403)
+        if isinstance(token, Reply):
+            return token
+        try:
+            entry.payload = json.loads(request.body) if request.body.strip() else None
+        except ValueError:
+            entry.payload = None  # the API answers it 400
+        return azure_fulfillment_api.serve(self.fulfillment, request, token.client_id)
+
+    def _metering(self, request: Request, entry: LoggedRequest) -> Reply:
+        token = self._caller(request, entry, refused=401)
+        if isinstance(token, Reply):
+            return token
         try:
             if request.method == "GET":
                 return Reply.json(200, self.model.usage_events(request.query))
@@ -361,7 +328,7 @@ class AzureMarketplaceDouble:
 
     def _take_fault(self, path: str) -> Fault | None:
         for fault in self._faults:
-            if fault.path != path:
+            if fault.path != path and not (fault.path.endswith("*") and path.startswith(fault.path[:-1])):
                 continue
             if fault.skip > 0:
                 fault.skip -= 1
@@ -400,17 +367,7 @@ class AzureMarketplaceDouble:
                 client_id=payload.get("client_id"),
             )  # fmt: skip
             return Reply.json(200, {"resource_id": payload["resource_id"]})
+        served = azure_fulfillment_api.control(self.fulfillment, self.entra, self.client_id, request, payload)
+        if served is not None:
+            return served
         return Reply.json(404, {"code": "NotFound", "message": f"No control route {request.method} {request.path}"})
-
-
-def _entra_error(status: int, error: str, code: int, description: str) -> Reply:
-    return Reply.json(
-        status,
-        {
-            "error": error,
-            "error_description": f"AADSTS{code}: {description}",
-            "error_codes": [code],
-            "trace_id": secrets.token_hex(16),
-            "correlation_id": secrets.token_hex(16),
-        },
-    )

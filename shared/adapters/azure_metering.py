@@ -13,26 +13,22 @@ is the contract; docs/marketplaces.md has the tables.
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
-from azure.core.credentials import TokenCredential
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-from azure.identity import ClientSecretCredential
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from shared.adapters.azure_marketplace_http import (
+    API_VERSION,
+    DEFAULT_BASE_URL,
+    MARKETPLACE_SCOPE,
+    MarketplaceClient,
+    azure_credential,
+    said,
+)
+from shared.adapters.entra_authority import LOOPBACK_HOSTS
 from shared.ports.errors import PermanentError, RetryableError
 from shared.ports.metering import (
     AzureBuyer,
@@ -43,16 +39,13 @@ from shared.ports.metering import (
     UsageRecord,
 )
 
-DEFAULT_BASE_URL = "https://marketplaceapi.microsoft.com"
-MARKETPLACE_SCOPE = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7/.default"
-API_VERSION = "2018-08-31"
+__all__ = ["API_VERSION", "DEFAULT_BASE_URL", "LOOPBACK_HOSTS", "MARKETPLACE_SCOPE", "AzureMarketplaceMetering",
+           "azure_credential"]  # fmt: skip
+
 MAX_EVENTS = 25
 # Microsoft documents no maximum for `quantity` (a number > 0); AWS's int32 cap keeps both
 # providers' carry-over alike, and every integer below it is exact in a JSON double.
 MAX_QUANTITY = 2_147_483_647
-DEFAULT_MAX_RETRIES = 2
-_MSAL_HTTP_ERROR = re.compile(r"HTTP Error: (\d{3})")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _NOT_SUBSCRIBED = frozenset({"ResourceNotFound", "ResourceNotActive", "ResourceNotAuthorized"})
 _STATUS_WORDS = {  # Microsoft's descriptions, for a result that carries no message of its own
@@ -66,64 +59,12 @@ _STATUS_WORDS = {  # Microsoft's descriptions, for a result that carries no mess
 }
 
 
-def azure_credential(
-    tenant_id: str, client_id: str, client_secret: str, authority_host: str | None
-) -> ClientSecretCredential:
-    """The app registration's credential; `authority_host` as `AZURE_AUTHORITY_HOST` holds it.
-
-    azure-identity's own default host comes without a scheme ("login.microsoftonline.com"), so a
-    scheme-less host becomes `https://host`. A loopback authority (the local double) turns
-    instance discovery off: with it on, MSAL would ask the public cloud whether the host is known.
-    """
-    # azure-identity's pipeline retries the token call itself; bounded and quick, inside a Lambda.
-    kwargs: dict[str, Any] = {
-        "retry_total": 2,
-        "retry_backoff_factor": 0.2,
-        "retry_backoff_max": 2,
-        "connection_timeout": 5,
-        "read_timeout": 10,
-    }
-    if authority_host:
-        authority = authority_host if "://" in authority_host else f"https://{authority_host}"
-        kwargs["authority"] = authority.rstrip("/")
-        if urlsplit(kwargs["authority"]).hostname in LOOPBACK_HOSTS:
-            kwargs["disable_instance_discovery"] = True
-    return ClientSecretCredential(tenant_id, client_id, client_secret, **kwargs)
-
-
-class AzureMarketplaceMetering:
+class AzureMarketplaceMetering(MarketplaceClient):
     provider: MarketplaceProvider = "azure_marketplace"
     max_records = MAX_EVENTS
     max_quantity = MAX_QUANTITY
 
-    def __init__(
-        self,
-        credential: TokenCredential,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        timeout_seconds: float = 10.0,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-    ) -> None:
-        self._credential = credential
-        self._base_url = base_url.rstrip("/")
-        self._timeout = (min(timeout_seconds, 5.0), timeout_seconds)  # (connect, read)
-        retry = Retry(
-            total=max_retries,
-            connect=max_retries,
-            read=max_retries,
-            status=max_retries,
-            other=0,
-            allowed_methods=frozenset({"GET", "POST"}),  # resending an event is answered Duplicate
-            status_forcelist=(429, 500, 502, 503, 504),
-            backoff_factor=0.2,
-            backoff_max=2.0,
-            respect_retry_after_header=False,
-            raise_on_status=False,  # the last reply is mapped below, with its body
-        )
-        self._http = requests.Session()
-        adapter = HTTPAdapter(max_retries=retry)
-        self._http.mount("https://", adapter)
-        self._http.mount("http://", adapter)
+    # Resending an event is answered Duplicate, so POST is retried like GET (MarketplaceClient's default).
 
     def meter(self, records: Sequence[UsageRecord]) -> list[RecordOutcome]:
         """One `batchUsageEvent` call; one outcome per record, in order (see the module docstring)."""
@@ -185,92 +126,35 @@ class AzureMarketplaceMetering:
         return self._request("POST", "batchUsageEvent", params={"api-version": API_VERSION}, json=body)
 
     def _request(self, method: str, operation: str, **options: Any) -> Any:
-        token = self._token()
-        url = f"{self._base_url}/api/{operation}"
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "x-ms-requestid": str(uuid.uuid4()),
-            "x-ms-correlationid": str(uuid.uuid4()),
-        }
-        try:
-            response = self._http.request(method, url, headers=headers, timeout=self._timeout, **options)
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise RetryableError(
-                f"Azure Marketplace {operation} did not answer ({type(error).__name__}); it will be retried",
-                code="connection",
-            ) from error
-        except requests.RequestException as error:
-            raise RetryableError(f"Azure Marketplace {operation} failed ({error}); it will be retried") from error
-        return _reply_body(response, operation)
-
-    def _token(self) -> str:
-        try:
-            return self._credential.get_token(MARKETPLACE_SCOPE).token
-        except ClientAuthenticationError as error:
-            status = _issuer_unavailable(error)
-            if status is not None:
-                said = f"HTTP {status}" if status else "no answer"
-                raise RetryableError(f"Microsoft Entra ID gave no token ({said}); it will be retried") from error
-            raise PermanentError(
-                "Microsoft Entra ID refused the app's credentials for the marketplace API: check AZURE_TENANT_ID, "
-                f"AZURE_CLIENT_ID and AZURE_CLIENT_SECRET ({_first_line(error.message)})",
-                code="ClientAuthenticationError",
-            ) from error
-        except (ServiceRequestError, HttpResponseError) as error:
-            raise RetryableError(
-                f"Microsoft Entra ID did not answer ({_first_line(str(error))}); it will be retried"
-            ) from error
-
-
-def _issuer_unavailable(error: ClientAuthenticationError) -> int | None:
-    """Why the issuer gave no token when trying again may help: its HTTP status (429, 5xx), or 0
-    when it did not answer at all (a transport error behind azure-identity's wrapping); `None`
-    when it answered with a refusal (an `AADSTS…` error: bad secret, unknown app or tenant)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        response = getattr(seen, "response", None)
-        status = getattr(response, "status_code", None) if response is not None else None
-        if not isinstance(status, int) and (said := _MSAL_HTTP_ERROR.fullmatch(str(seen))):
-            status = int(said.group(1))  # MSAL keeps only the status of a reply it could not read
-        if isinstance(status, int):
-            return status if status == 429 or status >= 500 else None
-        if isinstance(seen, ServiceRequestError | ServiceResponseError | requests.RequestException | OSError):
-            return 0
-        seen = seen.__cause__ or seen.__context__
-    return None
+        return _reply_body(self._http.send(method, f"/api/{operation}", operation, **options), operation)
 
 
 def _reply_body(response: requests.Response, operation: str) -> Any:
     status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    said = _said(body) or response.reason or ""
     if status == 200:
-        return body
-    if status == 429 or status >= 500:
-        raise RetryableError(
-            f"Azure Marketplace answered {operation} {status} ({said}); it will be retried", code=str(status)
-        )
+        try:
+            return response.json()
+        except ValueError:
+            return None
+    said_ = said(response)
     if status == 401:
         raise PermanentError(
-            f"Azure Marketplace refused the token (401: {said}): check that AZURE_CLIENT_ID is the app registration "
+            f"Azure Marketplace refused the token (401: {said_}): check that AZURE_CLIENT_ID is the app registration "
             "the offer was published with and that its token is for the marketplace API",
             code="401",
         )
     if status == 403:
         raise PermanentError(
-            f"Azure Marketplace forbade the call (403: {said}): the offer was published with another Microsoft "
+            f"Azure Marketplace forbade the call (403: {said_}): the offer was published with another Microsoft "
             "Entra app registration than AZURE_CLIENT_ID, or the token is not for the marketplace API",
             code="403",
         )
     if status == 400:
         raise PermanentError(
-            f"Azure Marketplace refused the whole {operation} request (400: {said}): a bug in downbeat's request",
+            f"Azure Marketplace refused the whole {operation} request (400: {said_}): a bug in downbeat's request",
             code="400",
         )
-    raise PermanentError(f"Azure Marketplace answered {operation} {status} ({said})", code=str(status))
+    raise PermanentError(f"Azure Marketplace answered {operation} {status} ({said_})", code=str(status))
 
 
 def _outcomes(records: Sequence[UsageRecord], results: Sequence[Any]) -> list[RecordOutcome]:
@@ -364,18 +248,3 @@ def _decimal(value: Any) -> Decimal | None:
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
-
-
-def _said(body: Any) -> str:
-    if isinstance(body, dict):
-        details = body.get("details")
-        message = str(body.get("message") or body.get("error_description") or "")
-        if isinstance(details, list) and details and isinstance(details[0], dict):
-            message = f"{message} {details[0].get('message', '')}".strip()
-        code = body.get("code")
-        return f"{code}: {message}" if code else message
-    return ""
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "no details"

@@ -20,21 +20,15 @@ from local.azure_marketplace_double import AzureMarketplaceDouble
 from shared.adapters.azure_metering import AzureMarketplaceMetering, azure_credential
 from shared.ports.errors import PermanentError, RetryableError
 from shared.ports.metering import AzureBuyer, UsageRecord
+from tests.azure_double import running_azure_double_fixture, trusted  # noqa: F401 - a fixture
 
 HOUR = datetime(2026, 12, 1, 10, tzinfo=UTC)
 ACTIVE, SUSPENDED, FOREIGN = "sub-active", "sub-suspended", "sub-foreign"
 
 
-@pytest.fixture(scope="module")
-def running_double() -> Iterator[AzureMarketplaceDouble]:
-    with AzureMarketplaceDouble() as double:
-        yield double
-
-
 @pytest.fixture
-def double(running_double: AzureMarketplaceDouble, monkeypatch: pytest.MonkeyPatch) -> AzureMarketplaceDouble:
-    running_double.reset()
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running_double.ca_bundle))
+def double(running_azure_double: AzureMarketplaceDouble, monkeypatch: pytest.MonkeyPatch) -> AzureMarketplaceDouble:
+    running_double = trusted(running_azure_double, monkeypatch)
     for index in range(26):
         running_double.add_resource(f"sub-{index}", plan_id="gold")
     running_double.add_resource(ACTIVE, plan_id="gold")
