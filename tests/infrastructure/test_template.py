@@ -235,6 +235,7 @@ TABLE_ACTIONS: dict[str, set[str]] = {
     "StripeSyncFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     # the sync record and handled events: GetItem, and a transaction of a Put and an Update
     "StripeWebhookFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "WebhookSenderFunction": set(),  # its queue, its DLQ and its secret only, never the table
     "ApiFunction": {
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
