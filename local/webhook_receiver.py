@@ -35,9 +35,13 @@ def receiver_example() -> ModuleType:
 class Delivery:
     status: int  # what the receiver answered
     outcome: str  # accepted, duplicate, rejected: <why>, or failed on purpose
-    date: str
+    headers: dict[str, str]  # names in lower case
     body: bytes
     webhook: dict[str, Any] | None  # the verified webhook (accepted ones only)
+
+    @property
+    def date(self) -> str:
+        return self.headers.get("date", "")
 
 
 class LocalWebhookReceiver:
@@ -58,6 +62,11 @@ class LocalWebhookReceiver:
         with self._lock:
             self._failures.extend([status] * count)
 
+    def seen(self) -> list[Delivery]:
+        """Every delivery so far, in arrival order."""
+        with self._lock:
+            return list(self.deliveries)
+
     def accepted(self) -> list[dict[str, Any]]:
         with self._lock:
             return [d.webhook for d in self.deliveries if d.webhook is not None]
@@ -74,17 +83,17 @@ class LocalWebhookReceiver:
         self._server.stop()
 
     def _handle(self, request: Request) -> Reply:
-        date = request.headers.get("date", "")
+        headers = dict(request.headers)
         with self._lock:
             if self._failures:
                 status = self._failures.pop(0)
-                self.deliveries.append(Delivery(status, "failed on purpose", date, request.body, None))
+                self.deliveries.append(Delivery(status, "failed on purpose", headers, request.body, None))
                 return Reply.json(status, {"error": "failing on purpose"})
             try:
                 webhook = self._verifier.verify(request.headers, request.body)
             except self._example.Rejected as error:
-                self.deliveries.append(Delivery(401, f"rejected: {error}", date, request.body, None))
+                self.deliveries.append(Delivery(401, f"rejected: {error}", headers, request.body, None))
                 return Reply.json(401, {"error": str(error)})
             outcome = "accepted" if webhook is not None else "duplicate"
-            self.deliveries.append(Delivery(200, outcome, date, request.body, webhook))
+            self.deliveries.append(Delivery(200, outcome, headers, request.body, webhook))
         return Reply(200, json.dumps({"received": True}).encode(), {"Content-Type": "application/json"})
