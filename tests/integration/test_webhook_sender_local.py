@@ -4,6 +4,7 @@ the stack's receiver, which verifies with the receiver example the docs publish
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Iterator
@@ -119,14 +120,14 @@ def test_a_failing_receiver_gets_growing_waits_then_the_same_bytes_freshly_signe
         local.wait_for_invocations(before + 4)
     seen = deliveries_of(local.receiver, "ntf_local_retry")
     assert [d.outcome for d in seen] == ["failed on purpose"] * 3 + ["accepted"]
-    assert waits[0] == 60 and waits[0] < waits[1] < waits[2]
+    assert waits[0] == 60
+    assert waits[0] < waits[1] < waits[2]
     assert {d.body for d in seen} == {body.encode()}  # the same bytes, so the same id
     assert len({d.date for d in seen}) == 4
     assert len({d.headers[SIGNATURE_HEADER.lower()] for d in seen}) == 4
-    gaps = [
-        (parsedate_to_datetime(b.date) - parsedate_to_datetime(a.date)).total_seconds() for a, b in zip(seen, seen[1:])
-    ]
-    assert all(wait <= gap <= wait + 10 for wait, gap in zip(waits, gaps)), (waits, gaps)
+    dates = [parsedate_to_datetime(d.date) for d in seen]
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(dates)]
+    assert all(wait <= gap <= wait + 10 for wait, gap in zip(waits, gaps, strict=True)), (waits, gaps)
 
 
 def test_a_receiver_down_for_72_hours_sends_it_to_the_dlq_with_the_reason(local: Stack) -> None:
