@@ -119,7 +119,7 @@ def _meter_marketplaces(out: TextIO, stack: LocalStack, call: ApiCall, outcomes:
 
 def _pay_in_stripe(out: TextIO, stack: LocalStack, call: ApiCall, outcomes: list[Outcome]) -> bool:
     """The customer pays the Stripe invoice in Stripe (the double): its signed `invoice.paid` webhook
-    reaches the stack, and the sync status's `provider_status` becomes `paid` (docs/webhooks.md)."""
+    reaches the stack, and the sync status's `provider_status` becomes `paid` (docs/stripe-webhooks.md)."""
     stripe_invoices = [o for o in outcomes if o.sync is not None and o.sync.provider == "stripe"]
     if not stripe_invoices or stack.stripe is None:
         return True  # STRIPE_API_BASE points elsewhere: no double to pay in

@@ -58,12 +58,12 @@ class WebhookVerifier:
     def __init__(
         self,
         secret: str,
-        *,
+        *previous: str,  # while the secret is rotated: the old value(s), accepted as well
         tolerance_seconds: float = TOLERANCE_SECONDS,
         seen: SeenIds | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._key = secret.encode("utf-8")
+        self._keys = [key.encode("utf-8") for key in (secret, *previous)]
         self._tolerance, self._clock = tolerance_seconds, clock
         self._seen = seen if seen is not None else SeenIds(clock=clock)
 
@@ -81,8 +81,9 @@ class WebhookVerifier:
             raise Rejected("Date is not an HTTP date") from None
         if not date.endswith(" GMT"):
             raise Rejected("Date is not in GMT")
-        expected = hmac.new(self._key, signed, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace")):
+        given = signature.encode("ascii", "replace")
+        expected = [hmac.new(key, signed, hashlib.sha256).hexdigest().encode() for key in self._keys]
+        if not any(hmac.compare_digest(one, given) for one in expected):
             raise Rejected("bad signature")
         if abs(self._clock() - sent) > self._tolerance:
             raise Rejected("Date too far from now (a replay, or a clock off)")
