@@ -53,3 +53,8 @@ def test_demo_shows_where_each_invoice_went() -> None:
     for dashboard in ("invoices", "usage"):
         assert re.search(rf"  {dashboard} +http://127\.0\.0\.1:\d+/v1/dashboards/embed\?token=[\w.-]+", out)
     assert out.count("opens: HTTP 200\n") == 2
+    # a signed alert webhook, delivered to the stack's receiver and verified there
+    assert re.search(r"POST http://127\.0\.0\.1:\d+/webhooks → 200, accepted by the receiver example", out)
+    assert re.search(r"    Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\n", out)
+    assert re.search(r"    Downbeat-Webhook-Signature: [0-9a-f]{64}\n", out)
+    assert '"id": "ntf_7f3a", "type": "alerts.spend_threshold_reached"' in out
