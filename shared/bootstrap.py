@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
-from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
     from shared.adapters.azure_metering import AzureMarketplaceMetering
+    from shared.adapters.dynamodb import DynamoDBStore
     from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import MarketplaceMeterSettings, StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
@@ -283,6 +283,8 @@ def dynamodb_store(table_name: str) -> DynamoDBStore:
     """The table, with every item a list cannot read logged and counted rather than failing the list."""
     # Imported here, as the handler's own imports do: Powertools' Logger binds to the stdout of the
     # moment it is created, which the local stack's `invoke` points at stderr around the handler.
+    # The adapter too: a function without the table (the webhook sender) never loads it.
+    from shared.adapters.dynamodb import DynamoDBStore
     from shared.observability import report_unreadable_item
 
     return DynamoDBStore(boto3.client("dynamodb"), table_name, on_unreadable=report_unreadable_item)
