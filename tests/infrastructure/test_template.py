@@ -293,6 +293,15 @@ SECRETISH_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|KEY", re.IGNORECASE)
 CREDENTIAL_VALUE = re.compile(r"\b(sk|rk)_(live|test)_|\bwhsec_|\bAKIA[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY")
 
 
+def secret_readers(transformed: dict[str, Json], secret: str) -> set[str]:
+    """The functions (logical ids) whose generated role names the secret `secret` in a policy."""
+    return {
+        lid.removesuffix("Role")
+        for lid, role in resources(transformed, "AWS::IAM::Role").items()
+        if any(ref_target(node) == secret for node in walk(props(role).get("Policies", [])))
+    }
+
+
 def environments(tpl: dict[str, Json]) -> dict[str, dict[str, Json]]:
     """Function logical id → its variables as Lambda gets them (Globals, then its own)."""
     globals_ = tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})

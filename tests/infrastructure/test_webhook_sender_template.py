@@ -16,7 +16,7 @@ from tests.infrastructure.test_template import (
     props,
     ref_target,
     resources,
-    walk,
+    secret_readers,
 )
 from tests.infrastructure.test_template import template as template  # noqa: PLC0414 - the fixture
 from tests.infrastructure.test_template import transformed as transformed  # noqa: PLC0414 - the fixture
@@ -72,12 +72,7 @@ def test_the_secret_is_generated_and_read_by_the_sender_alone(
     secret = props(template["Resources"][SECRET])
     assert "SecretString" not in secret
     assert secret["GenerateSecretString"]["PasswordLength"] >= 32
-    readers = {
-        lid.removesuffix("Role")
-        for lid, role in resources(transformed, "AWS::IAM::Role").items()
-        if any(ref_target(node) == SECRET for node in walk(props(role).get("Policies", [])))
-    }
-    assert readers == {FUNCTION_ID}
+    assert secret_readers(transformed, SECRET) == {FUNCTION_ID}
 
 
 def test_the_url_parameter_takes_https_or_nothing(template: dict[str, Json]) -> None:

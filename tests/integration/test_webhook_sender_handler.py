@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,11 +122,18 @@ def test_delivered_signed_with_the_secret_from_secrets_manager(cloud: Cloud, cap
     assert_no_secret_leaks({"WEBHOOK_SECRET": SECRET}, {"handler logs": logs})
 
 
-def test_a_failed_attempt_comes_back_after_its_wait_and_not_before(cloud: Cloud) -> None:
-    cloud.receiver.statuses = [500, 503]
-    body = spend_alert_body("ntf_cloud_2")
+@contextmanager
+def queued(cloud: Cloud, notification_id: str, statuses: list[int]) -> Iterator[tuple[str, Any]]:
+    """A notification on the queue for a receiver answering `statuses`; (its body, the clock at START)."""
+    cloud.receiver.statuses = statuses
+    body = spend_alert_body(notification_id)
     cloud.send(body)
     with time_machine.travel(START, tick=False) as clock:
+        yield body, clock
+
+
+def test_a_failed_attempt_comes_back_after_its_wait_and_not_before(cloud: Cloud) -> None:
+    with queued(cloud, "ntf_cloud_2", [500, 503]) as (body, clock):
         (message,) = cloud.receive()
         assert cloud.invoke([message]) == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
         clock.shift(59)
@@ -145,10 +153,7 @@ def test_a_failed_attempt_comes_back_after_its_wait_and_not_before(cloud: Cloud)
 
 
 def test_after_72_hours_the_message_goes_to_the_dlq_with_its_reason(cloud: Cloud) -> None:
-    cloud.receiver.statuses = [502, 502]
-    body = spend_alert_body("ntf_cloud_3")
-    cloud.send(body)
-    with time_machine.travel(START, tick=False) as clock:
+    with queued(cloud, "ntf_cloud_3", [502, 502]) as (body, clock):
         (message,) = cloud.receive()
         assert cloud.invoke([message])["batchItemFailures"]
         clock.shift(72 * 3600)

@@ -8,6 +8,7 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -52,8 +53,14 @@ class Stack:
     def send(self, body: str) -> None:
         self.stack.clients.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
+    @property
+    def finished(self) -> int:
+        """How many webhook_sender invocations have returned."""
+        with self._lock:
+            return self._finished
+
     def wait_for_invocations(self, count: int) -> None:
-        poll_until(lambda: self._finished >= count, what=f"{count} webhook_sender invocations")
+        poll_until(lambda: self.finished >= count, what=f"{count} webhook_sender invocations")
 
     def visible(self) -> int:
         attributes = self.stack.clients.sqs.get_queue_attributes(
@@ -100,12 +107,20 @@ def test_the_receiver_example_accepts_a_real_delivery_and_rejects_tampering_wron
         example.WebhookVerifier(SECRET).verify({"Date": delivery.date}, delivery.body)
 
 
-def test_a_failing_receiver_gets_growing_waits_then_the_same_bytes_freshly_signed(local: Stack) -> None:
-    body = spend_alert_body("ntf_local_retry")
-    local.receiver.fail_next(3, status=503)
-    before = local._finished
+@contextmanager
+def queued(local: Stack, notification_id: str, failures: int, status: int) -> Iterator[tuple[str, int, Any]]:
+    """A notification on the queue for a receiver failing `failures` times; (its body, the sender's
+    invocations so far, the clock: ticking, to be moved on)."""
+    body = spend_alert_body(notification_id)
+    local.receiver.fail_next(failures, status=status)
+    before = local.finished
     with time_machine.travel(datetime.now().astimezone(), tick=True) as clock:
         local.send(body)
+        yield body, before, clock
+
+
+def test_a_failing_receiver_gets_growing_waits_then_the_same_bytes_freshly_signed(local: Stack) -> None:
+    with queued(local, "ntf_local_retry", 3, 503) as (body, before, clock):
         waits = []
         for attempt in range(1, 4):
             local.wait_for_invocations(before + attempt)
@@ -131,11 +146,7 @@ def test_a_failing_receiver_gets_growing_waits_then_the_same_bytes_freshly_signe
 
 
 def test_a_receiver_down_for_72_hours_sends_it_to_the_dlq_with_the_reason(local: Stack) -> None:
-    body = spend_alert_body("ntf_local_dead")
-    local.receiver.fail_next(2, status=500)
-    before = local._finished
-    with time_machine.travel(datetime.now().astimezone(), tick=True) as clock:
-        local.send(body)
+    with queued(local, "ntf_local_dead", 2, 500) as (body, before, clock):
         local.wait_for_invocations(before + 1)
         clock.shift(72 * 3600 + 5)
         local.wait_for_invocations(before + 2)
