@@ -66,6 +66,9 @@ class ProviderDouble:
     # Defaults only a function that declares another variable gets: default → that template variable
     # (the webhook secret goes to the function that names its secret, not to every Stripe caller).
     only_with: Mapping[str, str] = field(default_factory=dict)
+    # Called once started, with the variables as resolved (the user's, else the local defaults):
+    # the webhook receiver verifies with the WEBHOOK_SECRET the sender signs with.
+    configure: Callable[[RunningDouble, Mapping[str, str]], None] | None = None
 
 
 def declares(variable: str) -> Callable[[FunctionSpec], bool]:
@@ -109,6 +112,10 @@ def _start_webhook_receiver(exit_stack: contextlib.ExitStack, options: DoubleOpt
     from local.webhook_receiver import LocalWebhookReceiver  # noqa: PLC0415 - only when the sender runs
 
     return exit_stack.enter_context(LocalWebhookReceiver())
+
+
+def _configure_webhook_receiver(double: RunningDouble, values: Mapping[str, str]) -> None:
+    double.configure(values["WEBHOOK_SECRET"])  # type: ignore[attr-defined]  # RunningDouble only promises `url`
 
 
 def _azure_provides(double: RunningDouble) -> dict[str, str]:
@@ -155,6 +162,7 @@ DOUBLES: tuple[ProviderDouble, ...] = (
         defaults={"WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET},
         secrets={"WebhookSecret": "WEBHOOK_SECRET"},
         only_with={"WEBHOOK_SECRET": "WEBHOOK_SECRET_NAME"},
+        configure=_configure_webhook_receiver,
     ),
 )
 
@@ -224,4 +232,6 @@ def start_doubles(
                 # What a started double provides is its own (its authority, the CA that trusts
                 # it): a machine-wide REQUESTS_CA_BUNDLE would not trust the loopback double.
                 values |= double.provide(running[double.name])
+            if double.configure is not None:
+                double.configure(running[double.name], values)
     return Providers(values, running, doubles)

@@ -252,8 +252,6 @@ class LocalStack:
         self._http.start()
         if self.stripe is not None:  # the double's webhooks come to this stack, signed as it verifies them
             self.stripe.configure_webhooks(f"{self.url}/v1/webhooks/stripe", provider.get("STRIPE_WEBHOOK_SECRET"))
-        if self.webhook_receiver is not None:  # it verifies with the secret the sender signs with
-            self.webhook_receiver.configure(provider["WEBHOOK_SECRET"])
         token_source = "DOWNBEAT_API_TOKEN" if user_env.get("DOWNBEAT_API_TOKEN") else "the built-in local token"
         log.info("local stack: API %s, moto %s, API token from %s", self.url, self.moto_url, token_source)
         return self

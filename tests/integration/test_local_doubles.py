@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import time
+import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
@@ -21,6 +23,7 @@ from local.doubles import (
     start_doubles,
 )
 from local.resources import FunctionSpec, function_specs
+from shared.domain.webhook_delivery import signed_headers
 
 SPECS = {spec.logical_id: spec for spec in function_specs()}
 
@@ -67,6 +70,19 @@ def test_the_webhook_receiver_starts_for_the_webhook_sender_and_only_it_gets_the
         )
         assert providers.secret_values()["WebhookSecret"] == LOCAL_WEBHOOK_SECRET
         assert providers.parameter_overrides(SPECS.values())["WebhookUrl"] == url
+    with contextlib.ExitStack() as exit_stack:  # the receiver verifies with the secret the sender gets
+        providers = start_doubles(SPECS.values(), {"WEBHOOK_SECRET": "my-own-webhook-secret"}, exit_stack)
+        url = providers.environment_for(SPECS["WebhookSenderFunction"])["WEBHOOK_URL"]
+        body = b'{"id": "ntf_double", "type": "alerts.x", "properties": {}}'
+        answers = []
+        for secret in ("my-own-webhook-secret", LOCAL_WEBHOOK_SECRET):
+            headers = signed_headers(secret, body, datetime.now(UTC))
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=10) as response:
+                    answers.append(response.status)
+            except urllib.error.HTTPError as error:
+                answers.append(error.code)
+        assert answers == [200, 401]
     mine = {"WEBHOOK_URL": "https://hooks.example.com/downbeat", "WEBHOOK_SECRET": "my-own-webhook-secret"}
     with contextlib.ExitStack() as exit_stack:
         providers = start_doubles(SPECS.values(), mine, exit_stack)
