@@ -109,6 +109,18 @@ CASES = [
             "aws_lambda_powertools.utilities.parameters",
         ),
     ),
+    Case(
+        "webhook_sender",
+        f"import boto3, requests; {PYDANTIC}; {POWERTOOLS}; {PARAMETERS}; "
+        "from aws_lambda_powertools.utilities.batch import BatchProcessor",
+        ("stripe", "azure", "pyarrow", "jwt"),
+        (
+            "shared.adapters.webhook_http",
+            "shared.adapters.sqs_notifications",
+            "shared.config",
+            "aws_lambda_powertools.utilities.parameters",
+        ),
+    ),
 ]
 
 

@@ -3,9 +3,10 @@
 Starts the stack in this process on a free port, loads the demo customers and contracts, sends
 one invoice per route (Stripe by the customer's default, the AWS Marketplace outbox by a contract
 override, the Azure outbox, and one invalid event), waits — polling, no fixed sleeps — until each
-is settled, and prints the sync status per invoice and the dead-letter entries. Last, it prints an
-embeddable dashboard link per dashboard for the demo customer, opened once to show it works; in a
-terminal the stack then stays up until Enter, so the links open in a browser.
+is settled, and prints the sync status per invoice and the dead-letter entries. It prints an
+embeddable dashboard link per dashboard for the demo customer, opened once to show it works, and
+last a signed alert webhook as the stack's receiver got and verified it; in a terminal the stack
+then stays up until Enter, so the links open in a browser.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def run_demo(out: TextIO) -> int:
             return 1
         if not _reconcile(out, stack):
             return 1
+        if not _deliver_a_webhook(out, stack):
+            return 1
         if sys.stdin is not None and sys.stdin.isatty():
             out.write("\nThe stack stays up so that the links open: press Enter to stop it. ")
             out.flush()
@@ -124,7 +127,7 @@ def _meter_marketplaces(out: TextIO, stack: LocalStack, call: ApiCall, outcomes:
 
 def _pay_in_stripe(out: TextIO, stack: LocalStack, call: ApiCall, outcomes: list[Outcome]) -> bool:
     """The customer pays the Stripe invoice in Stripe (the double): its signed `invoice.paid` webhook
-    reaches the stack, and the sync status's `provider_status` becomes `paid` (docs/webhooks.md)."""
+    reaches the stack, and the sync status's `provider_status` becomes `paid` (docs/stripe-webhooks.md)."""
     stripe_invoices = [o for o in outcomes if o.sync is not None and o.sync.provider == "stripe"]
     if not stripe_invoices or stack.stripe is None:
         return True  # STRIPE_API_BASE points elsewhere: no double to pay in
@@ -150,6 +153,30 @@ def _pay_in_stripe(out: TextIO, stack: LocalStack, call: ApiCall, outcomes: list
         )
         paid = paid and sync["provider_status"] == "paid"
     return paid
+
+
+SAMPLE_NOTIFICATION = Path(__file__).resolve().parent.parent / "events" / "webhook_sender" / "notification.json"
+
+
+def _deliver_a_webhook(out: TextIO, stack: LocalStack) -> bool:
+    """A notification put on NotificationsQueue as the alert evaluator queues one: the webhook sender
+    signs it and POSTs it to the stack's receiver, which verifies it with the receiver example of
+    docs/webhooks.md. Shows the request as the receiver got it."""
+    receiver = stack.webhook_receiver
+    if receiver is None or stack.resources is None:
+        return True  # WEBHOOK_URL points elsewhere: nothing of ours to show
+    body = str(json.loads(SAMPLE_NOTIFICATION.read_text())["Records"][0]["body"])
+    stack.clients.sqs.send_message(QueueUrl=stack.resources.queues["NotificationsQueue"].url, MessageBody=body)
+    arrived = wait_for(
+        lambda: any(d.body == body.encode() for d in receiver.seen()), time.monotonic() + DEADLINE_SECONDS
+    )
+    print("\nAlert webhook (a sample notification on NotificationsQueue, as the alert evaluator queues one):", file=out)
+    for delivery in (d for d in receiver.seen() if d.body == body.encode()):
+        print(f"  POST {receiver.url} → {delivery.status}, {delivery.outcome} by the receiver example", file=out)
+        print(f"    Date: {delivery.date}", file=out)
+        print(f"    Downbeat-Webhook-Signature: {delivery.headers.get('downbeat-webhook-signature')}", file=out)
+        print(f"    {delivery.body.decode()}", file=out)
+    return arrived and any(d.outcome == "accepted" for d in receiver.seen() if d.body == body.encode())
 
 
 # The demo invoices are for February 2025: the usage link shows that month, not the last 30 days.

@@ -30,6 +30,8 @@ LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_downbeat_local"
 LOCAL_AZURE_TENANT_ID = "00000000-0000-4000-8000-00000000d0b1"
 LOCAL_AZURE_CLIENT_ID = "00000000-0000-4000-8000-00000000c11e"
 LOCAL_AZURE_CLIENT_SECRET = "downbeat-local-azure-client-secret"
+# Signs the alert webhooks to the local receiver (which verifies them with it): fake, local-only.
+LOCAL_WEBHOOK_SECRET = "downbeat-local-webhook-secret"
 
 
 class RunningDouble(Protocol):
@@ -64,6 +66,9 @@ class ProviderDouble:
     # Defaults only a function that declares another variable gets: default → that template variable
     # (the webhook secret goes to the function that names its secret, not to every Stripe caller).
     only_with: Mapping[str, str] = field(default_factory=dict)
+    # Called once started, with the variables as resolved (the user's, else the local defaults):
+    # the webhook receiver verifies with the WEBHOOK_SECRET the sender signs with.
+    configure: Callable[[RunningDouble, Mapping[str, str]], None] | None = None
 
 
 def declares(variable: str) -> Callable[[FunctionSpec], bool]:
@@ -103,6 +108,16 @@ def _start_azure(exit_stack: contextlib.ExitStack, options: DoubleOptions) -> Ru
     return exit_stack.enter_context(AzureMarketplaceDouble(auto_subscribe=options.marketplace_auto_subscribe))
 
 
+def _start_webhook_receiver(exit_stack: contextlib.ExitStack, options: DoubleOptions) -> RunningDouble:
+    from local.webhook_receiver import LocalWebhookReceiver  # noqa: PLC0415 - only when the sender runs
+
+    return exit_stack.enter_context(LocalWebhookReceiver())
+
+
+def _configure_webhook_receiver(double: RunningDouble, values: Mapping[str, str]) -> None:
+    double.configure(values["WEBHOOK_SECRET"])  # type: ignore[attr-defined]  # RunningDouble only promises `url`
+
+
 def _azure_provides(double: RunningDouble) -> dict[str, str]:
     """The started double is the authority too, and its certificate's CA is what clients trust."""
     bundle = str(getattr(double, "ca_bundle"))  # noqa: B009 - RunningDouble only promises `url`
@@ -137,6 +152,17 @@ DOUBLES: tuple[ProviderDouble, ...] = (
         },
         provides=("AZURE_AUTHORITY_HOST", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"),
         provide=_azure_provides,
+    ),
+    # Not a provider: the customer's endpoint for the alert webhooks, which verifies what it gets.
+    ProviderDouble(
+        name="Webhook receiver",
+        variable="WEBHOOK_URL",
+        start=_start_webhook_receiver,
+        needed_by=declares("WEBHOOK_URL"),
+        defaults={"WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET},
+        secrets={"WebhookSecret": "WEBHOOK_SECRET"},
+        only_with={"WEBHOOK_SECRET": "WEBHOOK_SECRET_NAME"},
+        configure=_configure_webhook_receiver,
     ),
 )
 
@@ -206,4 +232,6 @@ def start_doubles(
                 # What a started double provides is its own (its authority, the CA that trusts
                 # it): a machine-wide REQUESTS_CA_BUNDLE would not trust the loopback double.
                 values |= double.provide(running[double.name])
+            if double.configure is not None:
+                double.configure(running[double.name], values)
     return Providers(values, running, doubles)

@@ -7,7 +7,9 @@ reported records with `ReportBatchItemFailures` (a malformed report fails the wh
 Lambda does). SQS itself (moto) counts the receives and moves a message to the queue's DLQ on the
 receive after `maxReceiveCount`. One local shortcut: a failed record would stay invisible for the
 queue's VisibilityTimeout (minutes); the poller sets it to `retry_visibility_seconds` instead
-(ChangeMessageVisibility), so retries and redrives take seconds locally.
+(ChangeMessageVisibility), so retries and redrives take seconds locally — except for a handler
+that sets its records' visibility itself (`retry_visibility_seconds=None`: the webhook sender's
+backoff), whose failed records come back when the handler said, as in the cloud.
 
 EventBridge: the function's rules target an internal SQS queue; one thread takes the events one
 at a time, in arrival order, and invokes the handler as Lambda's asynchronous invocation would:
@@ -185,7 +187,7 @@ class SqsEventSourcePoller(threading.Thread):
         invoke: Invoke,
         batch_size: int,
         report_batch_item_failures: bool,
-        retry_visibility_seconds: int,
+        retry_visibility_seconds: int | None,
         poll_wait_seconds: int,
         record_error: ErrorRecorder | None = None,
     ) -> None:
@@ -245,7 +247,7 @@ class SqsEventSourcePoller(threading.Thread):
                 QueueUrl=self._queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        if retry:
+        if retry and self._retry_visibility is not None:
             self._sqs.change_message_visibility_batch(
                 QueueUrl=self._queue_url,
                 Entries=[

@@ -48,6 +48,9 @@ class SqsEventSource:
     queue_logical_id: str
     batch_size: int
     report_batch_item_failures: bool
+    # The function's role may ChangeMessageVisibility on this queue: the handler spaces its own
+    # retries (the webhook sender's backoff), so the local stack's quick-retry shortcut stays off.
+    handler_sets_visibility: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def function_specs(template: Mapping[str, Any] | None = None) -> list[FunctionSp
                         batch_size=int(event_properties.get("BatchSize", 10)),
                         report_batch_item_failures="ReportBatchItemFailures"
                         in event_properties.get("FunctionResponseTypes", []),
+                        handler_sets_visibility=queue["Fn::GetAtt"][0] in _visibility_queues(properties),
                     )
                 )
             elif kind == "EventBridgeRule":
@@ -156,6 +160,22 @@ def function_specs(template: Mapping[str, Any] | None = None) -> list[FunctionSp
             )
         )
     return specs
+
+
+def _visibility_queues(properties: Mapping[str, Any]) -> set[str]:
+    """The queues (logical ids) on which the function's own policy statements allow
+    sqs:ChangeMessageVisibility, named as `!GetAtt <Queue>.Arn`."""
+    queues: set[str] = set()
+    for policy in properties.get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement.get("Action", [])
+            if "sqs:ChangeMessageVisibility" not in ([actions] if isinstance(actions, str) else actions):
+                continue
+            resources = statement.get("Resource", [])
+            for resource in resources if isinstance(resources, list) else [resources]:
+                if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+                    queues.add(str(resource["Fn::GetAtt"][0]))
+    return queues
 
 
 def find_function(name: str, specs: list[FunctionSpec] | None = None) -> FunctionSpec | None:

@@ -74,6 +74,7 @@ if TYPE_CHECKING:
 
     from local.azure_marketplace_double import AzureMarketplaceDouble
     from local.stripe_double import StripeDouble
+    from local.webhook_receiver import LocalWebhookReceiver
 
 log = logging.getLogger("downbeat.local")
 
@@ -187,6 +188,12 @@ class LocalStack:
         """The built-in Azure Marketplace double, when AZURE_METERING_BASE_URL was unset at start."""
         double = self._providers.running.get("Azure Marketplace") if self._providers else None
         return cast("AzureMarketplaceDouble | None", double)
+
+    @property
+    def webhook_receiver(self) -> LocalWebhookReceiver | None:
+        """The built-in alert webhook receiver, when WEBHOOK_URL was unset at start."""
+        double = self._providers.running.get("Webhook receiver") if self._providers else None
+        return cast("LocalWebhookReceiver | None", double)
 
     def start(self) -> Self:
         """Start everything; a start that fails (the port taken) stops what it had started."""
@@ -327,7 +334,7 @@ class LocalStack:
         if spec.http_api and not _only_fixed_routes(spec):
             env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
             env["DASHBOARD_SIGNING_SECRET"] = provider["DASHBOARD_SIGNING_SECRET"]
-        for name in ("AZURE_METERING_BASE_URL", "WEBHOOK_URL", "WEBHOOK_SECRET", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        for name in ("AZURE_METERING_BASE_URL", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
             if name not in provider:
                 continue
             # A CA bundle the user set is for a provider the user points at (an HTTPS metering
@@ -402,6 +409,7 @@ class LocalStack:
                     self._invoker(spec.logical_id),
                     batch_size=source.batch_size,
                     report_batch_item_failures=source.report_batch_item_failures,
+                    handler_sets_visibility=source.handler_sets_visibility,
                 )
             if spec.rule_sources:
                 self._start_rule_delivery(spec)
@@ -431,10 +439,12 @@ class LocalStack:
         batch_size: int = 10,
         report_batch_item_failures: bool = True,
         dead_letter_queue: QueueInfo | None = None,
+        handler_sets_visibility: bool = False,
     ) -> SqsEventSourcePoller:
         """Drive `handler(event)` from `queue` like an SQS event source mapping (also used by tests).
 
         `dead_letter_queue` adds a queue created outside the template to what `dlq list` shows.
+        `handler_sets_visibility`: a failed record keeps the visibility its handler gave it.
         """
         if dead_letter_queue is not None:
             self._extra_dead_letter_queues[dead_letter_queue.logical_id] = dead_letter_queue
@@ -448,7 +458,7 @@ class LocalStack:
             invoke=handler,
             batch_size=batch_size,
             report_batch_item_failures=report_batch_item_failures,
-            retry_visibility_seconds=self.options.retry_visibility_seconds,
+            retry_visibility_seconds=None if handler_sets_visibility else self.options.retry_visibility_seconds,
             poll_wait_seconds=self.options.poll_wait_seconds,
             record_error=self._record_error,
         )

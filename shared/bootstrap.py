@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
-from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
     from shared.adapters.azure_metering import AzureMarketplaceMetering
+    from shared.adapters.dynamodb import DynamoDBStore
     from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import MarketplaceMeterSettings, StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from shared.services.route_invoice import RouterDependencies
     from shared.services.stripe_sync_dependencies import StripeSyncDependencies
     from shared.services.stripe_webhook import StripeWebhookDependencies
+    from shared.services.webhook_sender import WebhookSenderDependencies
 
 T = TypeVar("T")
 _FACTORIES: list[functools._lru_cache_wrapper[object]] = []
@@ -249,6 +250,32 @@ def data_export() -> DataExportDependencies:
     return DataExportDependencies(store=dynamodb_store(settings.table_name), bucket=bucket, clock=utc_now)
 
 
+@dependencies
+def webhook_sender() -> WebhookSenderDependencies:
+    """Signs and POSTs alert webhooks; backs off with the message's visibility, then its DLQ."""
+    from shared.adapters.sqs_notifications import SqsNotificationQueue
+    from shared.adapters.webhook_http import HttpWebhookEndpoint
+    from shared.config import WebhookSenderSettings
+    from shared.services.webhook_sender import WebhookSenderDependencies
+
+    settings = WebhookSenderSettings.from_env()
+    settings.require_secret_source()
+    local_secret = settings.webhook_secret
+    # Read per attempt (Powertools caches it 5 minutes): a rotated secret takes effect without a deploy.
+    secret = (lambda: local_secret) if local_secret else secret_text(str(settings.webhook_secret_name))
+    url = settings.webhook_url or ""
+    endpoint = HttpWebhookEndpoint(url) if url.startswith(("https://", "http://")) else None
+    return WebhookSenderDependencies(
+        endpoint=endpoint,
+        secret=secret,
+        queue=SqsNotificationQueue(
+            boto3.client("sqs"), settings.notifications_queue_url, settings.notifications_dlq_url
+        ),
+        clock=utc_now,
+        no_endpoint="WEBHOOK_URL is not set" if not url else "WEBHOOK_URL is not an http(s) URL",
+    )
+
+
 SECRET_MAX_AGE_SECONDS = 300
 
 
@@ -256,6 +283,8 @@ def dynamodb_store(table_name: str) -> DynamoDBStore:
     """The table, with every item a list cannot read logged and counted rather than failing the list."""
     # Imported here, as the handler's own imports do: Powertools' Logger binds to the stdout of the
     # moment it is created, which the local stack's `invoke` points at stderr around the handler.
+    # The adapter too: a function without the table (the webhook sender) never loads it.
+    from shared.adapters.dynamodb import DynamoDBStore
     from shared.observability import report_unreadable_item
 
     return DynamoDBStore(boto3.client("dynamodb"), table_name, on_unreadable=report_unreadable_item)

@@ -94,6 +94,24 @@ def webhook_secrets(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+# -- Alert webhooks
+class WebhookSenderSettings(Settings):
+    """The webhook sender: its queue and DLQ, where webhooks go, and the signing secret —
+    WEBHOOK_SECRET locally, else the secret WEBHOOK_SECRET_NAME (never logged: repr=False)."""
+
+    notifications_queue_url: str = Field(min_length=1)
+    notifications_dlq_url: str = Field(min_length=1)
+    # Unset or not an http(s) URL: every attempt fails with that reason, and the notifications
+    # wait out their 72 hours in the queue (set it within that time and they are delivered).
+    webhook_url: str | None = None
+    webhook_secret: str | None = Field(default=None, repr=False)  # local / tests
+    webhook_secret_name: str | None = None  # the cloud: Secrets Manager, read through Powertools
+
+    def require_secret_source(self) -> None:
+        if not (self.webhook_secret or self.webhook_secret_name):
+            raise ConfigurationError("WebhookSenderSettings: set WEBHOOK_SECRET (local) or WEBHOOK_SECRET_NAME (cloud)")
+
+
 # -- Marketplace meter
 class MarketplaceMeterSettings(Settings):
     """The marketplace meter: the table, Azure's metering API and its credentials (never logged:

@@ -3,7 +3,7 @@
 No bearer token: the `Stripe-Signature` header is the credential, checked over the raw body before
 anything else (shared/services/stripe_webhook.py). A function of its own, not a route of the API
 function: it reads the Stripe key to read invoices back, which the API's role must never reach
-(docs/webhooks.md).
+(docs/stripe-webhooks.md).
 """
 
 from __future__ import annotations

@@ -37,6 +37,15 @@ def sqs_safe(text: str) -> str:
     return _not_allowed_by_sqs().sub("\ufffd", text)
 
 
+def string_attributes(attributes: Mapping[str, str]) -> dict[str, MessageAttributeValueTypeDef]:
+    """String message attributes, each cut to ATTRIBUTE_MAX_CHARS and made SQS-safe; empty ones left out."""
+    return {
+        name: {"DataType": "String", "StringValue": sqs_safe(value[:ATTRIBUTE_MAX_CHARS])}
+        for name, value in attributes.items()
+        if value
+    }
+
+
 class SqsQueue:
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self._client = with_mapped_errors(client, service="SQS", resource=f"queue {queue_url}")
@@ -44,11 +53,7 @@ class SqsQueue:
 
     def send(self, body: Mapping[str, Any], attributes: Mapping[str, str] | None = None) -> str:
         text = json.dumps(body, separators=(",", ":"), sort_keys=True, default=str)
-        message_attributes: dict[str, MessageAttributeValueTypeDef] = {
-            name: {"DataType": "String", "StringValue": sqs_safe(value[:ATTRIBUTE_MAX_CHARS])}
-            for name, value in (attributes or {}).items()
-            if value
-        }
+        message_attributes = string_attributes(attributes or {})
         size = len(text.encode()) + sum(
             len(name.encode()) + len("String") + len(value["StringValue"].encode())
             for name, value in message_attributes.items()

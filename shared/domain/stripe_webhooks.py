@@ -1,7 +1,7 @@
 """Stripe webhooks, as pure rules: which events count, what `provider_status` they record, in what order.
 
 A verified event is only a hint that something changed: the status recorded is the Stripe
-invoice's own, read back when the event is handled (docs/webhooks.md). What is decided here:
+invoice's own, read back when the event is handled (docs/stripe-webhooks.md). What is decided here:
 
 - which events are ours: one of `HANDLED_EVENT_TYPES` for an invoice carrying metadata
   `downbeat_invoice_id`; anything else is answered 200 and ignored;

@@ -2,7 +2,7 @@
 
 SQS delivers at least once (sometimes twice at once) and schedules overlap, so every worker that
 calls a provider first claims the work's lease: the Stripe worker per invoice (`stripe`), the
-marketplace meter per customer and the webhook sender per notification next. A claim
+marketplace meter per customer. A claim
 
 - fails (None) while another run's lease is live; an expired lease is taken over;
 - counts the run: `attempt` grows by one with every claim (and with every `renew(new_attempt=True)`),

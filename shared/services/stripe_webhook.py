@@ -1,6 +1,6 @@
 """`POST /v1/webhooks/stripe`: a verified Stripe event updates the sync record's `provider_status`.
 
-The order of the checks is the point (docs/webhooks.md): the signature before anything is read;
+The order of the checks is the point (docs/stripe-webhooks.md): the signature before anything is read;
 the event id before any Stripe call (a duplicate costs nothing); the sync record before Stripe
 (only our recorded invoice, or a revision of it, is looked at); then one retrieve of the Stripe
 invoice, whose own state is what gets recorded — never the event's copy, so events arriving out of

@@ -7,6 +7,8 @@
 - Stripe (through the caller's StripeDouble): a finalized invoice synced; one Stripe refuses with
   a 401 (the sync fails); one Stripe answers 500 every time (redriven to StripeSyncDLQ);
 - router: three events dead-lettered — a bad field, an unknown detail-type, an unknown customer;
+- alert webhooks: a notification signed with WEBHOOK_SECRET and delivered to the stack's own
+  receiver (which verifies it), and an unreadable one dead-lettered to NotificationsDLQ;
 - then `downbeat dlq list`, and every read a client can make of the stack: `/health`, the OpenAPI
   document, the customer, its invoices, the audit log, a dashboard link (its page, the page of a
   tampered copy, an invoice's detail page), the control endpoints (`/_local/functions`,
@@ -49,6 +51,7 @@ class KnownSecrets:
     refused_token: str  # sent and refused: a credential all the same (often a near-miss of the real one)
     dashboard_secret: str  # signs the dashboard links the flows ask for and open
     webhook_secret: str  # signs the Stripe double's webhooks; the stack verifies them with it
+    alert_webhook_secret: str  # signs the alert webhooks the stack sends to its own receiver
 
     @classmethod
     def fresh(cls) -> KnownSecrets:
@@ -58,6 +61,7 @@ class KnownSecrets:
             refused_token=f"dbtok-refused-{uuid.uuid4().hex}",
             dashboard_secret=f"dash-leakcheck-{uuid.uuid4().hex}",
             webhook_secret=f"whsec_leakcheck_{uuid.uuid4().hex}",
+            alert_webhook_secret=f"alerthook-leakcheck-{uuid.uuid4().hex}",
         )
 
     def by_name(self) -> dict[str, str]:
@@ -67,6 +71,7 @@ class KnownSecrets:
             "REFUSED_BEARER_TOKEN": self.refused_token,
             "DASHBOARD_SIGNING_SECRET": self.dashboard_secret,
             "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
+            "WEBHOOK_SECRET": self.alert_webhook_secret,
         }
 
     def stack_variables(self, stripe_api_base: str) -> dict[str, str]:
@@ -76,6 +81,7 @@ class KnownSecrets:
             "STRIPE_API_KEY": self.stripe_key,
             "DASHBOARD_SIGNING_SECRET": self.dashboard_secret,
             "STRIPE_WEBHOOK_SECRET": self.webhook_secret,
+            "WEBHOOK_SECRET": self.alert_webhook_secret,
             "STRIPE_API_BASE": stripe_api_base,
             "LOG_LEVEL": "DEBUG",  # the template's LogLevel: the functions' POWERTOOLS_LOG_LEVEL
             "POWERTOOLS_LOG_LEVEL": "DEBUG",
@@ -96,6 +102,7 @@ class FlowsSeen:
     control_refused: list[int] = field(default_factory=list)  # a wrong token, another scheme, none
     dashboard_pages: list[int] = field(default_factory=list)  # a dashboard page, a tampered link, a detail
     webhooks: list[int] = field(default_factory=list)  # a signed Stripe webhook, then one signed otherwise
+    alert_webhooks_delivered: bool = False  # the signed notification left its queue (the receiver took it)
 
     def responses_text(self) -> str:
         return "\n".join(self.responses)
@@ -206,6 +213,8 @@ def _drive(base: str, secrets: KnownSecrets, stripe: StripeDouble, workdir: Path
     ]
     poll_until(lambda: all(dead_letter_for(base, i) for i in rejected), what="the three rejected events in the DLQ")
 
+    seen.alert_webhooks_delivered = _send_alert_webhooks(call_api, bearer)
+
     seen.dlq_listing = downbeat("dlq", "list", "--api", base)
     seen.dead_letters = [json.loads(line) for line in seen.dlq_listing.splitlines()]
 
@@ -236,3 +245,31 @@ def _drive(base: str, secrets: KnownSecrets, stripe: StripeDouble, workdir: Path
         status, _ = call_api("GET", "/_local/env/ApiFunction", authorization)
         seen.control_refused.append(status)
     return seen
+
+
+def _send_alert_webhooks(call_api: Any, bearer: str) -> bool:
+    """A notification and an unreadable one on NotificationsQueue (through the stack's moto, found
+    from the sender's served settings); True once the first is delivered and the second dead-lettered."""
+    import boto3
+
+    status, served = call_api("GET", "/_local/env/WebhookSenderFunction", bearer)
+    assert status == 200, served
+    settings = served["environment"]
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=settings["AWS_ENDPOINT_URL_SQS"],
+        region_name=settings["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    queue = settings["NOTIFICATIONS_QUEUE_URL"]
+    body = {"id": "ntf_leakcheck", "type": "alerts.spend_threshold_reached", "properties": {"customer_id": "c"}}
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(body))
+    sqs.send_message(QueueUrl=queue, MessageBody='{"type": "alerts.spend_threshold_reached"}')
+
+    def settled() -> bool:
+        names: Any = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=names)["Attributes"]
+        return all(attributes[name] == "0" for name in names)
+
+    return poll_until(settled, what="the alert webhooks to leave NotificationsQueue")

@@ -12,7 +12,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_shows_where_each_invoice_went() -> None:
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("STRIPE_", "AWS_ENDPOINT"))}
+    environ = {
+        key: value for key, value in os.environ.items() if not key.startswith(("STRIPE_", "WEBHOOK_", "AWS_ENDPOINT"))
+    }
     result = subprocess.run(
         [sys.executable, "-m", "local.demo"],
         cwd=REPO,
@@ -55,3 +57,8 @@ def test_demo_shows_where_each_invoice_went() -> None:
     assert out.count("opens: HTTP 200\n") == 2
     for provider in ("stripe", "aws_marketplace", "azure_marketplace"):
         assert re.search(rf"  {provider} +checked [1-9]\d* invoice\(s\): 0 difference\(s\)", out)
+    # a signed alert webhook, delivered to the stack's receiver and verified there
+    assert re.search(r"POST http://127\.0\.0\.1:\d+/webhooks → 200, accepted by the receiver example", out)
+    assert re.search(r"    Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\n", out)
+    assert re.search(r"    Downbeat-Webhook-Signature: [0-9a-f]{64}\n", out)
+    assert '"id": "ntf_7f3a", "type": "alerts.spend_threshold_reached"' in out

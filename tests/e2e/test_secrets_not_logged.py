@@ -60,7 +60,7 @@ def assert_the_flows_ran_with_these_secrets(
     assert seen.syncs["synced"]["status"] == "synced"
     assert seen.syncs["failed"]["status"] == "failed"
     assert "invalid_request_error" in seen.syncs["failed"]["reason"]
-    assert {entry["queue"] for entry in seen.dead_letters} == {"RouterDLQ", "StripeSyncDLQ"}
+    assert {entry["queue"] for entry in seen.dead_letters} == {"RouterDLQ", "StripeSyncDLQ", "NotificationsDLQ"}
     assert sorted(entry.get("field", "") for entry in seen.dead_letters if entry["queue"] == "RouterDLQ") == [
         "detail-type",
         "detail.currency",
@@ -75,6 +75,10 @@ def assert_the_flows_ran_with_these_secrets(
     assert seen.webhooks == [200, 400]
     assert {"STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_NAME"} <= set(seen.withheld["StripeWebhookFunction"])
     assert {"DASHBOARD_SIGNING_SECRET", "DASHBOARD_SIGNING_SECRET_NAME"} <= set(seen.withheld["ApiFunction"])
+    assert seen.alert_webhooks_delivered
+    assert {"WEBHOOK_SECRET", "WEBHOOK_SECRET_NAME"} <= set(seen.withheld["WebhookSenderFunction"])
+    (unreadable,) = [entry for entry in seen.dead_letters if entry["queue"] == "NotificationsDLQ"]
+    assert unreadable["reason"] == "unreadable notification: id: must be a non-empty string"
 
 
 def test_no_secret_in_logs_dead_letters_or_responses(stripe: RecordingStripeDouble, tmp_path: Path) -> None:
@@ -101,6 +105,7 @@ def test_the_check_reports_secrets_a_stack_leaks_on_purpose(stripe: RecordingStr
         ("STRIPE_API_KEY", AS_IS, "responses"),  # /_local/env/StripeSyncFunction serving the key
         ("DASHBOARD_SIGNING_SECRET", AS_IS, "responses"),  # /_local/env/ApiFunction serving it
         ("STRIPE_WEBHOOK_SECRET", AS_IS, "responses"),  # /_local/env/StripeWebhookFunction serving it
+        ("WEBHOOK_SECRET", AS_IS, "responses"),  # /_local/env/WebhookSenderFunction serving it
     }
     with pytest.raises(AssertionError) as failure:
         assert_no_secret_leaks(secrets.by_name(), captured)

@@ -235,6 +235,7 @@ TABLE_ACTIONS: dict[str, set[str]] = {
     "StripeSyncFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     # the sync record and handled events: GetItem, and a transaction of a Put and an Update
     "StripeWebhookFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "WebhookSenderFunction": set(),  # its queue, its DLQ and its secret only, never the table
     "ApiFunction": {
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
@@ -290,6 +291,15 @@ SECRET = "AWS::SecretsManager::Secret"
 SECRETISH_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|KEY", re.IGNORECASE)
 # Credential shapes: Stripe secret, restricted and webhook keys, AWS access key ids, PEM keys.
 CREDENTIAL_VALUE = re.compile(r"\b(sk|rk)_(live|test)_|\bwhsec_|\bAKIA[0-9A-Z]{16}\b|-----BEGIN [A-Z ]*PRIVATE KEY")
+
+
+def secret_readers(transformed: dict[str, Json], secret: str) -> set[str]:
+    """The functions (logical ids) whose generated role names the secret `secret` in a policy."""
+    return {
+        lid.removesuffix("Role")
+        for lid, role in resources(transformed, "AWS::IAM::Role").items()
+        if any(ref_target(node) == secret for node in walk(props(role).get("Policies", [])))
+    }
 
 
 def environments(tpl: dict[str, Json]) -> dict[str, dict[str, Json]]:

@@ -13,7 +13,7 @@ from tests.infrastructure.test_template import (
     props,
     ref_target,
     resources,
-    walk,
+    secret_readers,
 )
 from tests.infrastructure.test_template import template as template  # noqa: PLC0414 - the fixture
 from tests.infrastructure.test_template import transformed as transformed  # noqa: PLC0414 - the fixture
@@ -53,12 +53,7 @@ def test_the_webhook_secret_is_a_secret_read_by_the_webhook_function_alone(
     assert "GenerateSecretString" not in props(secret), "Stripe makes the secret; an operator stores it"
     variables = environments(template)
     assert ref_target(variables[FUNCTION_ID]["STRIPE_WEBHOOK_SECRET_NAME"]) == SECRET
-    readers = {
-        lid.removesuffix("Role")
-        for lid, role in resources(transformed, "AWS::IAM::Role").items()
-        if any(ref_target(node) == SECRET for node in walk(props(role).get("Policies", [])))
-    }
-    assert readers == {FUNCTION_ID}
+    assert secret_readers(transformed, SECRET) == {FUNCTION_ID}
 
 
 def test_the_api_function_still_cannot_read_the_stripe_key(template: dict[str, Json]) -> None:

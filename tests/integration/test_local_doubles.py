@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import time
+import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from unittest import mock
 
@@ -16,10 +18,12 @@ from local.doubles import (
     LOCAL_AZURE_TENANT_ID,
     LOCAL_STRIPE_KEY,
     LOCAL_STRIPE_WEBHOOK_SECRET,
+    LOCAL_WEBHOOK_SECRET,
     DoubleOptions,
     start_doubles,
 )
 from local.resources import FunctionSpec, function_specs
+from shared.domain.webhook_delivery import signed_headers
 
 SPECS = {spec.logical_id: spec for spec in function_specs()}
 
@@ -27,8 +31,8 @@ SPECS = {spec.logical_id: spec for spec in function_specs()}
 def test_the_stripe_double_starts_for_the_stripe_worker_and_only_it_gets_its_variables() -> None:
     with contextlib.ExitStack() as exit_stack:
         providers = start_doubles(SPECS.values(), {}, exit_stack, DoubleOptions(stripe_customers=["cus_seeded"]))
-        # the marketplace doubles start too, for the marketplace meter only (tested below)
-        assert set(providers.running) == {"Stripe", "AWS Marketplace Metering", "Azure Marketplace"}
+        # the marketplace doubles and the webhook receiver start too, for their functions only (tested below)
+        assert set(providers.running) == {"Stripe", "AWS Marketplace Metering", "Azure Marketplace", "Webhook receiver"}
         url = providers.running["Stripe"].url
         with urllib.request.urlopen(f"{url}/_double/state", timeout=10) as response:
             assert "cus_seeded" in json.dumps(json.load(response))
@@ -49,6 +53,42 @@ def test_the_stripe_double_starts_for_the_stripe_worker_and_only_it_gets_its_var
         assert providers.secret_values()["StripeApiKeySecret"] == LOCAL_STRIPE_KEY
     with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/_double/state", timeout=2):
         raise AssertionError("the double still answers after its exit stack closed")
+
+
+def test_the_webhook_receiver_starts_for_the_webhook_sender_and_only_it_gets_the_url_and_secret() -> None:
+    with contextlib.ExitStack() as exit_stack:
+        providers = start_doubles(SPECS.values(), {}, exit_stack)
+        url = providers.running["Webhook receiver"].url
+        assert providers.environment_for(SPECS["WebhookSenderFunction"]) == {
+            "WEBHOOK_URL": url,
+            "WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,
+        }
+        assert all(
+            "WEBHOOK_SECRET" not in providers.environment_for(spec)
+            for lid, spec in SPECS.items()
+            if lid != "WebhookSenderFunction"
+        )
+        assert providers.secret_values()["WebhookSecret"] == LOCAL_WEBHOOK_SECRET
+        assert providers.parameter_overrides(SPECS.values())["WebhookUrl"] == url
+    with contextlib.ExitStack() as exit_stack:  # the receiver verifies with the secret the sender gets
+        providers = start_doubles(SPECS.values(), {"WEBHOOK_SECRET": "my-own-webhook-secret"}, exit_stack)
+        url = providers.environment_for(SPECS["WebhookSenderFunction"])["WEBHOOK_URL"]
+        body = b'{"id": "ntf_double", "type": "alerts.x", "properties": {}}'
+        answers = []
+        for secret in ("my-own-webhook-secret", LOCAL_WEBHOOK_SECRET):
+            headers = signed_headers(secret, body, datetime.now(UTC))
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=10) as response:
+                    answers.append(response.status)
+            except urllib.error.HTTPError as error:
+                answers.append(error.code)
+        assert answers == [200, 401]
+    mine = {"WEBHOOK_URL": "https://hooks.example.com/downbeat", "WEBHOOK_SECRET": "my-own-webhook-secret"}
+    with contextlib.ExitStack() as exit_stack:
+        providers = start_doubles(SPECS.values(), mine, exit_stack)
+        assert "Webhook receiver" not in providers.running
+        assert providers.environment_for(SPECS["WebhookSenderFunction"]) == mine
+        assert providers.secret_values()["WebhookSecret"] == "my-own-webhook-secret"
 
 
 def test_a_variable_the_user_set_wins_and_no_double_starts() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import local.invoke
-from local.doubles import LOCAL_STRIPE_KEY
+from local.doubles import LOCAL_STRIPE_KEY, LOCAL_WEBHOOK_SECRET
 from local.http_server import LOCAL_API_TOKEN
 from local.invoke import invoke_against_stack, own_secrets
 from local.resources import FunctionSpec, find_function
@@ -24,6 +24,7 @@ def test_withheld_secrets_come_from_this_environment_else_the_local_defaults() -
         "AWS_SESSION_TOKEN": "testing",
         "DOWNBEAT_API_TOKEN": LOCAL_API_TOKEN,
         "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
+        "WEBHOOK_SECRET": LOCAL_WEBHOOK_SECRET,  # what the local webhook receiver verifies with
     }  # the names of the stack's own secrets stay unset: a handler never reads the stack's secret
     mine = {"DOWNBEAT_API_TOKEN": "my-token-1234", "STRIPE_API_KEY": "sk_test_mine", "WEBHOOK_SECRET": "whsec_mine"}
     mine |= {"AWS_ACCESS_KEY_ID": "AKIAMINE", "AWS_SECRET_ACCESS_KEY": "my-secret"}

@@ -32,6 +32,7 @@ SECRETS = {
     "DASHBOARD_SIGNING_SECRET_NAME",
     "STRIPE_WEBHOOK_SECRET",  # verifies Stripe's webhooks: whoever has it can forge one
     "STRIPE_WEBHOOK_SECRET_NAME",
+    "WEBHOOK_SECRET_NAME",  # signs the alert webhooks: whoever has it can forge one
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -63,6 +64,8 @@ SETTINGS = {
     "AZURE_CLIENT_ID",
     "AZURE_AUTHORITY_HOST",
     "WEBHOOK_URL",
+    "NOTIFICATIONS_QUEUE_URL",
+    "NOTIFICATIONS_DLQ_URL",
     "REQUESTS_CA_BUNDLE",
     "SSL_CERT_FILE",
 }
