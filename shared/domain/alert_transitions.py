@@ -5,7 +5,7 @@ state, `ok` or `in_alarm`, with a version counting its writes. A new one counts 
 
 | before            | condition holds | after    | sends                          |
 |-------------------|-----------------|----------|--------------------------------|
-| none              | no              | ok       | nothing (a customer's state is recorded; a contract's stays implicit) |
+| none              | no              | ok       | nothing (a contract's `ok` stays implicit) |
 | none or ok        | yes             | in_alarm | `alerts.<alert_type>`          |
 | in_alarm          | no              | ok       | `alerts.<alert_type>_resolved` |
 | ok / in_alarm     | unchanged       | same     | nothing                        |

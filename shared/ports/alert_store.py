@@ -34,8 +34,9 @@ class AlertDefinitions(Protocol):
         alert as stored then, or None (nothing written) when there is no such alert."""
         ...
 
-    def list_alerts(self, page: PageRequest) -> Page[Alert]:
-        """Every alert, archived ones included, oldest first."""
+    def list_alerts(self, page: PageRequest, applying_to: str | None = None) -> Page[Alert]:
+        """Every alert, archived ones included, oldest first; with `applying_to`, only the alerts
+        that apply to that customer (not archived; for every customer, or for this one)."""
         ...
 
     def alert_states(self, customer_id: str) -> list[AlertState]:

@@ -47,11 +47,6 @@ class EvaluationRequest(BaseModel):
     triggered_by: Identifier = SCHEDULE
 
 
-def customer_request(customer_id: str, triggered_by: str) -> dict[str, Any]:
-    """The message asking for one customer's evaluation after a write (`triggered_by`: its id)."""
-    return {"kind": "customer", "customer_id": customer_id, "triggered_by": triggered_by}
-
-
 def run_scheduled(deps: AlertEvaluatorDependencies, remaining_ms: RemainingMillis) -> EvaluationReport:
     report = EvaluationReport()
     alerts = live_alerts(deps.store)

@@ -178,7 +178,7 @@ class AlertTable(AuditTable, PagedQueries):
             return self.get_alert(alert_id)
         return alert
 
-    def list_alerts(self, page: PageRequest) -> Page[Alert]:
+    def list_alerts(self, page: PageRequest, applying_to: str | None = None) -> Page[Alert]:
         return self._query_page(
             index="GSI1",
             partition=("GSI1PK", "ALERTS"),
@@ -186,6 +186,7 @@ class AlertTable(AuditTable, PagedQueries):
             key_names=("PK", "SK", "GSI1PK", "GSI1SK"),
             page=page,
             read=_alert_from_item,
+            keep=None if applying_to is None else (lambda alert: alert.applies_to(applying_to)),
         )
 
     def alert_states(self, customer_id: str) -> list[AlertState]:

@@ -40,9 +40,12 @@ class MemoryAlerts(MemoryTables):
             self.audit_entries.append(audit)
             return alert
 
-    def list_alerts(self, page: PageRequest) -> Page[Alert]:
+    def list_alerts(self, page: PageRequest, applying_to: str | None = None) -> Page[Alert]:
         with self._lock:
-            ordered = sorted(self.alerts.values(), key=lambda a: (format_timestamp(a.created_at), a.id))
+            ordered = sorted(
+                (a for a in self.alerts.values() if applying_to is None or a.applies_to(applying_to)),
+                key=lambda a: (format_timestamp(a.created_at), a.id),
+            )
         return self._page("alerts", ordered, lambda a: [format_timestamp(a.created_at), a.id], page)
 
     def alert_states(self, customer_id: str) -> list[AlertState]:
@@ -98,4 +101,3 @@ class MemoryAlerts(MemoryTables):
             current = states.get((state.alert_id, state.contract_id))
             if current is not None and current.version == state.version:
                 states[(state.alert_id, state.contract_id)] = replace(current, pending=None, pending_since=None)
-
