@@ -40,9 +40,9 @@ from botocore.compat import HTTPHeaders
 
 from bench.balances import PAGE_BYTES, CountingClient, _Raw
 from shared.adapters.dynamodb import DynamoDBStore
-from shared.adapters.dynamodb.alerts import _state_item, alert_item
+from shared.adapters.dynamodb.alerts import _state_item, alert_item, spend_item
 from shared.adapters.dynamodb.commit_items import commit_item
-from shared.adapters.dynamodb.keys import contract_item, customer_item, spend_key
+from shared.adapters.dynamodb.keys import contract_item, customer_item
 from shared.adapters.dynamodb.table import to_attributes
 from shared.domain.alert_transitions import AlertState
 from shared.domain.alerts import LOW_BALANCE, SPEND, Alert, CustomFieldFilter, SpendInvoice
@@ -50,7 +50,7 @@ from shared.domain.commits import Commit, CommitQuery, Segment
 from shared.domain.customers import Contract, Customer
 from shared.domain.ledger import CommitLedger
 from shared.domain.paging import Page, PageRequest, decode_cursor, encode_cursor
-from shared.domain.timestamps import format_precise_timestamp, sortable_timestamp
+from shared.domain.timestamps import sortable_timestamp
 from shared.services.alert_evaluation import AlertEvaluatorDependencies
 from shared.services.alert_evaluator import run_scheduled
 from tests.fakes.memory_store import RecordingQueue
@@ -257,20 +257,7 @@ def _items(store: _Partitions) -> list[dict[str, Any]]:
         items.append(customer_item(found))
         items += [contract_item(contract) for contract in store.contracts[found.id]]
         items += [commit_item(ledger.commit) for ledger in store.ledgers[found.id]]
-        items += [
-            {
-                **spend_key(found.id, invoice.end_timestamp, invoice.invoice_id),
-                "entity": "spend",
-                "invoice_id": invoice.invoice_id,
-                "contract_id": invoice.contract_id,
-                "currency": invoice.currency,
-                "start_timestamp": format_precise_timestamp(invoice.start_timestamp),
-                "end_timestamp": format_precise_timestamp(invoice.end_timestamp),
-                "issued_at": format_precise_timestamp(invoice.issued_at),
-                "subtotal": format(invoice.subtotal, "f"),
-            }
-            for invoice in store.spend[found.id]
-        ]
+        items += [spend_item(found.id, invoice) for invoice in store.spend[found.id]]
         items += [_state_item(state) for state in store.states.get(found.id, {}).values()]
     return items
 

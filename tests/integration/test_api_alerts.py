@@ -87,7 +87,7 @@ def test_a_reused_uniqueness_key_is_a_409_even_after_archiving(api: ApiClient) -
     key = f"gold-{uuid.uuid4()}"
     first = api.post(CREATE, alert_body(uniqueness_key=key)).data
     assert api.post(CREATE, alert_body(uniqueness_key=key, name="other")).error() == (409, "uniqueness_key")
-    api.post(ARCHIVE, {"id": first["id"]}).data
+    assert api.post(ARCHIVE, {"id": first["id"]}).status == 200
     assert api.post(CREATE, alert_body(uniqueness_key=key)).error() == (409, "uniqueness_key")
 
 
@@ -132,7 +132,7 @@ def test_list_pages_through_the_customers_alerts(api: ApiClient) -> None:
 def test_creates_and_archives_are_audited_refused_ones_too(api: ApiClient) -> None:
     agent = f"alerts-audit-{uuid.uuid4()}"
     created = api.post(CREATE, alert_body(), user_agent=agent).data
-    api.post(ARCHIVE, {"id": created["id"]}, user_agent=agent).data
+    assert api.post(ARCHIVE, {"id": created["id"]}, user_agent=agent).status == 200
     api.post(CREATE, alert_body(threshold="-1"), user_agent=agent)
     entries = [e for e in api.get("/v1/auditLogs?limit=100").data if e["user_agent"] == agent]
     assert sorted((e["action"], e["resource_type"], e["status_code"]) for e in entries) == [
@@ -187,14 +187,12 @@ def test_a_spend_alert_lists_its_contracts(local_api: LocalApi, api: ApiClient) 
     customer_id = new_customer(api)
     contract = {"customer_id": customer_id, "name": "2025", "starting_at": "2025-01-01T00:00:00Z"}
     gold = api.post("/v1/contracts/create", {**contract, "custom_fields": {"tier": "gold"}}).data["id"]
-    api.post("/v1/contracts/create", {**contract, "custom_fields": {"tier": "silver"}}).data
+    assert api.post("/v1/contracts/create", {**contract, "custom_fields": {"tier": "silver"}}).status == 200
     filters = [{"entity": "Contract", "key": "tier", "value": "gold"}]
-    api.post(
-        CREATE,
-        alert_body(
-            alert_type="spend_threshold_reached", customer_id=customer_id, custom_field_filters=filters, threshold="10"
-        ),
-    ).data
+    spend = alert_body(
+        alert_type="spend_threshold_reached", customer_id=customer_id, custom_field_filters=filters, threshold="10"
+    )
+    assert api.post(CREATE, spend).status == 200
     [before] = api.post(LIST, {"customer_id": customer_id}).data
     assert (before["customer_status"], before["contracts"]) == (None, [{"contract_id": gold, "status": None}])
     local_api.stack.trigger("alert_evaluator")

@@ -158,12 +158,18 @@ def test_scenario_queues_exactly_these_webhooks(name: str) -> None:
         assert world.sent()[before:] == expected, f"run {number}"
 
 
-def test_the_webhook_body_has_every_property_and_a_stable_id() -> None:
+def spend_world(march_subtotal: str) -> World:
+    """A customer with one contract, a spend alert at 100.00 and March's invoice."""
     world = World()
     world.customer()
     world.contract("con_1")
     world.add_alert(alert("alert_spend", SPEND, "100.00"))
-    world.invoice("inv_mar", "con_1", "104.1")
+    world.invoice("inv_mar", "con_1", march_subtotal)
+    return world
+
+
+def test_the_webhook_body_has_every_property_and_a_stable_id() -> None:
+    world = spend_world("104.1")
     world.run()
     assert world.notifications.bodies == [
         {
@@ -226,11 +232,7 @@ def test_a_crash_between_store_and_queue_is_queued_by_a_later_run_with_the_same_
 
 
 def test_spend_reads_the_wall_clock_period_under_time_machine() -> None:
-    world = World()
-    world.customer()
-    world.contract("con_1")
-    world.add_alert(alert("alert_spend", SPEND, "100.00"))
-    world.invoice("inv_mar", "con_1", "300.00")
+    world = spend_world("300.00")
     with time_machine.travel(datetime(2025, 3, 20, tzinfo=UTC), tick=False):
         world.run(clock=utc_now)
     with time_machine.travel(datetime(2025, 4, 2, tzinfo=UTC), tick=False):

@@ -128,8 +128,8 @@ RELATED = [
     (r"(.*\.)?configuration\.aws_customer_id", r"(.*\.)?configuration\.aws_customer_id"),
     (r"(.*\.)?access_schedule\.\d+\.starting_at", r"(.*\.)?access_schedule\.\d+\.ending_before"),
     (r"(.*\.)?currency", r"(.*\.)?access_schedule\.\d+\.amount"),
-    (r"timestamp", r"segment_id"),
-    (r"currency", r"threshold"),  # an alert's threshold has at most its currency's decimals  # no segment active at the new timestamp (when none is named)
+    (r"timestamp", r"segment_id"),  # no segment active at the new timestamp (when none is named)
+    (r"currency", r"threshold"),  # an alert's threshold has at most its currency's decimals
 ]
 
 

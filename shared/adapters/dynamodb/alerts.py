@@ -95,16 +95,29 @@ def spend_marker(invoice: Invoice | None) -> Item | None:
     """The spend marker a stored invoice version has: a non-VOID USAGE invoice of a contract."""
     if invoice is None or invoice.contract_id is None or invoice.type != "USAGE" or invoice.status == "VOID":
         return None
+    spend = SpendInvoice(
+        invoice.id,
+        invoice.contract_id,
+        invoice.currency,
+        invoice.start_timestamp,
+        invoice.end_timestamp,
+        invoice.issued_at,
+        invoice.subtotal,
+    )
+    return spend_item(invoice.customer_id, spend)
+
+
+def spend_item(customer_id: str, spend: SpendInvoice) -> Item:
     return {
-        **spend_key(invoice.customer_id, invoice.end_timestamp, invoice.id),
+        **spend_key(customer_id, spend.end_timestamp, spend.invoice_id),
         "entity": "spend",
-        "invoice_id": invoice.id,
-        "contract_id": invoice.contract_id,
-        "currency": invoice.currency,
-        "start_timestamp": format_precise_timestamp(invoice.start_timestamp),
-        "end_timestamp": format_precise_timestamp(invoice.end_timestamp),
-        "issued_at": format_precise_timestamp(invoice.issued_at),
-        "subtotal": format(invoice.subtotal, "f"),
+        "invoice_id": spend.invoice_id,
+        "contract_id": spend.contract_id,
+        "currency": spend.currency,
+        "start_timestamp": format_precise_timestamp(spend.start_timestamp),
+        "end_timestamp": format_precise_timestamp(spend.end_timestamp),
+        "issued_at": format_precise_timestamp(spend.issued_at),
+        "subtotal": format(spend.subtotal, "f"),
     }
 
 
