@@ -49,7 +49,8 @@ def deliver(world: World, messages: list[dict[str, Any]], context: LocalLambdaCo
         "arn:aws:sqs:us-east-1:123456789012:alert-evaluation",
         "us-east-1",
     )
-    return lambda_handler(event, context, deps=world.deps(page_size=PAGE, time_margin_ms=MARGIN_MS))
+    result: dict[str, Any] = lambda_handler(event, context, deps=world.deps(page_size=PAGE, time_margin_ms=MARGIN_MS))
+    return result
 
 
 def test_a_run_out_of_time_mid_page_fans_out_and_the_pass_sends_each_transition_once() -> None:
