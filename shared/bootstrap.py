@@ -68,9 +68,6 @@ def invoice_router() -> RouterDependencies:
         dead_letters=SqsQueue(sqs, settings.router_dlq_url),
         clock=utc_now,
         claim_checks=claim_checks,
-        alert_requests=SqsQueue(sqs, settings.alert_evaluation_queue_url)
-        if settings.alert_evaluation_queue_url
-        else None,
     )
 
 

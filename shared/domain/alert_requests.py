@@ -1,6 +1,6 @@
 """The message asking the alert evaluator to evaluate one customer now (after a ledger-changing write).
 
-Its own tiny module: the API and the router build it, and neither loads the evaluator's code for it.
+Its own tiny module: the API builds it (as the router could), without loading the evaluator's code.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.domain.alert_requests import customer_evaluation
 from shared.domain.claim_check import URI_FIELD, invoice_with_claimed_lines
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice, InvoiceEvent
@@ -51,8 +50,6 @@ class RouterDependencies:
     dead_letters: MessageQueue
     clock: Callable[[], datetime]
     claim_checks: ClaimCheckReader = field(default_factory=NoClaimChecks)
-    # The alert evaluator's queue: a new version may change the customer's spend or drawdowns.
-    alert_requests: MessageQueue | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +89,6 @@ def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> R
     except Exception as error:  # the stored version is the latest, and it is not on its way
         _record_dispatch_failure(invoice, customer, contract, error, deps)
         raise
-    if deps.alert_requests is not None:
-        # Unasked, the evaluator's next scheduled run (every 3 minutes) sees the invoice all the same:
-        # an unreachable queue must not fail a routed invoice.
-        with contextlib.suppress(AdapterError):
-            deps.alert_requests.send(customer_evaluation(invoice.customer_id, invoice.id))
     return dataclasses.replace(result, unapplied_credits=write.unapplied_credits)
 
 
