@@ -161,9 +161,24 @@ def notifications(local_api: LocalApi, wait_seconds: float = 10.0) -> list[dict[
     return bodies
 
 
+def evaluations_settled(local_api: LocalApi, wait_seconds: float = 20.0) -> None:
+    """Until the evaluator's queue holds no message, visible or in flight (the stack drives it)."""
+    assert local_api.stack.resources is not None
+    url = local_api.stack.resources.queues["AlertEvaluationQueue"].url
+    names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        counts = local_api.stack.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        if all(counts[name] == "0" for name in names):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the evaluator's queue did not drain")
+
+
 def test_an_evaluation_fires_then_a_new_commit_resolves_it(local_api: LocalApi, api: ApiClient) -> None:
     customer_id = new_customer(api)
     add_commit(api, customer_id, "60.00")
+    evaluations_settled(local_api)  # the commit's own evaluation: before the alert exists
     alert = api.post(CREATE, alert_body(customer_id=customer_id)).data
     entry = api.post(LIST, {"customer_id": customer_id}).data[0]
     assert (entry["alert"]["id"], entry["customer_status"], entry["contracts"]) == (alert["id"], None, None)
@@ -188,6 +203,7 @@ def test_a_spend_alert_lists_its_contracts(local_api: LocalApi, api: ApiClient) 
     contract = {"customer_id": customer_id, "name": "2025", "starting_at": "2025-01-01T00:00:00Z"}
     gold = api.post("/v1/contracts/create", {**contract, "custom_fields": {"tier": "gold"}}).data["id"]
     assert api.post("/v1/contracts/create", {**contract, "custom_fields": {"tier": "silver"}}).status == 200
+    evaluations_settled(local_api)  # the contracts' own evaluations: before the alert exists
     filters = [{"entity": "Contract", "key": "tier", "value": "gold"}]
     spend = alert_body(
         alert_type="spend_threshold_reached", customer_id=customer_id, custom_field_filters=filters, threshold="10"
