@@ -30,10 +30,6 @@ from shared.adapters.dynamodb.keys import (
 )
 from shared.adapters.dynamodb.pages import PagedQueries
 from shared.adapters.dynamodb.table import Item, from_attributes, to_attributes, unreadable_reason
-from shared.domain.alert_transitions import AlertState
-from shared.domain.alerts import Alert, SpendInvoice
-from shared.domain.audit import AuditEntry
-from shared.domain.invoice import Invoice
 from shared.domain.paging import Page, PageRequest
 from shared.domain.timestamps import format_precise_timestamp, format_timestamp, parse_rfc3339, sortable_timestamp
 from shared.domain.types import STORAGE
@@ -41,6 +37,14 @@ from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from shared.domain.alert_transitions import AlertState
+    from shared.domain.alerts import Alert, SpendInvoice
+    from shared.domain.audit import AuditEntry
+    from shared.domain.invoice import Invoice
+
+# The alert models are imported where they are used (ruff: PLC0415), not here: every function loads
+# the table's package, and only the API and the alert evaluator read alerts.
 
 
 def alert_item(alert: Alert) -> Item:
@@ -54,6 +58,8 @@ def alert_item(alert: Alert) -> Item:
 
 
 def _alert_from_item(item: Item) -> Alert:
+    from shared.domain.alerts import Alert  # noqa: PLC0415 - see the imports
+
     return Alert.model_validate_json(item["data"])
 
 
@@ -79,6 +85,8 @@ def _state_from_item(customer_id: str, item: Item) -> AlertState:
     if status not in ("ok", "in_alarm"):
         raise ValueError(f"unknown alert status {status[:20]!r}")
     pending_since = item.get("pending_since")
+    from shared.domain.alert_transitions import AlertState  # noqa: PLC0415 - see the imports
+
     return AlertState(
         alert_id=str(item["alert_id"]),
         customer_id=customer_id,
@@ -95,6 +103,8 @@ def spend_marker(invoice: Invoice | None) -> Item | None:
     """The spend marker a stored invoice version has: a non-VOID USAGE invoice of a contract."""
     if invoice is None or invoice.contract_id is None or invoice.type != "USAGE" or invoice.status == "VOID":
         return None
+    from shared.domain.alerts import SpendInvoice  # noqa: PLC0415 - see the imports
+
     spend = SpendInvoice(
         invoice.id,
         invoice.contract_id,
@@ -133,6 +143,8 @@ def spend_marker_writes(table: str, previous: Invoice | None, invoice: Invoice) 
 
 
 def _spend_from_item(item: Item) -> SpendInvoice:
+    from shared.domain.alerts import SpendInvoice  # noqa: PLC0415 - see the imports
+
     return SpendInvoice(
         invoice_id=str(item["invoice_id"]),
         contract_id=str(item["contract_id"]),
