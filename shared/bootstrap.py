@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from shared.adapters.dynamodb import DynamoDBStore
     from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import MarketplaceMeterSettings, StripeSyncSettings
+    from shared.ports.queues import MessageQueue
+    from shared.services.alert_evaluation import AlertEvaluatorDependencies
     from shared.services.api_dependencies import ApiDependencies
     from shared.services.data_export import DataExportDependencies
     from shared.services.marketplace_meter import MeterDependencies
@@ -100,6 +102,54 @@ def api() -> ApiDependencies:
         new_id=random_id,
         api_token=token,
         dashboards=dashboards,
+        alert_requests=alert_evaluation_requests(settings.alert_evaluation_queue_url),
+    )
+
+
+def alert_evaluation_requests(queue_url: str | None) -> Callable[[str, str], None] | None:
+    """Asks the alert evaluator for one customer's evaluation (its queue's client made on first use:
+    a cold start that writes no ledger never creates it). A failure to ask is logged and counted,
+    never the write's: the evaluator's next scheduled run sees the change all the same."""
+    if not queue_url:
+        return None
+
+    @functools.cache
+    def queue() -> MessageQueue:
+        from shared.adapters.sqs_queue import SqsQueue
+
+        return SqsQueue(boto3.client("sqs"), queue_url)
+
+    def ask(customer_id: str, write_id: str) -> None:
+        from shared.domain.alert_requests import customer_evaluation
+        from shared.observability import count, logger
+        from shared.ports.errors import PermanentError, RetryableError
+
+        try:
+            queue().send(customer_evaluation(customer_id, write_id))
+        except (RetryableError, PermanentError) as error:
+            count("AlertEvaluationRequestsFailed")
+            logger.warning(
+                "could not ask for the customer's alert evaluation; the next scheduled run evaluates it",
+                extra={"customer_id": customer_id, "write_id": write_id, "error": str(error)[:300]},
+            )
+
+    return ask
+
+
+@dependencies
+def alert_evaluator() -> AlertEvaluatorDependencies:
+    from shared.adapters.sqs_queue import SqsQueue
+    from shared.config import AlertEvaluatorSettings
+    from shared.services.alert_evaluation import AlertEvaluatorDependencies
+
+    settings = AlertEvaluatorSettings.from_env()
+    sqs = boto3.client("sqs")
+    return AlertEvaluatorDependencies(
+        store=dynamodb_store(settings.table_name),
+        notifications=SqsQueue(sqs, settings.notifications_queue_url),
+        evaluations=SqsQueue(sqs, settings.alert_evaluation_queue_url),
+        clock=utc_now,
+        page_size=settings.alert_page_size,
     )
 
 

@@ -49,6 +49,9 @@ class ApiSettings(Settings):
     table_name: str = Field(min_length=1)
     downbeat_api_token: str | None = None  # local / tests
     api_token_secret_name: str | None = None  # the cloud: Secrets Manager, read through Powertools
+    # Where a customer's alert evaluation is asked for after a ledger-changing write (unset: alerts
+    # see the change at the next scheduled run).
+    alert_evaluation_queue_url: str | None = None
 
     def require_token_source(self) -> None:
         if not (self.downbeat_api_token or self.api_token_secret_name):
@@ -155,3 +158,14 @@ class DataExportSettings(Settings):
     table_name: str = Field(min_length=1)
     export_bucket: str = Field(min_length=1)
     export_bucket_owner: str | None = None
+
+
+# -- Alert evaluator
+class AlertEvaluatorSettings(Settings):
+    """The alert evaluator: the table, the queue its webhook bodies go to, and its own queue (the
+    customers to evaluate after writes, and the pages a run fans out)."""
+
+    table_name: str = Field(min_length=1)
+    notifications_queue_url: str = Field(min_length=1)
+    alert_evaluation_queue_url: str = Field(min_length=1)
+    alert_page_size: int = Field(default=100, ge=1, le=100)

@@ -103,6 +103,7 @@ ROUTE_FAMILIES: dict[str, re.Pattern[str]] = {
         r"|customerBalances/[^/]*)"
     ),
     "shared.api.dashboard_routes": re.compile(r"/v1/dashboards/.*"),
+    "shared.api.alert_routes": re.compile(r"/v1/(alerts|customer-alerts)/[^/]*"),
 }
 _included: set[str] = set()
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.customers import Contract, Customer
 from shared.domain.providers import BillingProvider, ProviderConfiguration
+from shared.ports.alert_store import AlertDefinitions, AlertEvaluatorStore
 from shared.ports.leases import BatchedLeases, Lease, WorkerLeases
 from shared.ports.meter_store import MeterReads, MeterStore
 
@@ -279,6 +280,7 @@ class ApiStore(
     CommitReads,
     CommitWrites,
     MeterReads,
+    AlertDefinitions,
     Protocol,
 ):
     """What the API's use cases read and write."""
@@ -337,6 +339,7 @@ class Store(
     CustomerWrites,
     SyncReads,
     WorkerLeases,
+    AlertEvaluatorStore,
     Protocol,
 ):
     """The single table, seen through every access pattern above."""

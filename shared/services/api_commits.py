@@ -26,6 +26,7 @@ from shared.services.api_dependencies import (
     CREDITS_CREATE,
     MANUAL_ENTRY_ADD,
     ApiDependencies,
+    ask_for_alert_evaluation,
     audit_entry,
 )
 from shared.services.api_errors import Conflict, NotFound
@@ -99,6 +100,7 @@ def create_commit(
         deps.store.create_commits_audited([commit], audit_entry(deps, caller, action, commit.id, 200))
     except UniquenessKeyTaken as error:
         raise taken(error) from None
+    ask_for_alert_evaluation(deps, commit.customer_id, commit.id)
     return CommitLedger(commit)
 
 
@@ -154,4 +156,5 @@ def add_manual_entry(deps: ApiDependencies, caller: Caller, request: ManualEntry
         request.customer_id, entry, audit_entry(deps, caller, MANUAL_ENTRY_ADD, entry.id, 200)
     ):
         raise NotFound(f"no commit or credit {request.id!r} for customer {request.customer_id!r}", field="id")
+    ask_for_alert_evaluation(deps, request.customer_id, entry.id)
     return entry, commit.currency

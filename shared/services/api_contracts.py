@@ -12,7 +12,12 @@ from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 from shared.services.api_commit_requests import ContractCommitBody, ContractCreditBody, CreateContractWithCommitsRequest
 from shared.services.api_commits import check_keys_unrepeated, new_commit, taken
 from shared.services.api_customers import customer_of
-from shared.services.api_dependencies import CONTRACTS_CREATE, ApiDependencies, audit_entry
+from shared.services.api_dependencies import (
+    CONTRACTS_CREATE,
+    ApiDependencies,
+    ask_for_alert_evaluation,
+    audit_entry,
+)
 from shared.services.api_errors import Conflict
 from shared.services.api_recurring import (
     CreatedRecurringItem,
@@ -86,6 +91,7 @@ def create_contract(
     except AlreadyExists:
         _complete_stopped_create(deps, contract, planned, plan)
         raise _id_taken(contract) from None
+    ask_for_alert_evaluation(deps, contract.customer_id, contract.id)
     return contract, commits, [CreatedRecurringItem(recurring_item_id(contract, entry), entry) for entry in planned]
 
 

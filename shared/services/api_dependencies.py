@@ -29,6 +29,9 @@ class ApiDependencies:
     new_id: IdSource
     api_token: Callable[[], str]  # the expected bearer token (cached by its source)
     dashboards: DashboardConfig | None = None  # None: the dashboard routes answer that they are not set up
+    # Asks for a customer's alert evaluation after a ledger-changing write (customer id, write id);
+    # None: alerts see the write at the evaluator's next scheduled run.
+    alert_requests: Callable[[str, str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,12 @@ def audit_entry(
     )
 
 
+def ask_for_alert_evaluation(deps: ApiDependencies, customer_id: str, write_id: str) -> None:
+    """After a write that changes the customer's ledger: its alerts are evaluated now, not in 3 minutes."""
+    if deps.alert_requests is not None:
+        deps.alert_requests(customer_id, write_id)
+
+
 def record_failed_call(
     deps: ApiDependencies, caller: Caller, action: AuditedAction, resource_id: str | None, status_code: int
 ) -> None:
@@ -90,5 +99,8 @@ def record_failed_call(
     deps.store.record_audit(audit_entry(deps, caller, action, resource_id, status_code))
 
 
+ALERTS_CREATE = AuditedAction("alerts.create", "alert")
+ALERTS_ARCHIVE = AuditedAction("alerts.archive", "alert")
+AUDITED_ACTIONS.update({action.name: action for action in (ALERTS_CREATE, ALERTS_ARCHIVE)})
 DASHBOARDS_GET_EMBEDDABLE_URL = AuditedAction("dashboards.getEmbeddableUrl", "customer")
 AUDITED_ACTIONS[DASHBOARDS_GET_EMBEDDABLE_URL.name] = DASHBOARDS_GET_EMBEDDABLE_URL

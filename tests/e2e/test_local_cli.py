@@ -71,8 +71,8 @@ def test_invoke_runs_a_handler_against_the_running_stack(
 def test_trigger_names_a_missing_scheduled_function_with_exit_code_2(
     local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["trigger", "--api", local_stack.url, "alert_evaluator"]) == 2
-    assert "no scheduled function alert_evaluator in this build" in capsys.readouterr().err
+    assert main(["trigger", "--api", local_stack.url, "nightly_report"]) == 2
+    assert "no scheduled function nightly_report in this build" in capsys.readouterr().err
 
 
 def run_cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

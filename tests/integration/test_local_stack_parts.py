@@ -152,7 +152,11 @@ def test_functions_are_found_by_directory_or_logical_id() -> None:
     assert stripe is not None
     assert stripe.sqs_sources[0].queue_logical_id == "StripeSyncQueue"
     assert stripe.sqs_sources[0].report_batch_item_failures
-    assert find_function("alert_evaluator") is None
+    evaluator = find_function("alert_evaluator")
+    assert evaluator is not None
+    assert evaluator.sqs_sources[0].queue_logical_id == "AlertEvaluationQueue"
+    assert [schedule.expression for schedule in evaluator.schedules] == ["rate(3 minutes)"]
+    assert find_function("nightly_report") is None
 
 
 def test_the_template_is_created_on_moto_and_environments_resolve_against_it(aws: None) -> None:

@@ -24,6 +24,7 @@ from local.lambda_context import LocalLambdaContext
 from shared.adapters.dynamodb.commit_items import commit_item, manual_entry_item
 from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
 from shared.api.app import openapi_json
+from shared.domain.alerts import Alert
 from shared.domain.commits import Commit, Segment
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.ledger import LedgerEntry
@@ -99,6 +100,12 @@ BODIES: dict[str, list[dict[str, Any]]] = {
     "customerBalances.list": [copy.deepcopy(_LIST)],
     "addManualBalanceLedgerEntry": [{"customer_id": "cust_1", "id": "commit_1", "segment_id": "seg_1",
                                      "amount": "-12.50", "reason": "goodwill", "timestamp": "2025-06-01T00:00:00Z"}],
+    "alerts.create": [{"alert_type": "spend_threshold_reached", "name": "Gold spend 10k", "threshold": "10000.00",
+                       "currency": "USD", "customer_id": "cust_1",
+                       "custom_field_filters": [{"entity": "Contract", "key": "tier", "value": "gold"}],
+                       "uniqueness_key": "gold-10k"}],
+    "alerts.archive": [{"id": "alert_1"}],
+    "customerAlerts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
 }  # fmt: skip
 QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
@@ -122,6 +129,7 @@ RELATED = [
     (r"(.*\.)?access_schedule\.\d+\.starting_at", r"(.*\.)?access_schedule\.\d+\.ending_before"),
     (r"(.*\.)?currency", r"(.*\.)?access_schedule\.\d+\.amount"),
     (r"timestamp", r"segment_id"),  # no segment active at the new timestamp (when none is named)
+    (r"currency", r"threshold"),  # an alert's threshold has at most its currency's decimals
 ]
 
 
@@ -182,6 +190,10 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
                           ending_before=datetime(2026, 1, 1, tzinfo=UTC))],
         created_at=NOW,
     )  # fmt: skip
+    store.alerts["alert_1"] = Alert(
+        id="alert_1", alert_type="low_remaining_contract_credit_and_commit_balance_reached", name="low",
+        threshold=Decimal(10), currency="USD", created_at=NOW,
+    )  # fmt: skip
     counter = itertools.count(1)
     deps = ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN)
     return replace(deps, dashboards=dashboard_links()), store
@@ -214,7 +226,7 @@ def _request(case: Case, mutation: Mutation) -> tuple[str, bytes]:
 def _state(store: InMemoryStore) -> tuple[Any, ...]:
     return copy.deepcopy(
         (store.customers, store.contracts, store.invoices, store.syncs, store.products, store.commits,
-         store.manual_entries)
+         store.manual_entries, store.alerts, store.alert_keys)
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ item codecs. `DynamoDBStore` is the sum of the aggregates' mixins and implements
 
 from __future__ import annotations
 
+from shared.adapters.dynamodb.alerts import AlertTable
 from shared.adapters.dynamodb.commits import CommitTable
 from shared.adapters.dynamodb.contract_end_dates import ContractEndDateTable
 from shared.adapters.dynamodb.customers import CustomerTable
@@ -32,5 +33,6 @@ class DynamoDBStore(
     ProductTable,
     ContractEndDateTable,
     StripeEventTable,
+    AlertTable,
 ):
     """Every access pattern of the one table (`shared.ports.store.Store`)."""

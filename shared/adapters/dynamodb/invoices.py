@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
+from shared.adapters.dynamodb.alerts import spend_marker_writes
 from shared.adapters.dynamodb.commit_items import drawdown_item
 from shared.adapters.dynamodb.commits import CommitTable
 from shared.adapters.dynamodb.contract_end_dates import finalized_usage_writes
@@ -151,6 +152,7 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
         if deltas or drawdowns.ledger_version is not None:
             writes.append(self._customer_update(invoice.customer_id, deltas, drawdowns.ledger_version))
         writes.extend(finalized_usage_writes(self._table, previous, invoice))
+        writes.extend(spend_marker_writes(self._table, previous, invoice))  # what spend alerts read
         return writes + drawdowns.writes
 
     def _drawdown_writes(self, invoice: Invoice, current: Item | None) -> _DrawdownWrites:

@@ -18,6 +18,10 @@
 | audit entry     | AUDIT#<shard 0-3>     | <time µs>#<id>     | (GSI2) AUDIT#<type>#<resource id> / <time µs>#<id> |
 | product         | PRODUCT#<id>          | #PRODUCT           |                             |                        |
 | finalized usage | CUSTOMER#<customer>   | FINALIZED_USAGE#<contract digest>#<end µs>#<invoice>                 |
+| alert           | ALERT#<id>            | #ALERT             | ALERTS                      | <created_at>#<id>      |
+| alert unique key| ALERT_UNIQUE#<key>    | #UNIQUE (claimed in the alert's transaction)                            |
+| alert state     | CUSTOMER#<customer>   | ALERTSTATE#<alert digest>#C, or #K#<contract> (dynamodb/alerts.py)      |
+| spend marker    | CUSTOMER#<customer>   | SPEND#<end µs>#<invoice> (a non-VOID USAGE invoice of a contract)       |
 
 A finalized-usage marker exists per FINALIZED USAGE invoice of a contract (`contract_end_dates.py`).
 A commit's or credit's entries sort right after it (its ids are generated: `commit_<hex>`, no
@@ -191,3 +195,34 @@ def finalized_usage_key(customer_id: str, contract_id: str, end_timestamp: datet
     in descending order is the contract's latest finalized end."""
     sort = f"{finalized_usage_prefix(contract_id)}{sortable_timestamp(end_timestamp)}#{id_part(invoice_id)}"
     return {"PK": f"CUSTOMER#{customer_id}", "SK": sort}
+
+
+def alert_key(alert_id: str) -> Item:
+    return {"PK": f"ALERT#{alert_id}", "SK": "#ALERT"}
+
+
+def alert_uniqueness_key(key: str) -> Item:
+    """An alert's claimed `uniqueness_key` (unique across the account, not per customer)."""
+    return {"PK": f"ALERT_UNIQUE#{key}", "SK": "#UNIQUE"}
+
+
+ALERT_STATES_PREFIX = "ALERTSTATE#"
+
+
+def alert_state_key(customer_id: str, alert_id: str, contract_id: str | None) -> Item:
+    """A customer's state for an alert (`…#C`), or one contract's (`…#K#<contract>`); the alert id is
+    digested so one alert's prefix never starts another's (ids may hold `#`)."""
+    subject = "C" if contract_id is None else f"K#{id_part(contract_id)}"
+    return {"PK": f"CUSTOMER#{customer_id}", "SK": f"{ALERT_STATES_PREFIX}{digest(alert_id)}#{subject}"}
+
+
+SPEND_PREFIX = "SPEND#"
+
+
+def spend_key(customer_id: str, end_timestamp: datetime, invoice_id: str) -> Item:
+    """A USAGE invoice's spend marker: its end first (fixed width), so the invoices ending after a
+    moment are one range of the customer's partition."""
+    return {
+        "PK": f"CUSTOMER#{customer_id}",
+        "SK": f"{SPEND_PREFIX}{sortable_timestamp(end_timestamp)}#{id_part(invoice_id)}",
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tests.fakes.memory_store.alerts import MemoryAlerts
 from tests.fakes.memory_store.audit import MemoryAudit
 from tests.fakes.memory_store.commits import MemoryCommits
 from tests.fakes.memory_store.contract_end_dates import MemoryContractEndDates
@@ -34,6 +35,7 @@ class InMemoryStore(
     MemoryProducts,
     MemoryContractEndDates,
     MemoryStripeEvents,
+    MemoryAlerts,
 ):
     """Every access pattern of the table, in dictionaries under one lock."""
 

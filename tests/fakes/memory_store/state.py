@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from shared.adapters.dynamodb.table import UnreadableItem, log_unreadable
+from shared.domain.alert_transitions import AlertState
+from shared.domain.alerts import Alert
 from shared.domain.audit import AuditEntry
 from shared.domain.commits import Commit
 from shared.domain.customers import Contract, Customer
@@ -61,6 +63,9 @@ class MemoryTables:
         self.recurring_plans: dict[tuple[str, str], str] = {}  # (customer, contract) → its create's plan
         self.stripe_events: dict[str, datetime] = {}  # Stripe event id → when it may be forgotten
         self.provider_status_orders: dict[str, str] = {}  # invoice id → order of its provider_status
+        self.alerts: dict[str, Alert] = {}
+        self.alert_keys: dict[str, str] = {}  # uniqueness_key → alert id
+        self.alert_state_items: dict[str, dict[tuple[str, str | None], AlertState]] = {}  # by customer
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:

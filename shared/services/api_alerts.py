@@ -1,0 +1,151 @@
+"""Alerts: create, archive, and a customer's alerts with their states (docs/alerts.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from shared.domain.alert_transitions import AlertState
+from shared.domain.alerts import (
+    MAX_FILTER_VALUE,
+    MAX_FILTERS,
+    SPEND,
+    Alert,
+    AlertStatus,
+    AlertType,
+    CustomFieldFilter,
+    FilterEntity,
+)
+from shared.domain.audit import Caller
+from shared.domain.commits import UniquenessKey, check_currency
+from shared.domain.money import is_at_currency_precision
+from shared.domain.paging import DEFAULT_LIMIT, PageRequest
+from shared.domain.types import Identifier, Name, NonNegativeDecimal
+from shared.domain.validation import invalid_field
+from shared.ports.store import UniquenessKeyTaken
+from shared.services.alert_evaluation import read_all
+from shared.services.api_customers import customer_of
+from shared.services.api_dependencies import ALERTS_ARCHIVE, ALERTS_CREATE, ApiDependencies, audit_entry
+from shared.services.api_errors import Conflict, NotFound
+from shared.services.api_requests import BodyLimit, NextPage, _Body
+
+Currency = Annotated[str, Field(min_length=1, max_length=16), AfterValidator(check_currency)]
+
+
+class CustomFieldFilterBody(_Body):
+    entity: FilterEntity = Field(description="Contract, Commit or ContractCredit")
+    key: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=MAX_FILTER_VALUE)]
+
+
+class CreateAlertRequest(_Body):
+    alert_type: AlertType
+    name: Name
+    threshold: NonNegativeDecimal = Field(description="a decimal string ≥ 0, at most the currency's decimals")
+    currency: Currency
+    customer_id: Identifier | None = Field(default=None, description="null: every customer")
+    custom_field_filters: Annotated[list[CustomFieldFilterBody], Field(max_length=MAX_FILTERS)] = Field(
+        default_factory=list, description="all must match (docs/alerts.md, Filters)"
+    )
+    uniqueness_key: UniquenessKey | None = Field(
+        default=None, description="unique across the account: reuse is a 409, archived alerts included"
+    )
+
+    @model_validator(mode="after")
+    def _threshold_in_currency(self) -> CreateAlertRequest:
+        if not is_at_currency_precision(self.threshold, self.currency):
+            raise invalid_field("threshold", f"has more digits than {self.currency} allows")
+        return self
+
+
+class ArchiveAlertRequest(_Body):
+    id: Identifier = Field(description="the alert's id")
+
+
+class ListCustomerAlertsRequest(_Body):
+    customer_id: Identifier
+    limit: BodyLimit = DEFAULT_LIMIT
+    next_page: NextPage | None = None
+
+
+@dataclass(frozen=True)
+class CustomerAlert:
+    alert: Alert
+    customer_status: AlertStatus | None  # None: not evaluated for this customer yet
+    contracts: list[tuple[str, AlertStatus | None]] | None  # spend alerts: each selected contract's
+
+
+def create_alert(deps: ApiDependencies, caller: Caller, request: CreateAlertRequest) -> Alert:
+    if request.customer_id is not None:
+        customer_of(deps, request.customer_id)
+    alert = Alert(
+        id=deps.new_id("alert"),
+        alert_type=request.alert_type,
+        name=request.name,
+        threshold=request.threshold,
+        currency=request.currency,
+        customer_id=request.customer_id,
+        custom_field_filters=[CustomFieldFilter(**item.model_dump()) for item in request.custom_field_filters],
+        uniqueness_key=request.uniqueness_key,
+        created_at=deps.clock().replace(microsecond=0),
+    )
+    try:
+        deps.store.create_alert_audited(alert, audit_entry(deps, caller, ALERTS_CREATE, alert.id, 200))
+    except UniquenessKeyTaken as error:
+        raise Conflict(
+            f"uniqueness_key {error.key!r} is already used by an alert; nothing was created", field="uniqueness_key"
+        ) from None
+    return alert
+
+
+def archive_alert(deps: ApiDependencies, caller: Caller, request: ArchiveAlertRequest) -> Alert:
+    now = deps.clock().replace(microsecond=0)
+    archived = deps.store.archive_alert_audited(
+        request.id, now, audit_entry(deps, caller, ALERTS_ARCHIVE, request.id, 200)
+    )
+    if archived is None:
+        raise NotFound(f"alert {request.id!r} not found", field="id")
+    return archived
+
+
+def list_customer_alerts(
+    deps: ApiDependencies, request: ListCustomerAlertsRequest
+) -> tuple[list[CustomerAlert], str | None]:
+    """A page of the alerts that apply to the customer (not archived), each with its states."""
+    customer_of(deps, request.customer_id)
+    page = deps.store.list_alerts(PageRequest(request.limit, request.next_page), applying_to=request.customer_id)
+    states = {(state.alert_id, state.contract_id): state for state in deps.store.alert_states(request.customer_id)}
+    contracts = []
+    if any(alert.alert_type == SPEND for alert in page.items):
+        contracts = read_all(lambda contract_page: deps.store.list_contracts(request.customer_id, contract_page))
+    listed = []
+    for alert in page.items:
+        mark = states.get((alert.id, None))
+        if alert.alert_type != SPEND:
+            listed.append(CustomerAlert(alert, None if mark is None else mark.status, None))
+            continue
+        selected = [
+            (contract.id, _contract_status(states, alert.id, contract.id, mark))
+            for contract in contracts
+            if alert.selects_contract(contract)
+        ]
+        status: AlertStatus | None = None
+        if any(found == "in_alarm" for _, found in selected):
+            status = "in_alarm"
+        elif mark is not None:
+            status = "ok"
+        listed.append(CustomerAlert(alert, status, selected))
+    return listed, page.next_page
+
+
+def _contract_status(
+    states: Mapping[tuple[str, str | None], AlertState], alert_id: str, contract_id: str, mark: AlertState | None
+) -> AlertStatus | None:
+    """A contract's state; one without a state of its own is `ok` once its customer was evaluated."""
+    state = states.get((alert_id, contract_id))
+    if state is not None:
+        return state.status
+    return None if mark is None else "ok"
