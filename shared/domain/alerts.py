@@ -22,10 +22,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.domain.commits import UniquenessKey, check_currency
+from shared.domain.commits import UniquenessKey
 from shared.domain.customers import Contract
 from shared.domain.ledger import ZERO, CommitLedger
-from shared.domain.money import is_at_currency_precision
+from shared.domain.money import check_currency, is_at_currency_precision
 from shared.domain.types import Identifier, Name, NonNegativeDecimal, Timestamp
 from shared.domain.validation import invalid_field
 

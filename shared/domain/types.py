@@ -141,6 +141,8 @@ Timestamp = Annotated[
 BoundedInt = Annotated[StrictInt, Field(ge=0, lt=MAX_SAFE_INTEGER)]
 # A currency of the one currency table (shared/domain/money.py).
 CurrencyCode = Annotated[str, AfterValidator(check_currency)]
+# The same in a request body, with the bounds its OpenAPI schema shows.
+RequestCurrency = Annotated[CurrencyCode, Field(min_length=1, max_length=16)]
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_printable_id)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(visible_name)]
 CustomFields = dict[Annotated[str, Field(min_length=1, max_length=256)], str]

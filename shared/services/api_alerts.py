@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from shared.domain.alert_transitions import AlertState
 from shared.domain.alerts import (
@@ -20,10 +20,10 @@ from shared.domain.alerts import (
     FilterEntity,
 )
 from shared.domain.audit import Caller
-from shared.domain.commits import UniquenessKey, check_currency
+from shared.domain.commits import UniquenessKey
 from shared.domain.money import is_at_currency_precision
 from shared.domain.paging import DEFAULT_LIMIT, PageRequest
-from shared.domain.types import Identifier, Name, NonNegativeDecimal
+from shared.domain.types import Identifier, Name, NonNegativeDecimal, RequestCurrency
 from shared.domain.validation import invalid_field
 from shared.ports.store import UniquenessKeyTaken
 from shared.services.alert_evaluation import read_all
@@ -32,7 +32,7 @@ from shared.services.api_dependencies import ALERTS_ARCHIVE, ALERTS_CREATE, ApiD
 from shared.services.api_errors import Conflict, NotFound
 from shared.services.api_requests import BodyLimit, NextPage, _Body
 
-Currency = Annotated[str, Field(min_length=1, max_length=16), AfterValidator(check_currency)]
+Currency = RequestCurrency
 
 
 class CustomFieldFilterBody(_Body):

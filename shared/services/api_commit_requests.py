@@ -15,7 +15,15 @@ from shared.domain.commits import (
 from shared.domain.ledger import Reason
 from shared.domain.money import is_at_currency_precision, minor_units
 from shared.domain.paging import DEFAULT_LIMIT
-from shared.domain.types import BoundedInt, CurrencyCode, DecimalString, Identifier, Name, NonNegativeDecimal, Timestamp
+from shared.domain.types import (
+    BoundedInt,
+    DecimalString,
+    Identifier,
+    Name,
+    NonNegativeDecimal,
+    RequestCurrency,
+    Timestamp,
+)
 from shared.domain.validation import invalid_field
 from shared.services.api_recurring import RecurringCommits, RecurringCredits
 from shared.services.api_requests import BodyLimit, CreateContractRequest, CustomFields, NextPage, _Body
@@ -23,7 +31,7 @@ from shared.services.api_requests import BodyLimit, CreateContractRequest, Custo
 # A contract's commits and credits are created in its one transaction (with their uniqueness keys).
 MAX_CONTRACT_COMMITS = 40
 
-Currency = Annotated[CurrencyCode, Field(min_length=1, max_length=16)]
+Currency = RequestCurrency
 
 
 class AccessScheduleItem(_Body):

@@ -4,7 +4,6 @@ evaluation through the stack's evaluator that queues the webhook body on the not
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
@@ -143,22 +142,23 @@ def test_creates_and_archives_are_audited_refused_ones_too(api: ApiClient) -> No
     assert {e["resource_id"] for e in entries if e["status_code"] == 200} == {created["id"]}
 
 
-def notifications(local_api: LocalApi, wait_seconds: float = 10.0) -> list[dict[str, Any]]:
-    """What the notifications queue holds, read and deleted (the stack has no webhook sender here)."""
+def delivered(local_api: LocalApi, alert_id: str, count: int, wait_seconds: float = 20.0) -> list[dict[str, Any]]:
+    """The alert's webhooks the stack's receiver accepted — queued by the evaluator, signed and
+    POSTed by the webhook sender, verified by the docs' receiver example — once there are `count`
+    and the notifications queue holds nothing more (visible or in flight)."""
     assert local_api.stack.resources is not None
+    assert local_api.stack.webhook_receiver is not None
     url = local_api.stack.resources.queues["NotificationsQueue"].url
-    sqs = local_api.stack.clients.sqs
-    bodies: list[dict[str, Any]] = []
+    names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        messages = reply.get("Messages", [])
-        for message in messages:
-            bodies.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        if bodies and not messages:
-            break
-    return bodies
+    while True:
+        bodies = [b for b in local_api.stack.webhook_receiver.accepted() if b["properties"]["alert_id"] == alert_id]
+        counts = local_api.stack.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        if len(bodies) >= count and all(counts[name] == "0" for name in names):
+            return bodies
+        if time.monotonic() > deadline:
+            return bodies
+        time.sleep(0.05)
 
 
 def evaluations_settled(local_api: LocalApi, wait_seconds: float = 20.0) -> None:
@@ -183,7 +183,7 @@ def test_an_evaluation_fires_then_a_new_commit_resolves_it(local_api: LocalApi, 
     entry = api.post(LIST, {"customer_id": customer_id}).data[0]
     assert (entry["alert"]["id"], entry["customer_status"], entry["contracts"]) == (alert["id"], None, None)
     local_api.stack.trigger("alert_evaluator")
-    fired = [body for body in notifications(local_api) if body["properties"]["alert_id"] == alert["id"]]
+    fired = delivered(local_api, alert["id"], 1)
     assert [(body["type"], body["properties"]["remaining_balance"]) for body in fired] == [
         ("alerts.low_remaining_contract_credit_and_commit_balance_reached", "60.00")
     ]
@@ -191,7 +191,7 @@ def test_an_evaluation_fires_then_a_new_commit_resolves_it(local_api: LocalApi, 
     assert api.post(LIST, {"customer_id": customer_id}).data[0]["customer_status"] == "in_alarm"
     # The commit create asks for the customer's evaluation on the evaluator's queue, which the stack drives.
     commit_id = add_commit(api, customer_id, "500.00")
-    resolved = [body for body in notifications(local_api) if body["properties"]["alert_id"] == alert["id"]]
+    resolved = delivered(local_api, alert["id"], 2)[1:]
     assert [(b["type"], b["properties"]["remaining_balance"], b["properties"]["triggered_by"]) for b in resolved] == [
         ("alerts.low_remaining_contract_credit_and_commit_balance_reached_resolved", "560.00", commit_id)
     ]
