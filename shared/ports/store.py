@@ -16,6 +16,7 @@ from shared.domain.customers import Contract, Customer
 from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.ports.leases import BatchedLeases, Lease, WorkerLeases
 from shared.ports.meter_store import MeterReads, MeterStore
+from shared.ports.registration_store import RegistrationStore
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -261,6 +262,15 @@ class StripeSyncStateStore(Protocol):
         ...
 
 
+class MarketplaceLifecycleStore(RegistrationStore, Protocol):
+    """What the marketplace lifecycle function reads and writes (subscription changes go through
+    `ApiTables.update_provider_configurations`)."""
+
+    def update_provider_configurations(
+        self, customer_id: str, change: ConfigurationsChange, audit: AuditEntry
+    ) -> Customer | None: ...
+
+
 class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protocol):
     """What the invoice router reads and writes."""
 
@@ -275,6 +285,7 @@ class ApiStore(
     CommitReads,
     CommitWrites,
     MeterReads,
+    RegistrationStore,
     Protocol,
 ):
     """What the API's use cases read and write."""

@@ -16,6 +16,7 @@ from shared.domain.invoice import Invoice
 from shared.domain.ledger import Drawdown, LedgerEntry
 from shared.domain.paging import Page, PageRequest, decode_cursor
 from shared.domain.products import Product
+from shared.domain.registrations import Registration
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncRecord
 from shared.ports.meter_store import StoredUsageRecord
@@ -61,6 +62,9 @@ class MemoryTables:
         self.recurring_plans: dict[tuple[str, str], str] = {}  # (customer, contract) → its create's plan
         self.stripe_events: dict[str, datetime] = {}  # Stripe event id → when it may be forgotten
         self.provider_status_orders: dict[str, str] = {}  # invoice id → order of its provider_status
+        self.registrations: dict[str, Registration] = {}
+        self.buyer_claims: dict[tuple[str, str], str] = {}  # (partition, claim) → registration id
+        self.unmatched_events: dict[tuple[str, str], str] = {}  # (source, event id) → the event
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:
