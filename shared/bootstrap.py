@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shared.config import MarketplaceMeterSettings, StripeSyncSettings
     from shared.services.api_dependencies import ApiDependencies
     from shared.services.data_export import DataExportDependencies
+    from shared.services.marketplace_lifecycle import LifecycleDependencies
     from shared.services.marketplace_meter import MeterDependencies
     from shared.services.reconcile import ReconcilerDependencies
     from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies
@@ -276,6 +277,21 @@ def secret_text(secret_name: str) -> Callable[[], str]:
         return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
 
     return current
+
+
+@dependencies
+def marketplace_lifecycle() -> LifecycleDependencies:
+    from shared.adapters.sqs_queue import SqsQueue
+    from shared.config import MarketplaceLifecycleSettings
+    from shared.services.api_dependencies import random_id
+    from shared.services.marketplace_lifecycle import LifecycleDependencies
+    from shared.services.marketplace_subscriptions import SubscriptionDependencies
+
+    settings = MarketplaceLifecycleSettings.from_env()
+    return LifecycleDependencies(
+        subscriptions=SubscriptionDependencies(dynamodb_store(settings.table_name), utc_now, random_id),
+        dead_letters=SqsQueue(boto3.client("sqs"), settings.marketplace_lifecycle_dlq_url),
+    )
 
 
 def reset() -> None:

@@ -213,6 +213,15 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
 # author states here what it may do to the table (set() for nothing), and the test below fails
 # until they have (docs/adding-a-function.md).
 TABLE_ACTIONS: dict[str, set[str]] = {
+    # The buyer index (Query), its customers and registrations (BatchGetItem), one configuration or
+    # registration changed with its audit entry (GetItem; TransactWriteItems as Update and Put).
+    "MarketplaceLifecycleFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    },
     "DataExportFunction": {"dynamodb:Query", "dynamodb:BatchGetItem"},  # customers, ledgers, invoice statuses
     # Batched per call of 25 and per page: BatchGetItem (customers, claimed leases), BatchWriteItem
     # (record states), TransactWriteItems (checked as its Put and Update items).

@@ -78,13 +78,11 @@ def customer_pointer_keys(customer: Customer | None) -> set[tuple[str, str]]:
 
 
 def pointer_writes(table: str, before: Customer | None, after: Customer) -> list[TransactWriteItemTypeDef]:
-    """A customer write's buyer index changes: puts of `after`'s pointers, deletes of those only
-    `before` had (none for a customer without marketplace configurations)."""
-    old, new = customer_pointer_keys(before), customer_pointer_keys(after)
-    writes: list[TransactWriteItemTypeDef] = [
-        {"Delete": {"TableName": table, "Key": to_attributes({"PK": pk, "SK": sk})}} for pk, sk in sorted(old - new)
-    ]
-    for pk, sk in sorted(new - old):
+    """A customer write's buyer index puts: the pointers `after` has and `before` had not. A pointer
+    the customer no longer needs stays (no function that writes customers may delete): `find_buyers`
+    reads the customer and keeps it only while its configuration is still in that partition."""
+    writes: list[TransactWriteItemTypeDef] = []
+    for pk, sk in sorted(customer_pointer_keys(after) - customer_pointer_keys(before)):
         item = {"PK": pk, "SK": sk, "entity": "buyer_pointer", "customer_id": after.id}
         writes.append({"Put": {"TableName": table, "Item": to_attributes(item)}})
     return writes
@@ -236,11 +234,9 @@ class RegistrationTable(AuditTable, PagedQueries):
             registration_from_item(item) for item in self._batch_get([registration_key(i) for i in registration_ids])
         ]
         customers = [customer_from_item(item) for item in self._batch_get([customer_key(i) for i in customer_ids])]
-        # A pointer is written with its customer, so it names only what the customer holds now; the
-        # check guards a registration whose identifiers a later landing resolved otherwise.
         return BuyerMatches(
             sorted((r for r in registrations if partition in identifier_partitions(r.identifiers)), key=_by_id),
-            sorted(customers, key=lambda customer: customer.id),
+            sorted((c for c in customers if partition in _customer_partitions(c)), key=lambda c: c.id),
         )
 
     def record_unmatched(self, source: str, event_id: str, at: datetime, body: str) -> None:
@@ -249,6 +245,12 @@ class RegistrationTable(AuditTable, PagedQueries):
             self._put_new({**item, "data": body})
         except AlreadyExists:
             pass  # the same event delivered again: kept once
+
+
+def _customer_partitions(customer: Customer) -> set[str]:
+    return {
+        p for configuration in customer.billing_provider_configurations for p in configuration_partitions(configuration)
+    }
 
 
 def _by_id(registration: Registration) -> str:
