@@ -98,7 +98,8 @@ def test_changes_apply_once_and_never_go_back_in_time() -> None:
     active = Subscription(status="active", changed_at=NOW, source="api")
     ended = SubscriptionChange(status="unsubscribed", at=NOW + timedelta(hours=1), source="aws_sns")
     after = changed_subscription(active, ended)
-    assert after is not None and after.status == "unsubscribed"
+    assert after is not None
+    assert after.status == "unsubscribed"
     assert changed_subscription(after, ended) is None  # delivered twice
     older = SubscriptionChange(status="active", at=NOW, source="aws_sns")
     assert changed_subscription(after, older) is None
@@ -106,7 +107,8 @@ def test_changes_apply_once_and_never_go_back_in_time() -> None:
         status="suspended", at=NOW + timedelta(hours=2), source="azure_webhook", operation_id="op"
     )
     suspended = changed_subscription(active, operation)
-    assert suspended is not None and suspended.operation_id == "op"
+    assert suspended is not None
+    assert suspended.operation_id == "op"
     again = SubscriptionChange(status="active", at=NOW + timedelta(hours=3), source="azure_webhook", operation_id="op")
     assert changed_subscription(suspended, again) is None
 
@@ -116,8 +118,10 @@ def test_metering_gate_follows_the_state() -> None:
     assert metering_gate(None, hour).action == "send"
     suspended = Subscription(status="suspended", changed_at=NOW, source="azure_webhook")
     gate = metering_gate(suspended, hour)
-    assert gate.action == "hold" and "suspended" in (gate.reason or "")
+    assert gate.action == "hold"
+    assert "suspended" in (gate.reason or "")
     ended = Subscription(status="unsubscribed", changed_at=NOW + timedelta(minutes=30), source="aws_event")
     assert metering_gate(ended, hour).action == "send"  # the hour started before the unsubscription
     gate = metering_gate(ended, hour + timedelta(hours=1))
-    assert gate.action == "refuse" and "unsubscribed" in (gate.reason or "")
+    assert gate.action == "refuse"
+    assert "unsubscribed" in (gate.reason or "")

@@ -1,11 +1,11 @@
 """Marketplace registrations, the buyer index and unmatched marketplace events.
 
-| item                  | PK                     | SK                    | GSI1PK                   | GSI1SK            |
-|-----------------------|------------------------|-----------------------|--------------------------|-------------------|
-| registration          | REGISTRATION#<id>      | #REGISTRATION         | REGISTRATIONS#<status>   | <created_at>#<id> |
-| its buyer claim       | BUYER#<partition>      | REGISTRATION#<claim>  |                          |                   |
-| a customer's pointer  | BUYER#<partition>      | CUSTOMER#<customer>   |                          |                   |
-| unmatched event       | UNMATCHED#<source>     | <event id>            |                          |                   |
+| item                 | PK                 | SK                   | GSI1PK                 | GSI1SK            |
+|----------------------|--------------------|----------------------|------------------------|-------------------|
+| registration         | REGISTRATION#<id>  | #REGISTRATION        | REGISTRATIONS#<status> | <created_at>#<id> |
+| its buyer claim      | BUYER#<partition>  | REGISTRATION#<claim> |                        |                   |
+| a customer's pointer | BUYER#<partition>  | CUSTOMER#<customer>  |                        |                   |
+| unmatched event      | UNMATCHED#<source> | <event id>           |                        |                   |
 
 A buyer partition is a marketplace identity (`shared.domain.registrations`): `aws#<account>`,
 `aws-legacy#<product>#<customer identifier>`, `azure#<subscription>`. The claim is written with
@@ -16,6 +16,7 @@ finds the customers of an identity with one Query.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
@@ -241,10 +242,8 @@ class RegistrationTable(AuditTable, PagedQueries):
 
     def record_unmatched(self, source: str, event_id: str, at: datetime, body: str) -> None:
         item = {"PK": f"UNMATCHED#{source}", "SK": event_id, "entity": "unmatched_event", "at": format_timestamp(at)}
-        try:
+        with contextlib.suppress(AlreadyExists):  # the same event delivered again: kept once
             self._put_new({**item, "data": body})
-        except AlreadyExists:
-            pass  # the same event delivered again: kept once
 
 
 def _customer_partitions(customer: Customer) -> set[str]:
