@@ -173,11 +173,14 @@ def test_unknown_buyers_are_kept_and_never_fail_the_batch(deps: LifecycleDepende
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        (event("Purchase Agreement Ended - Manufacturer", {"agreement": {"id": "agmt-1"}}), "detail.agreement.acceptor.accountId"),
-        (event("License Updated - Manufacturer", {"license": {"id": "l-1"}, "acceptor": {"accountId": ACCOUNT}}), "detail.license.licenseArn"),
+        (event("Purchase Agreement Ended - Manufacturer", {"agreement": {"id": "agmt-1"}}),
+         "detail.agreement.acceptor.accountId"),
+        (event("License Updated - Manufacturer", {"license": {"id": "l-1"}, "acceptor": {"accountId": ACCOUNT}}),
+         "detail.license.licenseArn"),
         (event("Something Else", {}), "detail-type"),
         ({"Records": [{"messageId": "x", "body": json.dumps({"MessageId": "m", "Timestamp": "2026-03-01T00:00:00Z",
-          "Message": json.dumps({"action": "subscribe-success", "product-code": "p"})})}]}, "Message.customer-identifier"),
+          "Message": json.dumps({"action": "subscribe-success", "product-code": "p"})})}]},
+         "Message.customer-identifier"),
     ],
 )  # fmt: skip
 def test_malformed_messages_are_dead_lettered_naming_the_field(
