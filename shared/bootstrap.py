@@ -22,10 +22,12 @@ from shared.adapters.dynamodb import DynamoDBStore
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
+    from shared.adapters.aws_fulfillment import AwsMarketplaceFulfillment
     from shared.adapters.azure_metering import AzureMarketplaceMetering
     from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import MarketplaceMeterSettings, StripeSyncSettings
-    from shared.services.api_dependencies import ApiDependencies
+    from shared.ports.marketplace_listing import ResolvedAwsCustomer
+    from shared.services.api_dependencies import ApiDependencies, MarketplaceListing
     from shared.services.data_export import DataExportDependencies
     from shared.services.marketplace_lifecycle import LifecycleDependencies
     from shared.services.marketplace_meter import MeterDependencies
@@ -100,7 +102,37 @@ def api() -> ApiDependencies:
         new_id=random_id,
         api_token=token,
         dashboards=dashboards,
+        marketplace=marketplace_listing(),
     )
+
+
+def marketplace_listing() -> MarketplaceListing:
+    """The landings' settings; the ResolveCustomer client is made on the first landing, so no other
+    request's cold start pays for it."""
+    from shared.config import MarketplaceListingSettings
+    from shared.services.api_dependencies import MarketplaceListing
+
+    settings = MarketplaceListingSettings.from_env()
+    return MarketplaceListing(
+        aws=_LazyAwsFulfillment(settings.aws_marketplace_region),
+        aws_region=settings.aws_marketplace_region,
+        signup_url=settings.marketplace_signup_url,
+    )
+
+
+class _LazyAwsFulfillment:
+    def __init__(self, region: str) -> None:
+        self._region = region
+
+    def resolve_customer(self, token: str) -> ResolvedAwsCustomer:
+        return _aws_fulfillment(self._region).resolve_customer(token)
+
+
+@functools.cache
+def _aws_fulfillment(region: str) -> AwsMarketplaceFulfillment:
+    from shared.adapters.aws_fulfillment import AwsMarketplaceFulfillment
+
+    return AwsMarketplaceFulfillment(region)
 
 
 def stripe_api_key(settings: StripeSyncSettings) -> str:
@@ -298,3 +330,4 @@ def reset() -> None:
     """Forget cached dependencies (the local stack calls this when its environment changes)."""
     for factory in _FACTORIES:
         factory.cache_clear()
+    _aws_fulfillment.cache_clear()

@@ -34,7 +34,7 @@ from shared.domain.validation import MAX_JSON_DEPTH, FieldError, field_path, too
 from shared.observability import logger
 from shared.ports.store import AlreadyExists
 from shared.services.api_dependencies import AUDITED_ACTIONS, ApiDependencies, record_failed_call
-from shared.services.api_errors import Conflict, NotFound
+from shared.services.api_errors import Conflict, NotFound, Unavailable
 
 API_TITLE = "downbeat API"
 API_VERSION = "1.0.0"
@@ -103,6 +103,9 @@ ROUTE_FAMILIES: dict[str, re.Pattern[str]] = {
         r"|customerBalances/[^/]*)"
     ),
     "shared.api.dashboard_routes": re.compile(r"/v1/dashboards/.*"),
+    "shared.api.marketplace_routes": re.compile(
+        r"/v1/(marketplaceRegistrations(/complete)?|marketplaces/aws/fulfillment)"
+    ),
 }
 _included: set[str] = set()
 
@@ -194,6 +197,8 @@ def _describe(error: Exception) -> tuple[int, str, str | None]:
         return 400, str(error), "next_page"
     if isinstance(error, NotFound | Conflict):
         return (404 if isinstance(error, NotFound) else 409), error.message, error.field
+    if isinstance(error, Unavailable):
+        return error.status, error.message, error.field
     if isinstance(error, NotFoundError):
         allowed = _methods_for_path()
         if allowed:

@@ -115,7 +115,8 @@ def buyer_claim(identifiers: AwsIdentifiers | AzureIdentifiers) -> tuple[str, st
     """(partition, claim) that makes one registration per buyer: account + licence, else the
     legacy identifier, else the Azure subscription."""
     if isinstance(identifiers, AwsIdentifiers) and identifiers.aws_customer_account_id:
-        return f"aws#{identifiers.aws_customer_account_id}", digest(identifiers.aws_license_arn or "")
+        held = identifiers.aws_license_arn or f"product:{identifiers.aws_product_code}"
+        return f"aws#{identifiers.aws_customer_account_id}", digest(held)
     return identifier_partitions(identifiers)[0], "-"
 
 
@@ -130,8 +131,10 @@ def configuration_of(registration: Registration, *, aws_region: str, at: datetim
                 aws_product_code=identifiers.aws_product_code,
                 aws_region=aws_region,
                 aws_customer_id=identifiers.aws_customer_id,
-                aws_customer_account_id=identifiers.aws_customer_account_id,
-                aws_license_arn=identifiers.aws_license_arn,
+                # Licence-based metering needs both; an account alone (a legacy product) meters by
+                # its customer identifier.
+                aws_customer_account_id=identifiers.aws_customer_account_id if identifiers.aws_license_arn else None,
+                aws_license_arn=identifiers.aws_license_arn if identifiers.aws_customer_account_id else None,
                 aws_agreement_id=identifiers.aws_agreement_id,
             ),
             subscription=subscription,

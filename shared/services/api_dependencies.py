@@ -9,10 +9,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.clock import Clock
 from shared.domain.audit import AuditEntry, Caller
 from shared.ports.store import ApiStore
+
+if TYPE_CHECKING:
+    from shared.domain.registrations import Registration
+    from shared.ports.marketplace_listing import AwsCustomerResolver
 
 IdSource = Callable[[str], str]
 
@@ -29,6 +34,19 @@ class ApiDependencies:
     new_id: IdSource
     api_token: Callable[[], str]  # the expected bearer token (cached by its source)
     dashboards: DashboardConfig | None = None  # None: the dashboard routes answer that they are not set up
+    marketplace: MarketplaceListing | None = None  # None: the landings answer that they are not set up
+
+
+@dataclass(frozen=True)
+class MarketplaceListing:
+    """How buyers land from the marketplaces and registrations are completed (docs/listings.md)."""
+
+    aws: AwsCustomerResolver | None = None  # ResolveCustomer
+    aws_region: str = "us-east-1"  # AWS_MARKETPLACE_REGION: the region of the configurations made
+    signup_url: str | None = None  # MARKETPLACE_SIGNUP_URL: where a landed buyer is sent (303)
+    # Azure's activation of a subscription, before a completion writes anything (ActivationFailed
+    # to refuse); None: Azure registrations cannot be completed yet.
+    activate_azure: Callable[[Registration], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,3 +110,8 @@ def record_failed_call(
 
 DASHBOARDS_GET_EMBEDDABLE_URL = AuditedAction("dashboards.getEmbeddableUrl", "customer")
 AUDITED_ACTIONS[DASHBOARDS_GET_EMBEDDABLE_URL.name] = DASHBOARDS_GET_EMBEDDABLE_URL
+
+REGISTRATIONS_COMPLETE = AuditedAction("marketplaceRegistrations.complete", "registration")
+AWS_FULFILLMENT = AuditedAction("marketplaces.aws.fulfillment", "registration")
+AUDITED_ACTIONS[REGISTRATIONS_COMPLETE.name] = REGISTRATIONS_COMPLETE
+AUDITED_ACTIONS[AWS_FULFILLMENT.name] = AWS_FULFILLMENT
