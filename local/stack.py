@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
+    from local.aws_metering_double import AwsMeteringDouble
     from local.azure_marketplace_double import AzureMarketplaceDouble
     from local.stripe_double import StripeDouble
 
@@ -181,6 +182,13 @@ class LocalStack:
         """The built-in Stripe double, when STRIPE_API_BASE was unset at start."""
         double = self._providers.running.get("Stripe") if self._providers else None
         return cast("StripeDouble | None", double)
+
+    @property
+    def aws_marketplace(self) -> AwsMeteringDouble | None:
+        """The built-in AWS Marketplace double (metering and ResolveCustomer), when
+        AWS_ENDPOINT_URL_MARKETPLACE_METERING was unset at start."""
+        double = self._providers.running.get("AWS Marketplace Metering") if self._providers else None
+        return cast("AwsMeteringDouble | None", double)
 
     @property
     def azure(self) -> AzureMarketplaceDouble | None:

@@ -111,7 +111,8 @@ def test_completing_with_a_new_customer_and_a_taken_id(store: Store) -> None:
 def test_the_buyer_index_follows_the_customers_configurations(store: Store) -> None:
     store.create_customer(customer("cust_legacy", configuration(AWS)))
     assert [c.id for c in store.find_buyers("aws-legacy#prod-x#c-123").customers] == ["cust_legacy"]
-    moved = configuration({**AWS, "configuration": {**AWS["configuration"], "aws_customer_id": "c-456"}})
+    moved = configuration({**AWS, "configuration": {"aws_product_code": "prod-x", "aws_region": "us-east-1",
+                                                     "aws_customer_id": "c-456"}})  # fmt: skip
     store.update_provider_configurations("cust_legacy", lambda c: [moved], audit("a1"))
     assert store.find_buyers("aws-legacy#prod-x#c-123").customers == []
     assert [c.id for c in store.find_buyers("aws-legacy#prod-x#c-456").customers] == ["cust_legacy"]

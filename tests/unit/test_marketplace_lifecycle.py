@@ -29,7 +29,10 @@ LICENSED = {
         "aws_license_arn": LICENCE, "aws_agreement_id": "agmt-1",
     },
 }  # fmt: skip
-LEGACY = {**AWS, "configuration": {**AWS["configuration"], "aws_customer_id": "c-legacy"}}
+LEGACY: dict[str, Any] = {
+    **AWS,
+    "configuration": {"aws_product_code": "prod-x", "aws_region": "us-east-1", "aws_customer_id": "c-legacy"},
+}
 
 
 @pytest.fixture
@@ -83,7 +86,8 @@ def sns(action: str, customer_identifier: str = "c-legacy", message_id: str = "m
 
 
 def run(deps: LifecycleDependencies, payload: dict[str, Any]) -> dict[str, Any]:
-    return lambda_handler(payload, LocalLambdaContext("MarketplaceLifecycleFunction"), deps=deps)
+    result: dict[str, Any] = lambda_handler(payload, LocalLambdaContext("MarketplaceLifecycleFunction"), deps=deps)
+    return result
 
 
 def aws_of(store: InMemoryStore, customer_id: str) -> AwsMarketplaceProviderConfiguration:

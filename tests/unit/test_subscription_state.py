@@ -18,11 +18,11 @@ from tests.fakes.memory_store import InMemoryStore
 
 TOKEN = "unit-token"
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
-AWS = {
+AWS: dict[str, Any] = {
     "billing_provider": "aws_marketplace",
     "configuration": {"aws_product_code": "prod-x", "aws_region": "us-east-1", "aws_customer_id": "c-1"},
 }
-AZURE = {
+AZURE: dict[str, Any] = {
     "billing_provider": "azure_marketplace",
     "configuration": {"azure_subscription_id": "sub-1", "azure_plan_id": "gold", "azure_quantity": 3},
 }
