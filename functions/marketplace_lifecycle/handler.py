@@ -47,6 +47,7 @@ def lambda_handler(
 
 
 def _report(outcome: Handled, reason: str | None, source: str) -> None:
+    count("MarketplaceLifecycleMessagesHandled")
     count("MarketplaceLifecycleMessages", dimension=("outcome", outcome))
     if outcome == "malformed":
         logger.warning("lifecycle message dead-lettered", extra={"reason": reason, "source": source})

@@ -91,15 +91,18 @@ class MeteringGate:
 SEND = MeteringGate("send")
 
 
-def metering_gate(subscription: Subscription | None, hour: datetime) -> MeteringGate:
-    """Whether a record for `hour` may be sent (a configuration without a state is active)."""
+def metering_gate(
+    subscription: Subscription | None, hour: datetime, arrived_at: datetime | None = None
+) -> MeteringGate:
+    """Whether a record for `hour` may be sent (a configuration without a state is active); with
+    `arrived_at`, whether cents that arrived then may go into it."""
     if subscription is None or subscription.status == "active":
         return SEND
     since = format_timestamp(subscription.changed_at)
     if subscription.status == "suspended":
         return MeteringGate("hold", f"held: the marketplace subscription is suspended since {since}")
-    if hour < subscription.changed_at:
-        return SEND  # cents of hours before the unsubscription still go, within their window
+    if hour < subscription.changed_at and (arrived_at is None or arrived_at < subscription.changed_at):
+        return SEND  # cents pending before the unsubscription still go, in hours that started before it
     return MeteringGate(
         "refuse", f"not metered: the marketplace subscription was unsubscribed at {since} ({subscription.source})"
     )

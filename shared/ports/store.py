@@ -62,6 +62,7 @@ class MeterOutboxEntry:
     invoice_version: int
     invoice_status: str
     target_amount: Decimal  # the invoice total (major units) that should be metered in the end
+    received_at: datetime | None = None  # when this version arrived (metering after an unsubscription)
 
 
 class AlreadyExists(Exception):

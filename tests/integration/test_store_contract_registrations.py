@@ -128,3 +128,15 @@ def test_registration_updates_and_unmatched_events(store: Store) -> None:
     assert store.update_registration("reg_none", lambda r: r) is None
     store.record_unmatched("aws_sns", "msg-1", NOW, '{"a": 1}')
     store.record_unmatched("aws_sns", "msg-1", NOW, '{"a": 1}')  # redelivered: kept once, no error
+
+
+def test_an_outbox_entry_keeps_when_its_target_arrived(store: Store) -> None:
+    from decimal import Decimal
+
+    from shared.ports.store import MeterOutboxEntry
+
+    at = NOW + timedelta(minutes=7, microseconds=250)
+    entry = MeterOutboxEntry("inv_1", "aws_marketplace", "cust_1", "USD", 1, "DRAFT", Decimal("1.00"), received_at=at)
+    store.upsert_meter_outbox(entry)
+    [(customer_id, [invoice])] = store.meter_work("aws_marketplace", None, 10).customers
+    assert (customer_id, invoice.target_at) == ("cust_1", at)
