@@ -48,7 +48,7 @@ class CompleteRegistrationRequest(_Body):
     @model_validator(mode="before")
     @classmethod
     def _one_customer(cls, data: Any) -> Any:
-        if isinstance(data, dict) and ("customer_id" in data) == ("customer" in data):
+        if isinstance(data, dict) and (data.get("customer_id") is None) == (data.get("customer") is None):
             raise invalid_field("customer_id", "give either customer_id (an existing customer) or customer (a new one)")
         return data
 

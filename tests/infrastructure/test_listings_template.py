@@ -14,7 +14,9 @@ LIFECYCLE = "MarketplaceLifecycleFunction"
 
 
 def test_resolve_customer_is_granted_to_the_api_function_alone(transformed: dict[str, Json]) -> None:
-    granted = {lid for lid, _, action in policy_actions(transformed) if "aws-marketplace:ResolveCustomer" in str(action)}
+    granted = {
+        lid for lid, _, action in policy_actions(transformed) if "aws-marketplace:ResolveCustomer" in str(action)
+    }
     assert granted == {"ApiFunctionRole"}
     api_actions = {str(action) for lid, _, action in policy_actions(transformed) if lid == "ApiFunctionRole"}
     assert not [action for action in api_actions if "aws-marketplace" in action and "ResolveCustomer" not in action]

@@ -28,7 +28,8 @@ from shared.domain.commits import Commit, Segment
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.ledger import LedgerEntry
 from shared.domain.products import Product
-from shared.services.api_dependencies import ApiDependencies
+from shared.domain.registrations import AwsIdentifiers, Registration
+from shared.services.api_dependencies import ApiDependencies, MarketplaceListing
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, dashboard_links, invoice_event
 from tests.fakes.memory_store import InMemoryStore
 from tests.hostile import (
@@ -100,8 +101,13 @@ BODIES: dict[str, list[dict[str, Any]]] = {
     "addManualBalanceLedgerEntry": [{"customer_id": "cust_1", "id": "commit_1", "segment_id": "seg_1",
                                      "amount": "-12.50", "reason": "goodwill", "timestamp": "2025-06-01T00:00:00Z"}],
 }  # fmt: skip
+# With `customer` (an object the fuzzer reaches into); `customer_id` instead is a mutation of it.
+BODIES["marketplaceRegistrations.complete"] = [
+    {"registration_id": "reg_1", "customer": {"name": "Buyer Inc", "custom_fields": {"crm": "7"}}},
+]
 QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
+    "marketplaceRegistrations.list": {"status": "pending", "limit": "10"},
     "invoices.list": {"status": "FINALIZED", "starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z",
                       "limit": "10"},
     "invoices.breakdowns": {"starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z", "window_size": "DAY",
@@ -122,6 +128,7 @@ RELATED = [
     (r"(.*\.)?access_schedule\.\d+\.starting_at", r"(.*\.)?access_schedule\.\d+\.ending_before"),
     (r"(.*\.)?currency", r"(.*\.)?access_schedule\.\d+\.amount"),
     (r"timestamp", r"segment_id"),  # no segment active at the new timestamp (when none is named)
+    (r"customer(\..*)?", r"customer_id"),  # a completion names an existing customer or a new one
 ]
 
 
@@ -182,9 +189,13 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
                           ending_before=datetime(2026, 1, 1, tzinfo=UTC))],
         created_at=NOW,
     )  # fmt: skip
+    identifiers = AwsIdentifiers(aws_product_code="prod-x", aws_customer_id="c-1")
+    store.registrations["reg_1"] = Registration(
+        id="reg_1", provider="aws_marketplace", created_at=NOW, identifiers=identifiers
+    )
     counter = itertools.count(1)
     deps = ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN)
-    return replace(deps, dashboards=dashboard_links()), store
+    return replace(deps, dashboards=dashboard_links(), marketplace=MarketplaceListing()), store
 
 
 def _text(value: Any) -> str:
@@ -214,7 +225,7 @@ def _request(case: Case, mutation: Mutation) -> tuple[str, bytes]:
 def _state(store: InMemoryStore) -> tuple[Any, ...]:
     return copy.deepcopy(
         (store.customers, store.contracts, store.invoices, store.syncs, store.products, store.commits,
-         store.manual_entries)
+         store.manual_entries, store.registrations)
     )  # fmt: skip
 
 
