@@ -121,18 +121,18 @@ def marketplace_listing() -> MarketplaceListing:
 
 
 class _LazyAwsFulfillment:
+    """The ResolveCustomer adapter, imported and built on the first landing (then kept)."""
+
     def __init__(self, region: str) -> None:
         self._region = region
+        self._adapter: AwsMarketplaceFulfillment | None = None
 
     def resolve_customer(self, token: str) -> ResolvedAwsCustomer:
-        return _aws_fulfillment(self._region).resolve_customer(token)
+        if self._adapter is None:
+            from shared.adapters.aws_fulfillment import AwsMarketplaceFulfillment
 
-
-@functools.cache
-def _aws_fulfillment(region: str) -> AwsMarketplaceFulfillment:
-    from shared.adapters.aws_fulfillment import AwsMarketplaceFulfillment
-
-    return AwsMarketplaceFulfillment(region)
+            self._adapter = AwsMarketplaceFulfillment(self._region)
+        return self._adapter.resolve_customer(token)
 
 
 def stripe_api_key(settings: StripeSyncSettings) -> str:
@@ -330,4 +330,3 @@ def reset() -> None:
     """Forget cached dependencies (the local stack calls this when its environment changes)."""
     for factory in _FACTORIES:
         factory.cache_clear()
-    _aws_fulfillment.cache_clear()

@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict
 
+from shared.api.app import MAX_BODY_BYTES, BodyTooLarge
 from shared.api.routes import LimitQuery, NextPageQuery
 from shared.api.routes import current_caller as _caller
 from shared.api.schemas import CustomerData, CustomerView, error_responses
@@ -68,7 +69,10 @@ def _buyer() -> Caller:
 
 def _token() -> str:
     body = router.current_event.decoded_body or ""
-    if len(body.encode("utf-8", "surrogatepass")) > MAX_FORM_BYTES:
+    size = len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    if size > MAX_FORM_BYTES:
         raise FieldError(TOKEN_FIELD, f"the form is larger than {MAX_FORM_BYTES} bytes")
     try:
         form = parse_qs(body, keep_blank_values=True, max_num_fields=50)
@@ -96,7 +100,7 @@ def _token() -> str:
         " expired token is a 400 naming `x-amzn-marketplace-token` and nothing is stored; AWS throttling or"
         " failing is a 503 (nothing stored; post again)."
     ),
-    responses=error_responses(400),
+    responses=error_responses(400, 413),
     security=[],
 )
 def aws_fulfillment() -> Response[str]:

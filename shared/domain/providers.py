@@ -12,7 +12,18 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticOmit
 
 from shared.domain.subscriptions import Subscription, created_through_api
 from shared.domain.types import BoundedInt
@@ -25,6 +36,19 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
 StripeCustomerId = Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9_]+$", max_length=255)]
 AwsAccountId = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12 ASCII digits")]
 MAX_QUANTITY = 2_147_483_647  # what both marketplaces' quantities hold
+
+
+class _OutputOnly:
+    """Left out of the request bodies' JSON schema (a request that sends the field is refused), shown
+    in the responses'."""
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        if handler.mode == "validation":
+            raise PydanticOmit
+        return handler(schema)
+
+
+OUTPUT_ONLY = _OutputOnly()
 READ_ONLY_SUBSCRIPTION = (
     "read-only: the marketplace subscription's state, set by downbeat (active when created through the API, then"
     " moved by the marketplace); a request that sends it is refused"
@@ -92,7 +116,7 @@ class AwsMarketplaceProviderConfiguration(_Strict):
     delivery_method: DeliveryMethod = "direct_to_billing_provider"
     default: StrictBool = False
     configuration: AwsMarketplaceConfiguration
-    subscription: Subscription | None = Field(default=None, description=READ_ONLY_SUBSCRIPTION)
+    subscription: Annotated[Subscription | None, OUTPUT_ONLY] = Field(default=None, description=READ_ONLY_SUBSCRIPTION)
 
 
 class AzureMarketplaceProviderConfiguration(_Strict):
@@ -100,7 +124,7 @@ class AzureMarketplaceProviderConfiguration(_Strict):
     delivery_method: DeliveryMethod = "direct_to_billing_provider"
     default: StrictBool = False
     configuration: AzureMarketplaceConfiguration
-    subscription: Subscription | None = Field(default=None, description=READ_ONLY_SUBSCRIPTION)
+    subscription: Annotated[Subscription | None, OUTPUT_ONLY] = Field(default=None, description=READ_ONLY_SUBSCRIPTION)
 
 
 ProviderConfiguration = Annotated[
