@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,21 +13,11 @@ import pytest
 
 from local.aws_metering_double import AwsMeteringDouble
 from tests.integration.api_harness import LocalApi, Reply
+from tests.integration.test_api_contract_review import eventually
 
 ACCOUNT = "111122223333"
 LICENCE = f"arn:aws:license-manager::{ACCOUNT}:license:l-0a1b2c3d4e5f60718"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def double(local_api: LocalApi) -> AwsMeteringDouble:

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from functions.api.handler import lambda_handler
-from local.http_server import http_api_event
-from local.lambda_context import LocalLambdaContext
 from shared.domain.subscriptions import Subscription, SubscriptionChange, changed_subscription, metering_gate
 from shared.services.api_dependencies import ApiDependencies
 from tests.fakes.memory_store import InMemoryStore
+from tests.unit.test_api_handler import NOW, deps, store
+from tests.unit.test_api_handler import call as handler_call
 
 TOKEN = "unit-token"
-NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+__all__ = ["deps", "store"]  # the fixtures: an in-memory store and the API's dependencies at NOW
 AWS: dict[str, Any] = {
     "billing_provider": "aws_marketplace",
     "configuration": {"aws_product_code": "prod-x", "aws_region": "us-east-1", "aws_customer_id": "c-1"},
@@ -28,23 +26,8 @@ AZURE: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def store() -> InMemoryStore:
-    return InMemoryStore()
-
-
-@pytest.fixture
-def deps(store: InMemoryStore) -> ApiDependencies:
-    counter = itertools.count(1)
-    return ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_{next(counter)}", lambda: TOKEN)
-
-
 def call(deps: ApiDependencies, method: str, target: str, body: Any = None) -> tuple[int, Any]:
-    sent = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
-    raw = b"" if body is None else json.dumps(body).encode()
-    event = http_api_event(method=method, target=target, headers=sent.items(), body=raw, source_ip="192.0.2.1")
-    response = lambda_handler(event, LocalLambdaContext("ApiFunction"), deps=deps)
-    return response["statusCode"], json.loads(response["body"])
+    return handler_call(deps, method, target, b"" if body is None else json.dumps(body).encode())
 
 
 def test_created_through_the_api_is_active(deps: ApiDependencies) -> None:
@@ -53,7 +36,7 @@ def test_created_through_the_api_is_active(deps: ApiDependencies) -> None:
     )
     assert status == 200
     assert reply["data"]["billing_provider_configurations"][0]["subscription"] == {
-        "status": "active", "changed_at": "2026-03-01T12:00:00Z", "source": "api",
+        "status": "active", "changed_at": "2025-03-01T00:00:00Z", "source": "api",
         "agreement_id": None, "operation_id": None,
     }  # fmt: skip
     status, reply = call(deps, "POST", "/v1/customers/c1/billingProviderConfigurations", AZURE)
