@@ -25,6 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import ErrorDetails
 
+from shared.api.auth import PUBLIC_OPERATION_IDS
 from shared.api.breakdown_routes import router as breakdown_router
 from shared.api.product_routes import router as product_router
 from shared.api.routes import known_id, router
@@ -265,6 +266,8 @@ def openapi_json() -> str:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
+            if operation.get("operationId") in PUBLIC_OPERATION_IDS:  # Powertools drops an empty list
+                operation["security"] = []
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -26,6 +26,8 @@ DASHBOARD_ASSETS_PREFIX = "/v1/dashboards/assets/"
 # The buyer's browser posts here from the marketplace: its token is the marketplace's, checked by
 # resolving it with the marketplace (docs/listings.md).
 AWS_FULFILLMENT_PATH = "/v1/marketplaces/aws/fulfillment"
+# The documented operations served without the token (their `security` is empty in the document).
+PUBLIC_OPERATION_IDS = frozenset({"marketplaces.aws.fulfillment"})
 
 
 @dataclass(frozen=True)
