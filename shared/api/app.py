@@ -109,6 +109,9 @@ ROUTE_FAMILIES: dict[str, re.Pattern[str]] = {
     ),
 }
 _included: set[str] = set()
+# What Powertools cannot say of an operation that reads its body raw (a form): a route module puts
+# the operation's `requestBody` and `responses` here, by operationId, and the document takes them.
+OPERATION_DOCUMENTS: dict[str, dict[str, Any]] = {}
 
 
 def include_route_families(path: str | None = None) -> None:
@@ -268,6 +271,9 @@ def openapi_json() -> str:
             operation.get("responses", {}).pop("422", None)
             if operation.get("operationId") in PUBLIC_OPERATION_IDS:  # Powertools drops an empty list
                 operation["security"] = []
+            extra = OPERATION_DOCUMENTS.get(str(operation.get("operationId")), {})
+            operation.update({key: value for key, value in extra.items() if key != "responses"})
+            operation.get("responses", {}).update(extra.get("responses", {}))
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

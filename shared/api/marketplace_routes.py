@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict
 
-from shared.api.app import MAX_BODY_BYTES, BodyTooLarge
+from shared.api.app import MAX_BODY_BYTES, OPERATION_DOCUMENTS, BodyTooLarge
 from shared.api.routes import LimitQuery, NextPageQuery
 from shared.api.routes import current_caller as _caller
 from shared.api.schemas import CustomerData, CustomerView, error_responses
@@ -85,6 +85,39 @@ def _token() -> str:
     if len(token) > MAX_TOKEN_CHARS:
         raise FieldError(TOKEN_FIELD, f"is longer than {MAX_TOKEN_CHARS} characters: not a registration token")
     return token
+
+
+OPERATION_DOCUMENTS[AWS_FULFILLMENT.name] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": [TOKEN_FIELD],
+                    "properties": {
+                        TOKEN_FIELD: {"type": "string", "minLength": 1, "maxLength": MAX_TOKEN_CHARS},
+                    },
+                }
+            }
+        },
+    },
+    "responses": {
+        "200": {
+            "description": "No sign-up page is configured: the registration",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["data"]}}},
+        },
+        "303": {"description": "Sent on to the seller's sign-up page, with registration=<id> in its query"},
+        "411": {
+            "description": "The form was sent without a Content-Length",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        },
+        "503": {
+            "description": "AWS Marketplace is throttling or failing; nothing was stored: post again",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        },
+    },
+}
 
 
 @router.post(
