@@ -31,7 +31,7 @@ POST_ROUTES = [
 JSON_POST_ROUTES = [
     path.replace("{customer_id}", "cust_1")
     for path, operations in json.loads(openapi_json())["paths"].items()
-    if "post" in operations and "requestBody" in operations["post"]
+    if "post" in operations and "application/json" in operations["post"].get("requestBody", {}).get("content", {})
 ]
 
 
