@@ -15,13 +15,14 @@ botocore's model (`meteringmarketplace/2016-01-14/service-2.json`: `jsonVersion`
   verified too);
 - replies: JSON 1.1, errors as `{"__type", "message"}` with `x-amzn-ErrorType`, a
   `x-amzn-RequestId` on every reply; unknown operations `UnknownOperationException`. Only
-  `BatchMeterUsage` is served (its rules: local/aws_metering_model.py); `ResolveCustomer` will be
-  one more entry in `_OPERATIONS`.
+  `BatchMeterUsage` (its rules: local/aws_metering_model.py) and `ResolveCustomer` are served.
 - faults, queued and matched in order (`inject`, or `POST /_double/faults`): `throttle`
   (400 ThrottlingException), `internal` (500 InternalServiceErrorException), `error` (any status and
   code), `timeout_after_apply` (the call is applied, then no answer until the client's read timeout),
   `drop_after_apply` (applied, then the connection closes), `unprocessed` (the first `count`
   records, default all, come back in `UnprocessedRecords` without being applied).
+- `ResolveCustomer` (local/aws_fulfillment_model.py) resolves the registration tokens it issued
+  (`issue_token`, or `POST /_double/registration-tokens`); faults match it by `operation`.
 - control, under `/_double/`: `GET records` (what it holds), `GET requests`, `POST reset`,
   `POST faults`, `POST subscribers` (`{"product_code", "customer_identifier"}` or
   `{"product_code", "account_id", "license_arn"}`, optional `"active": false`), `POST products`.
@@ -42,6 +43,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
 
+from local.aws_fulfillment_model import DEFAULT_TTL_SECONDS, RegistrationTokens
 from local.aws_metering_model import JSON, AwsError, MeteredRecord, MeteringModel, Subscriber
 from local.loopback_server import LoopbackServer, Reply, Request
 from local.sigv4_check import SignatureRefusal, check_sigv4
@@ -107,6 +109,7 @@ class AwsMeteringDouble:
         self.clock = clock
         self.credentials = dict(credentials) if credentials is not None else None
         self.model = MeteringModel(clock, auto_subscribe=auto_subscribe)
+        self.tokens = RegistrationTokens(clock)
         self._lock = threading.RLock()
         self._server = LoopbackServer(self._serve, name="aws-metering-double", host=host, port=port)
         self.reset()
@@ -134,6 +137,7 @@ class AwsMeteringDouble:
     def reset(self) -> None:
         with self._lock:
             self.model.reset()
+            self.tokens.reset()
             self._faults: list[Fault] = []
             self._log: list[LoggedCall] = []
 
@@ -154,6 +158,19 @@ class AwsMeteringDouble:
             self.model.subscribe(
                 Subscriber(product_code, account_id=account_id, license_arn=license_arn, active=active)
             )
+
+    def issue_token(self, product_code: str, **buyer: Any) -> str:
+        """A registration token ResolveCustomer resolves to this buyer once, until it expires
+        (`account_id`, `license_arn`, `customer_identifier`, `agreement_id`, `ttl_seconds`). The
+        buyer is subscribed too, so what it registers meters."""
+        with self._lock:
+            if buyer.get("license_arn") and buyer.get("account_id"):
+                self.model.subscribe(
+                    Subscriber(product_code, account_id=buyer["account_id"], license_arn=buyer["license_arn"])
+                )
+            elif buyer.get("customer_identifier"):
+                self.model.subscribe(Subscriber(product_code, customer_identifier=buyer["customer_identifier"]))
+            return self.tokens.issue(product_code, **buyer)
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -251,7 +268,7 @@ class AwsMeteringDouble:
         if fault is not None and fault.kind == "unprocessed":
             return self._unprocessed(payload, signed.region, fault, entry)
         try:
-            result = handler(self.model, payload, signed.region)
+            result = handler(self, payload, signed.region)
         except AwsError as error:
             return _error(entry, error)
         reply = Reply.json(200, result, CONTENT_TYPE)
@@ -308,6 +325,12 @@ class AwsMeteringDouble:
             names = ("operation", "status", "code", "message", "count", "skip", "times")
             fault = self.inject(payload["kind"], **{name: payload[name] for name in names if name in payload})
             return Reply.json(200, {"kind": fault.kind})
+        if route == ("POST", "/_double/registration-tokens"):
+            buyer_keys = ("account_id", "license_arn", "customer_identifier", "agreement_id")
+            buyer: dict[str, Any] = {name: str(payload[name]) for name in buyer_keys if payload.get(name) is not None}
+            ttl = float(payload.get("ttl_seconds", DEFAULT_TTL_SECONDS))
+            token = self.issue_token(str(payload["product_code"]), ttl_seconds=ttl, **buyer)
+            return Reply.json(200, {"token": token})
         if route == ("POST", "/_double/products"):
             self.add_product(payload["product_code"], set(payload["dimensions"]) if "dimensions" in payload else None)
             return Reply.json(200, {"product_code": payload["product_code"]})
@@ -323,11 +346,18 @@ class AwsMeteringDouble:
         return Reply.json(404, {"message": f"No control route {request.method} {request.path}"})
 
 
-def _batch_meter_usage(model: MeteringModel, payload: JSON, region: str) -> JSON:
-    return model.batch_meter_usage(payload, region)
+def _batch_meter_usage(double: AwsMeteringDouble, payload: JSON, region: str) -> JSON:
+    return double.model.batch_meter_usage(payload, region)
 
 
-_OPERATIONS: dict[str, Callable[[MeteringModel, JSON, str], JSON]] = {"BatchMeterUsage": _batch_meter_usage}
+def _resolve_customer(double: AwsMeteringDouble, payload: JSON, region: str) -> JSON:
+    return double.tokens.resolve(payload)
+
+
+_OPERATIONS: dict[str, Callable[[AwsMeteringDouble, JSON, str], JSON]] = {
+    "BatchMeterUsage": _batch_meter_usage,
+    "ResolveCustomer": _resolve_customer,
+}
 
 
 def _fault_error(fault: Fault) -> AwsError:

@@ -36,6 +36,7 @@ from local.cli_arguments import (
 from local.event_limits import over_the_limit, put_events_entry
 from local.export_cli import add_export_command
 from local.http_server import LOCAL_API_TOKEN, MAX_BODY_BYTES
+from local.marketplace_cli import add_marketplace_command
 from local.reconcile_cli import add_reconcile_command
 from local.stripe_cli import add_stripe_command
 from local.sync_cli import add_sync_command
@@ -481,12 +482,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_reconcile_command(commands, api, cmd_reconcile)
     add_export_command(commands, api, cmd_export)  # `downbeat export --date D`
     add_stripe_command(commands, api)  # `downbeat stripe pay INVOICE` …
+    add_marketplace_command(commands, api)  # `downbeat marketplace land aws` …
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = " ".join(filter(None, (args.command, getattr(args, "dlq_command", None))))
+    subcommand = getattr(args, "dlq_command", None) or getattr(args, "marketplace_command", None)
+    command = " ".join(filter(None, (args.command, subcommand)))
     try:
         code: int = args.run(args)
         sys.stdout.flush()

@@ -100,6 +100,10 @@ class LocalControl(Protocol):
     def functions(self) -> list[dict[str, Any]]: ...
     def claim_check_bucket(self) -> dict[str, str]: ...
     def stripe_hand_action(self, action: str, invoice: str) -> dict[str, Any]: ...
+    def marketplace_action(self, action: str, document: Any) -> dict[str, Any]:
+        """`downbeat marketplace …`: a registration token at a marketplace double, or an SNS action."""
+        ...
+
     def invoke_api(self, event: dict[str, Any]) -> Any:
         """The API function's response, or raise LookupError when it is not in this build."""
         ...
@@ -256,6 +260,7 @@ _CONTROL_ROUTES = {
         _ControlRoute("functions", ("GET", "HEAD")),
         _ControlRoute("claim-check-bucket", ("GET", "HEAD")),
         _ControlRoute("stripe", ("POST",), takes_name=True),  # /_local/stripe/<pay|fail-payment|void|uncollectible>
+        _ControlRoute("marketplace", ("POST",), takes_name=True),  # /_local/marketplace/<aws-token|aws-sns>
     )
 }
 _HEALTH_METHODS = ("GET", "HEAD")
@@ -594,6 +599,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not (isinstance(invoice, str) and invoice):
                 raise ControlError(400, 'the body is a JSON object {"invoice": "<Stripe or downbeat invoice id>"}')
             return control.stripe_hand_action(name, invoice)
+        if route.name == "marketplace":
+            return control.marketplace_action(name, document)
         return {"functions": control.functions()}
 
     def _serve_api(self, target: str, body: bytes) -> None:

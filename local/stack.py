@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
+    from local.aws_metering_double import AwsMeteringDouble
     from local.azure_marketplace_double import AzureMarketplaceDouble
     from local.stripe_double import StripeDouble
     from local.webhook_receiver import LocalWebhookReceiver
@@ -182,6 +183,13 @@ class LocalStack:
         """The built-in Stripe double, when STRIPE_API_BASE was unset at start."""
         double = self._providers.running.get("Stripe") if self._providers else None
         return cast("StripeDouble | None", double)
+
+    @property
+    def aws_marketplace(self) -> AwsMeteringDouble | None:
+        """The built-in AWS Marketplace double (metering and ResolveCustomer), when
+        AWS_ENDPOINT_URL_MARKETPLACE_METERING was unset at start."""
+        double = self._providers.running.get("AWS Marketplace Metering") if self._providers else None
+        return cast("AwsMeteringDouble | None", double)
 
     @property
     def azure(self) -> AzureMarketplaceDouble | None:
@@ -632,6 +640,15 @@ class LocalStack:
             "status": double.invoice(stripe_id)["status"],
             "webhook": delivery.to_json(),
         }
+
+    def marketplace_action(self, action: str, document: Any) -> dict[str, Any]:
+        """`aws-token`: a registration token the AWS double resolves to the buyer the body names;
+        `aws-sns`: an SNS subscription action on the subscription queue, as AWS Marketplace's topic
+        delivers it (local/marketplace_cli.py)."""
+        from local.marketplace_cli import marketplace_action  # noqa: PLC0415 - only these commands need it
+
+        assert self.resources is not None
+        return marketplace_action(self.aws_marketplace, self.clients.sqs, self.resources.queues, action, document)
 
     def claim_check_bucket(self) -> dict[str, str]:
         """Where `downbeat send-event --claim-check` puts line items: the bucket and its S3 endpoint."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
+from shared.api_wiring import alert_evaluation_requests, marketplace_listing
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
@@ -25,10 +26,10 @@ if TYPE_CHECKING:
     from shared.adapters.dynamodb import DynamoDBStore
     from shared.adapters.stripe_gateway import StripeGateway
     from shared.config import MarketplaceMeterSettings, StripeSyncSettings
-    from shared.ports.queues import MessageQueue
     from shared.services.alert_evaluation import AlertEvaluatorDependencies
     from shared.services.api_dependencies import ApiDependencies
     from shared.services.data_export import DataExportDependencies
+    from shared.services.marketplace_lifecycle import LifecycleDependencies
     from shared.services.marketplace_meter import MeterDependencies
     from shared.services.reconcile import ReconcilerDependencies
     from shared.services.reconcile_marketplace import MarketplaceReconcilerDependencies
@@ -103,37 +104,8 @@ def api() -> ApiDependencies:
         api_token=token,
         dashboards=dashboards,
         alert_requests=alert_evaluation_requests(settings.alert_evaluation_queue_url),
+        marketplace=marketplace_listing(),
     )
-
-
-def alert_evaluation_requests(queue_url: str | None) -> Callable[[str, str], None] | None:
-    """Asks the alert evaluator for one customer's evaluation (its queue's client made on first use:
-    a cold start that writes no ledger never creates it). A failure to ask is logged and counted,
-    never the write's: the evaluator's next scheduled run sees the change all the same."""
-    if not queue_url:
-        return None
-
-    @functools.cache
-    def queue() -> MessageQueue:
-        from shared.adapters.sqs_queue import SqsQueue
-
-        return SqsQueue(boto3.client("sqs"), queue_url)
-
-    def ask(customer_id: str, write_id: str) -> None:
-        from shared.domain.alert_requests import customer_evaluation
-        from shared.observability import count, logger
-        from shared.ports.errors import PermanentError, RetryableError
-
-        try:
-            queue().send(customer_evaluation(customer_id, write_id))
-        except (RetryableError, PermanentError) as error:
-            count("AlertEvaluationRequestsFailed")
-            logger.warning(
-                "could not ask for the customer's alert evaluation; the next scheduled run evaluates it",
-                extra={"customer_id": customer_id, "write_id": write_id, "error": str(error)[:300]},
-            )
-
-    return ask
 
 
 @dependencies
@@ -355,6 +327,21 @@ def secret_text(secret_name: str) -> Callable[[], str]:
         return (value.decode("utf-8") if isinstance(value, bytes) else str(value)).strip()
 
     return current
+
+
+@dependencies
+def marketplace_lifecycle() -> LifecycleDependencies:
+    from shared.adapters.sqs_queue import SqsQueue
+    from shared.config import MarketplaceLifecycleSettings
+    from shared.services.api_dependencies import random_id
+    from shared.services.marketplace_lifecycle import LifecycleDependencies
+    from shared.services.marketplace_subscriptions import SubscriptionDependencies
+
+    settings = MarketplaceLifecycleSettings.from_env()
+    return LifecycleDependencies(
+        subscriptions=SubscriptionDependencies(dynamodb_store(settings.table_name), utc_now, random_id),
+        dead_letters=SqsQueue(boto3.client("sqs"), settings.marketplace_lifecycle_dlq_url),
+    )
 
 
 def reset() -> None:

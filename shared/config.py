@@ -132,6 +132,19 @@ class MarketplaceMeterSettings(Settings):
     meter_page_size: int = Field(default=1000, ge=1, le=1000)
 
 
+class MarketplaceLifecycleSettings(Settings):
+    table_name: str = Field(min_length=1)
+    marketplace_lifecycle_dlq_url: str = Field(min_length=1)
+
+
+class MarketplaceListingSettings(Settings):
+    """The API's marketplace landing: where ResolveCustomer's buyers are metered (the region of the
+    AWS configurations registrations make) and the seller's sign-up page buyers are sent on to."""
+
+    aws_marketplace_region: str = Field(default="us-east-1", min_length=1)
+    marketplace_signup_url: str | None = None
+
+
 # -- Dashboards (the API function)
 _FRAME_SOURCE = r"'self'|'none'|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?"
 

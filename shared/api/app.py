@@ -25,6 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import ErrorDetails
 
+from shared.api.auth import PUBLIC_OPERATION_IDS
 from shared.api.breakdown_routes import router as breakdown_router
 from shared.api.product_routes import router as product_router
 from shared.api.routes import known_id, router
@@ -34,7 +35,7 @@ from shared.domain.validation import MAX_JSON_DEPTH, FieldError, field_path, too
 from shared.observability import logger
 from shared.ports.store import AlreadyExists
 from shared.services.api_dependencies import AUDITED_ACTIONS, ApiDependencies, record_failed_call
-from shared.services.api_errors import Conflict, NotFound
+from shared.services.api_errors import Conflict, NotFound, Unavailable
 
 API_TITLE = "downbeat API"
 API_VERSION = "1.0.0"
@@ -104,8 +105,14 @@ ROUTE_FAMILIES: dict[str, re.Pattern[str]] = {
     ),
     "shared.api.dashboard_routes": re.compile(r"/v1/dashboards/.*"),
     "shared.api.alert_routes": re.compile(r"/v1/(alerts|customer-alerts)/[^/]*"),
+    "shared.api.marketplace_routes": re.compile(
+        r"/v1/(marketplaceRegistrations(/complete)?|marketplaces/aws/fulfillment)"
+    ),
 }
 _included: set[str] = set()
+# What Powertools cannot say of an operation that reads its body raw (a form): a route module puts
+# the operation's `requestBody` and `responses` here, by operationId, and the document takes them.
+OPERATION_DOCUMENTS: dict[str, dict[str, Any]] = {}
 
 
 def include_route_families(path: str | None = None) -> None:
@@ -195,6 +202,8 @@ def _describe(error: Exception) -> tuple[int, str, str | None]:
         return 400, str(error), "next_page"
     if isinstance(error, NotFound | Conflict):
         return (404 if isinstance(error, NotFound) else 409), error.message, error.field
+    if isinstance(error, Unavailable):
+        return error.status, error.message, error.field
     if isinstance(error, NotFoundError):
         allowed = _methods_for_path()
         if allowed:
@@ -261,6 +270,11 @@ def openapi_json() -> str:
     for operations in document.get("paths", {}).values():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
+            if operation.get("operationId") in PUBLIC_OPERATION_IDS:  # Powertools drops an empty list
+                operation["security"] = []
+            extra = OPERATION_DOCUMENTS.get(str(operation.get("operationId")), {})
+            operation.update({key: value for key, value in extra.items() if key != "responses"})
+            operation.get("responses", {}).update(extra.get("responses", {}))
     schemas = document.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -23,6 +23,11 @@ OPENAPI_PATH = "/openapi.json"
 # route); its scripts and styles hold no data.
 DASHBOARD_EMBED_PATH = "/v1/dashboards/embed"
 DASHBOARD_ASSETS_PREFIX = "/v1/dashboards/assets/"
+# The buyer's browser posts here from the marketplace: its token is the marketplace's, checked by
+# resolving it with the marketplace (docs/listings.md).
+AWS_FULFILLMENT_PATH = "/v1/marketplaces/aws/fulfillment"
+# The documented operations served without the token (their `security` is empty in the document).
+PUBLIC_OPERATION_IDS = frozenset({"marketplaces.aws.fulfillment"})
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,12 @@ def authenticate(event: Mapping[str, Any], expected_token: str) -> Caller | Refu
 
 
 def is_public(event: Mapping[str, Any]) -> bool:
-    """Served without a bearer token: the OpenAPI document, and the dashboard pages and assets."""
+    """Served without a bearer token: the OpenAPI document, the dashboard pages and assets, and the
+    marketplace landing."""
     http = (event.get("requestContext") or {}).get("http") or {}
     path = str(event.get("rawPath") or "")
+    if http.get("method") == "POST" and path == AWS_FULFILLMENT_PATH:
+        return True
     public = path in (OPENAPI_PATH, DASHBOARD_EMBED_PATH) or path.startswith(DASHBOARD_ASSETS_PREFIX)
     return http.get("method") == "GET" and public
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Literal, TypeVar
 
 from shared.domain.money import to_minor_units
+from shared.domain.subscriptions import SEND, MeteringGate
 from shared.domain.timestamps import format_timestamp
 from shared.ports.metering import AwsBuyer, AzureBuyer, Buyer, MarketplaceProvider, UsageRecord
 
@@ -163,6 +164,7 @@ class InvoiceMeterView:
     target_cents: int
     metered_cents: int  # assigned to records
     shares: Sequence[InvoiceShare]
+    gate: MeteringGate = SEND  # what the buyer's subscription allows for the current hour
 
 
 def meter_status(view: InvoiceMeterView) -> tuple[MeterStatus, str]:
@@ -175,6 +177,9 @@ def meter_status(view: InvoiceMeterView) -> tuple[MeterStatus, str]:
     accepted = sum(share.cents for share in view.shares if share.state == "accepted")
     voided = view.invoice_status == "VOID"
     owed = 0 if voided else unmetered_cents(view.target_cents, view.metered_cents)
+    if view.gate.action == "refuse" and owed:
+        refused = f"{owed} cents {view.gate.reason}"
+        return "failed", f"{refused}; {_lost('not metered', failed, accepted)}" if failed else refused
     if failed:
         return "failed", _lost("not metered", failed, accepted)
     if expired and not waiting and not owed:
@@ -187,6 +192,8 @@ def meter_status(view: InvoiceMeterView) -> tuple[MeterStatus, str]:
             parts.append(f"{sum(share.cents for share in waiting)} cents in records awaiting the marketplace")
         if expired:
             parts.append(_lost("expired", expired, accepted))
+        if view.gate.action == "hold":
+            parts.insert(0, str(view.gate.reason))
         return "pending", "; ".join(parts)
     if voided:
         return "voided", f"the invoice was voided; nothing more is metered ({accepted} cents metered before stay)"

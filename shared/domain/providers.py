@@ -8,11 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticOmit
 
+from shared.domain.subscriptions import Subscription, created_through_api
 from shared.domain.types import BoundedInt
 from shared.domain.validation import FieldError, invalid_field, shown
 
@@ -22,6 +35,24 @@ NonEmpty = Annotated[str, Field(min_length=1, max_length=512)]
 # Shapes of the providers' own identifiers, ASCII only (a regex `\d` would take any Unicode digit).
 StripeCustomerId = Annotated[str, Field(pattern=r"^cus_[A-Za-z0-9_]+$", max_length=255)]
 AwsAccountId = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12 ASCII digits")]
+MAX_QUANTITY = 2_147_483_647  # what both marketplaces' quantities hold
+
+
+class _OutputOnly:
+    """Left out of the request bodies' JSON schema (a request that sends the field is refused), shown
+    in the responses'."""
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        if handler.mode == "validation":
+            raise PydanticOmit
+        return handler(schema)
+
+
+OUTPUT_ONLY = _OutputOnly()
+READ_ONLY_SUBSCRIPTION = (
+    "read-only: the marketplace subscription's state, set by downbeat (active when created through the API, then"
+    " moved by the marketplace); a request that sends it is refused"
+)
 PROVIDERS: tuple[BillingProvider, ...] = ("stripe", "aws_marketplace", "azure_marketplace")
 
 
@@ -56,6 +87,7 @@ class AwsMarketplaceConfiguration(_Strict):
     aws_customer_account_id: AwsAccountId | None = None
     aws_license_arn: NonEmpty | None = None
     aws_is_subscription_product: StrictBool = False
+    aws_agreement_id: NonEmpty | None = None  # the agreement ResolveCustomer named (lifecycle events match it)
 
     @model_validator(mode="after")
     def _identifies_the_buyer(self) -> AwsMarketplaceConfiguration:
@@ -69,6 +101,7 @@ class AwsMarketplaceConfiguration(_Strict):
 class AzureMarketplaceConfiguration(_Strict):
     azure_subscription_id: NonEmpty
     azure_plan_id: NonEmpty
+    azure_quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)] | None = None
 
 
 class StripeProviderConfiguration(_Strict):
@@ -83,6 +116,7 @@ class AwsMarketplaceProviderConfiguration(_Strict):
     delivery_method: DeliveryMethod = "direct_to_billing_provider"
     default: StrictBool = False
     configuration: AwsMarketplaceConfiguration
+    subscription: Annotated[Subscription | None, OUTPUT_ONLY] = Field(default=None, description=READ_ONLY_SUBSCRIPTION)
 
 
 class AzureMarketplaceProviderConfiguration(_Strict):
@@ -90,6 +124,7 @@ class AzureMarketplaceProviderConfiguration(_Strict):
     delivery_method: DeliveryMethod = "direct_to_billing_provider"
     default: StrictBool = False
     configuration: AzureMarketplaceConfiguration
+    subscription: Annotated[Subscription | None, OUTPUT_ONLY] = Field(default=None, description=READ_ONLY_SUBSCRIPTION)
 
 
 ProviderConfiguration = Annotated[
@@ -144,6 +179,20 @@ def with_configuration(
     if any(existing.billing_provider == provider for existing in configurations):
         return [configuration if existing.billing_provider == provider else existing for existing in configurations]
     return [*configurations, configuration]
+
+
+MarketplaceConfiguration = AwsMarketplaceProviderConfiguration | AzureMarketplaceProviderConfiguration
+
+
+def with_subscription(
+    configuration: ProviderConfiguration, stored: ProviderConfiguration | None, at: datetime
+) -> ProviderConfiguration:
+    """A configuration as the API stores it: a marketplace one keeps the stored configuration's
+    subscription (an edit never re-activates an unsubscribed buyer), else starts `active`."""
+    if not isinstance(configuration, MarketplaceConfiguration):
+        return configuration
+    kept = stored.subscription if isinstance(stored, MarketplaceConfiguration) else None
+    return configuration.model_copy(update={"subscription": kept or created_through_api(at)})
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class MeterInvoice:
     target_amount: Decimal
     metered_cents: int  # assigned to usage records (whatever became of them)
     allocations: Mapping[datetime, int]  # record hour -> this invoice's cents in that record
+    target_at: datetime | None = None  # when the version that set the target arrived
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from shared.domain.providers import BillingProvider, ProviderConfiguration
 from shared.ports.alert_store import AlertDefinitions, AlertEvaluatorStore
 from shared.ports.leases import BatchedLeases, Lease, WorkerLeases
 from shared.ports.meter_store import MeterReads, MeterStore
+from shared.ports.registration_store import RegistrationStore
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -62,6 +63,7 @@ class MeterOutboxEntry:
     invoice_version: int
     invoice_status: str
     target_amount: Decimal  # the invoice total (major units) that should be metered in the end
+    received_at: datetime | None = None  # when this version arrived (metering after an unsubscription)
 
 
 class AlreadyExists(Exception):
@@ -266,6 +268,15 @@ class StripeSyncStateStore(Protocol):
         ...
 
 
+class MarketplaceLifecycleStore(RegistrationStore, Protocol):
+    """What the marketplace lifecycle function reads and writes (subscription changes go through
+    `ApiTables.update_provider_configurations`)."""
+
+    def update_provider_configurations(
+        self, customer_id: str, change: ConfigurationsChange, audit: AuditEntry
+    ) -> Customer | None: ...
+
+
 class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protocol):
     """What the invoice router reads and writes."""
 
@@ -281,6 +292,7 @@ class ApiStore(
     CommitWrites,
     MeterReads,
     AlertDefinitions,
+    RegistrationStore,
     Protocol,
 ):
     """What the API's use cases read and write."""

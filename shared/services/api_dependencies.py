@@ -9,10 +9,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.clock import Clock
 from shared.domain.audit import AuditEntry, Caller
 from shared.ports.store import ApiStore
+
+if TYPE_CHECKING:
+    from shared.domain.registrations import Registration
+    from shared.ports.marketplace_listing import AwsCustomerResolver
 
 IdSource = Callable[[str], str]
 
@@ -32,6 +37,19 @@ class ApiDependencies:
     # Asks for a customer's alert evaluation after a ledger-changing write (customer id, write id);
     # None: alerts see the write at the evaluator's next scheduled run.
     alert_requests: Callable[[str, str], None] | None = None
+    marketplace: MarketplaceListing | None = None  # None: the landings answer that they are not set up
+
+
+@dataclass(frozen=True)
+class MarketplaceListing:
+    """How buyers land from the marketplaces and registrations are completed (docs/listings.md)."""
+
+    aws: AwsCustomerResolver | None = None  # ResolveCustomer
+    aws_region: str = "us-east-1"  # AWS_MARKETPLACE_REGION: the region of the configurations made
+    signup_url: str | None = None  # MARKETPLACE_SIGNUP_URL: where a landed buyer is sent (303)
+    # Azure's activation of a subscription, before a completion writes anything (ActivationFailed
+    # to refuse); None: Azure registrations cannot be completed yet.
+    activate_azure: Callable[[Registration], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,3 +122,8 @@ ALERTS_ARCHIVE = AuditedAction("alerts.archive", "alert")
 AUDITED_ACTIONS.update({action.name: action for action in (ALERTS_CREATE, ALERTS_ARCHIVE)})
 DASHBOARDS_GET_EMBEDDABLE_URL = AuditedAction("dashboards.getEmbeddableUrl", "customer")
 AUDITED_ACTIONS[DASHBOARDS_GET_EMBEDDABLE_URL.name] = DASHBOARDS_GET_EMBEDDABLE_URL
+
+REGISTRATIONS_COMPLETE = AuditedAction("marketplaceRegistrations.complete", "registration")
+AWS_FULFILLMENT = AuditedAction("marketplaces.aws.fulfillment", "registration")
+AUDITED_ACTIONS[REGISTRATIONS_COMPLETE.name] = REGISTRATIONS_COMPLETE
+AUDITED_ACTIONS[AWS_FULFILLMENT.name] = AWS_FULFILLMENT

@@ -19,3 +19,14 @@ class Conflict(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class Unavailable(Exception):
+    """A status the request cannot be answered with yet: 502 (a provider refused a step), 503 (a
+    provider is throttling or failing: try again), or 501 (not set up in this deployment)."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field

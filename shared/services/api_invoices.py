@@ -7,10 +7,12 @@ from datetime import datetime
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import Page, PageRequest
+from shared.domain.subscriptions import MeteringGate
 from shared.domain.sync import SyncRecord
+from shared.ports.meter_store import MeterInvoice
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
-from shared.services.marketplace_sync_status import live_sync_status
+from shared.services.marketplace_sync_status import invoice_gate, live_sync_status, subscription_of
 
 
 def list_invoices(
@@ -38,7 +40,7 @@ def provider_status(deps: ApiDependencies, invoice_id: str) -> tuple[str | None,
 def get_sync_status(deps: ApiDependencies, invoice_id: str) -> SyncRecord:
     record = deps.store.get_sync(invoice_id)
     if record is not None:
-        return live_sync_status(deps.store, record)
+        return live_sync_status(deps.store, record, lambda invoice: _gate(deps, invoice))
     invoice = deps.store.get_invoice(invoice_id, buckets=False)
     if invoice is None:
         raise NotFound(f"invoice {invoice_id!r} was never received")
@@ -50,3 +52,8 @@ def get_sync_status(deps: ApiDependencies, invoice_id: str) -> SyncRecord:
         reason="received; routing to a billing provider has not finished",
         updated_at=deps.clock().replace(microsecond=0),
     )
+
+
+def _gate(deps: ApiDependencies, invoice: MeterInvoice) -> MeteringGate:
+    subscription = subscription_of(deps.store.get_customer(invoice.customer_id), invoice.provider)
+    return invoice_gate(subscription, invoice, deps.clock())

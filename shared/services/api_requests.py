@@ -99,11 +99,21 @@ def _known_region(configuration: ProviderConfiguration) -> ProviderConfiguration
     return configuration
 
 
+def _no_subscription(data: Any) -> Any:
+    """`subscription` is downbeat's own record of the marketplace's word: never taken from a request."""
+    if isinstance(data, Mapping) and "subscription" in data:
+        raise invalid_field("subscription", "is read-only: the marketplace sets it, and downbeat records it")
+    return data
+
+
 # A configuration as a request sends it: checked for text the store cannot hold before the
 # provider models see it, and for an AWS region that exists. What is stored is not re-checked
 # against botocore's region list when read back.
 ProviderConfigurationBody = Annotated[
-    ProviderConfiguration, BeforeValidator(text_is_unicode), AfterValidator(_known_region)
+    ProviderConfiguration,
+    BeforeValidator(text_is_unicode),
+    BeforeValidator(_no_subscription),
+    AfterValidator(_known_region),
 ]
 
 

@@ -32,6 +32,7 @@ from shared.domain.marketplace_metering import (
     window_closes,
 )
 from shared.domain.providers import AwsMarketplaceProviderConfiguration, AzureMarketplaceProviderConfiguration
+from shared.domain.subscriptions import metering_gate
 from shared.domain.sync import SyncAttempt
 from shared.domain.timestamps import format_timestamp
 from shared.ports.meter_store import MeterInvoice, MeterInvoiceDone, StoredUsageRecord
@@ -53,7 +54,7 @@ from shared.services.marketplace_meter_calls import (
     out_of_time,
     record_outcome,
 )
-from shared.services.marketplace_sync_status import invoice_status
+from shared.services.marketplace_sync_status import invoice_gate, invoice_status, subscription_of
 
 __all__ = ["LEASE_KIND", "MeterDependencies", "MeterRunReport", "run_meter"]
 
@@ -141,16 +142,22 @@ def _prepare(
             for record in deps.store.get_usage_records(customer.provider, customer.customer_id, DIMENSION, hours):
                 customer.records[record.hour] = record
     hour = hour_start(now)
+    # The buyers' configurations: what a new record is sent to, and the subscription every record
+    # of theirs follows (suspended: held; unsubscribed: only hours that started before it).
+    configured = deps.store.get_customers([customer.customer_id for customer in work]) if work else {}
     owing: dict[str, list[InvoiceCents]] = {}
     for customer in work:
+        customer.subscription = subscription_of(configured.get(customer.customer_id), customer.provider)
         if hour in customer.records:  # this hour's record exists: the rest goes into a later hour
             continue
-        owed = [InvoiceCents(invoice.invoice_id, _owed(invoice)) for invoice in customer.invoices]
+        owed = [
+            InvoiceCents(invoice.invoice_id, _owed(invoice))
+            for invoice in customer.invoices
+            # held (suspended) or refused (after an unsubscription): not in this hour's record
+            if invoice_gate(customer.subscription, invoice, now).action == "send"
+        ]
         if owed := [invoice for invoice in owed if invoice.owed > 0]:
             owing[customer.customer_id] = owed
-    if not owing:
-        return {}
-    configured = deps.store.get_customers(list(owing))
     new_records: dict[str, _NewRecord] = {}
     for customer in work:
         owes = owing.get(customer.customer_id)
@@ -237,17 +244,24 @@ def _send(
     now = deps.clock()
     to_send: dict[str, StoredUsageRecord] = {}
     expired: list[StoredUsageRecord] = []
+    unsubscribed: list[StoredUsageRecord] = []
     for record in waiting:
+        owner = owners[record.record_id]
+        gate = metering_gate(owner.subscription, record.hour)
         if sendable(provider, record.hour, now):
-            to_send[record.record_id] = record
-            continue
+            if gate.action == "send":
+                to_send[record.record_id] = record
+            elif gate.action == "refuse":  # an hour at or after the unsubscription: never sent
+                outcome = RecordOutcome(record.record_id, "failed")
+                unsubscribed.append(record_outcome(owner, record, outcome, gate.reason, report))
+            continue  # held while suspended (its window still closes: expired below once it has)
         closes = format_timestamp(window_closes(provider, record.hour))
         unknown = " (sent before, and no answer came back: it may have been metered)" if record.sends else ""
         reason = f"{provider} accepts the {format_timestamp(record.hour)} record only until {closes}{unknown}"
         outcome = RecordOutcome(record.record_id, "expired")
-        expired.append(record_outcome(owners[record.record_id], record, outcome, reason, report))
-    if expired:
-        deps.store.update_usage_records(expired)
+        expired.append(record_outcome(owner, record, outcome, reason, report))
+    if expired or unsubscribed:
+        deps.store.update_usage_records([*expired, *unsubscribed])
     to_send.update((record_id, new.record) for record_id, new in new_records.items())
     for planned in batches([_wire(record) for record in to_send.values()], meter.max_records):
         if out_of_time(deps, remaining_ms, report):
@@ -289,8 +303,10 @@ def _finish(deps: MeterDependencies, work: Sequence[CustomerWork]) -> None:
             if missing:  # cannot be (a record and its allocations are one write): looked for again
                 found = deps.store.get_usage_records(customer.provider, customer.customer_id, DIMENSION, missing)
                 customer.records.update((record.hour, record) for record in found)
-            status, reason, provider_ids, _, shares = invoice_status(invoice, customer.records)
-            if _owed(invoice) or any(share.state in WAITING_STATES for share in shares):
+            gate = invoice_gate(customer.subscription, invoice, deps.clock())
+            status, reason, provider_ids, _, shares = invoice_status(invoice, customer.records, gate)
+            owes = _owed(invoice) and gate.action != "refuse"  # refused cents are failed, not waiting
+            if owes or any(share.state in WAITING_STATES for share in shares):
                 waits.add(customer.customer_id)
                 continue
             attempt = SyncAttempt(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from shared.domain.subscriptions import Subscription
 from shared.domain.sync import reason_line
 from shared.ports.errors import PermanentError, RetryableError
 from shared.ports.leases import Lease
@@ -60,6 +61,7 @@ class CustomerWork:
     lease: Lease | None  # None once released
     invoices: list[MeterInvoice]
     records: dict[datetime, StoredUsageRecord] = field(default_factory=dict)
+    subscription: Subscription | None = None  # the buyer's, as this run read it (None: active)
 
 
 def call(

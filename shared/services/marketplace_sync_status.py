@@ -7,10 +7,11 @@ between meter runs shows the records as they are (`live_sync_status`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.domain.customers import Customer
 from shared.domain.marketplace_metering import (
     DIMENSION,
     METERED_CURRENCY,
@@ -18,9 +19,11 @@ from shared.domain.marketplace_metering import (
     InvoiceShare,
     MeterStatus,
     cents,
+    hour_start,
     meter_status,
 )
-from shared.domain.providers import BillingProvider
+from shared.domain.providers import BillingProvider, MarketplaceConfiguration
+from shared.domain.subscriptions import SEND, MeteringGate, Subscription, metering_gate
 from shared.domain.sync import SyncRecord, reason_line
 from shared.domain.timestamps import format_timestamp
 from shared.ports.meter_store import MeterInvoice, MeterReads, StoredUsageRecord
@@ -40,9 +43,9 @@ def invoice_shares(invoice: MeterInvoice, records: Mapping[datetime, StoredUsage
     return shares
 
 
-def invoice_view(invoice: MeterInvoice, shares: Sequence[InvoiceShare]) -> InvoiceMeterView:
+def invoice_view(invoice: MeterInvoice, shares: Sequence[InvoiceShare], gate: MeteringGate = SEND) -> InvoiceMeterView:
     target = cents(invoice.target_amount) if invoice.currency == METERED_CURRENCY else 0
-    return InvoiceMeterView(invoice.invoice_status, invoice.currency, target, invoice.metered_cents, shares)
+    return InvoiceMeterView(invoice.invoice_status, invoice.currency, target, invoice.metered_cents, shares, gate)
 
 
 def meter_provider_ids(
@@ -72,17 +75,32 @@ def meter_provider_ids(
 
 
 def invoice_status(
-    invoice: MeterInvoice, records: Mapping[datetime, StoredUsageRecord]
+    invoice: MeterInvoice, records: Mapping[datetime, StoredUsageRecord], gate: MeteringGate = SEND
 ) -> tuple[MeterStatus, str, dict[str, Any], InvoiceMeterView, list[InvoiceShare]]:
+    """`gate`: what the buyer's subscription allows for the current hour (suspended, unsubscribed)."""
     shares = invoice_shares(invoice, records)
-    view = invoice_view(invoice, shares)
+    view = invoice_view(invoice, shares, gate)
     status, reason = meter_status(view)
     return status, reason_line(reason), meter_provider_ids(invoice.provider, view, shares), view, shares
 
 
-def live_sync_status(store: MeterReads, record: SyncRecord) -> SyncRecord:
+def subscription_of(customer: Customer | None, provider: MarketplaceProvider) -> Subscription | None:
+    """The buyer's subscription state on its `provider` configuration (None: none recorded, active)."""
+    configuration = None if customer is None else customer.configuration_for(provider)
+    return configuration.subscription if isinstance(configuration, MarketplaceConfiguration) else None
+
+
+def invoice_gate(subscription: Subscription | None, invoice: MeterInvoice, now: datetime) -> MeteringGate:
+    """What the buyer's subscription allows for this invoice's unsent cents in the current hour."""
+    return metering_gate(subscription, hour_start(now), invoice.target_at)
+
+
+def live_sync_status(
+    store: MeterReads, record: SyncRecord, gate_of: Callable[[MeterInvoice], MeteringGate] | None = None
+) -> SyncRecord:
     """`record` with the meter's view of now, for a marketplace invoice in the outbox; a failure
-    the router recorded (a dead-letter queue) stands as it is."""
+    the router recorded (a dead-letter queue) stands as it is. `gate_of(invoice)`: what the buyer's
+    subscription allows for it now."""
     provider: BillingProvider | None = record.provider
     if provider not in MARKETPLACES or record.dead_letter_queue is not None:
         return record
@@ -91,7 +109,8 @@ def live_sync_status(store: MeterReads, record: SyncRecord) -> SyncRecord:
     if invoice is None:
         return record
     found = store.get_usage_records(marketplace, invoice.customer_id, DIMENSION, list(invoice.allocations))
+    gate = SEND if gate_of is None else gate_of(invoice)
     status, reason, provider_ids, _, _ = invoice_status(
-        invoice, {found_record.hour: found_record for found_record in found}
+        invoice, {found_record.hour: found_record for found_record in found}, gate
     )
     return record.model_copy(update={"status": status, "reason": reason, "provider_ids": provider_ids})

@@ -204,6 +204,7 @@ def _to_marketplace(
             invoice_version=invoice.version,
             invoice_status=invoice.status,
             target_amount=round_to_currency(invoice.total, invoice.currency),
+            received_at=deps.clock(),
         )
     )
     return result

@@ -215,6 +215,15 @@ def test_roles_attach_only_known_managed_policies(transformed: dict[str, Json]) 
 TABLE_ACTIONS: dict[str, set[str]] = {
     # Queries (alerts, customers, contracts, ledgers, states, spend), invoice statuses, state writes.
     "AlertEvaluatorFunction": {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    # The buyer index (Query), its customers and registrations (BatchGetItem), one configuration or
+    # registration changed with its audit entry (GetItem; TransactWriteItems as Update and Put).
+    "MarketplaceLifecycleFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    },
     "DataExportFunction": {"dynamodb:Query", "dynamodb:BatchGetItem"},  # customers, ledgers, invoice statuses
     # Batched per call of 25 and per page: BatchGetItem (customers, claimed leases), BatchWriteItem
     # (record states), TransactWriteItems (checked as its Put and Update items).

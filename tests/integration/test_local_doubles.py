@@ -31,7 +31,8 @@ SPECS = {spec.logical_id: spec for spec in function_specs()}
 def test_the_stripe_double_starts_for_the_stripe_worker_and_only_it_gets_its_variables() -> None:
     with contextlib.ExitStack() as exit_stack:
         providers = start_doubles(SPECS.values(), {}, exit_stack, DoubleOptions(stripe_customers=["cus_seeded"]))
-        # the marketplace doubles and the webhook receiver start too, for their functions only (tested below)
+        # the marketplace doubles and the webhook receiver start too, for their functions only (the
+        # meter, the API's landing, the webhook sender: tested below)
         assert set(providers.running) == {"Stripe", "AWS Marketplace Metering", "Azure Marketplace", "Webhook receiver"}
         url = providers.running["Stripe"].url
         with urllib.request.urlopen(f"{url}/_double/state", timeout=10) as response:
@@ -41,7 +42,10 @@ def test_the_stripe_double_starts_for_the_stripe_worker_and_only_it_gets_its_var
             "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
         }
         assert providers.environment_for(SPECS["InvoiceRouterFunction"]) == {}
-        assert providers.environment_for(SPECS["ApiFunction"]) == {}
+        # the API resolves AWS Marketplace buyers' tokens (ResolveCustomer) at the AWS double
+        assert providers.environment_for(SPECS["ApiFunction"]) == {
+            "AWS_ENDPOINT_URL_MARKETPLACE_METERING": providers.running["AWS Marketplace Metering"].url
+        }
         # the webhook secret goes only to the function that names its secret
         assert providers.environment_for(SPECS["StripeWebhookFunction"]) == {
             "STRIPE_API_BASE": url,
@@ -102,7 +106,7 @@ def test_a_variable_the_user_set_wins_and_no_double_starts() -> None:
 
 
 def test_no_double_starts_when_no_function_needs_it() -> None:
-    needs_nothing: list[FunctionSpec] = [SPECS["InvoiceRouterFunction"], SPECS["ApiFunction"]]
+    needs_nothing: list[FunctionSpec] = [SPECS["InvoiceRouterFunction"], SPECS["DataExportFunction"]]
     with contextlib.ExitStack() as exit_stack:
         providers = start_doubles(needs_nothing, {}, exit_stack)
         assert providers.running == {}

@@ -77,3 +77,8 @@ def test_only_the_openapi_document_and_the_dashboard_pages_are_public() -> None:
     assert not is_public(event({}, "POST", "/v1/dashboards/getEmbeddableUrl"))
     assert not is_public(event({}, "GET", "/v1/dashboards/embedded"))
     assert not is_public(event({}, "GET", "/v1/dashboards/assets"))
+    # The AWS Marketplace landing: the buyer's browser posts the marketplace's token, resolved with AWS.
+    assert is_public(event({}, "POST", "/v1/marketplaces/aws/fulfillment"))
+    assert not is_public(event({}, "GET", "/v1/marketplaces/aws/fulfillment"))
+    assert not is_public(event({}, "POST", "/v1/marketplaceRegistrations/complete"))
+    assert not is_public(event({}, "GET", "/v1/marketplaceRegistrations"))

@@ -27,6 +27,12 @@ POST_ROUTES = [
     for path, operations in json.loads(openapi_json())["paths"].items()
     if "post" in operations
 ]
+# The routes whose body is JSON (the marketplace landing takes the buyer's form instead).
+JSON_POST_ROUTES = [
+    path.replace("{customer_id}", "cust_1")
+    for path, operations in json.loads(openapi_json())["paths"].items()
+    if "post" in operations and "application/json" in operations["post"].get("requestBody", {}).get("content", {})
+]
 
 
 @pytest.fixture
@@ -107,7 +113,7 @@ def test_list_filters_at_the_range_ends_are_served(deps: ApiDependencies) -> Non
 
 
 # -- class 3: deep JSON ---------------------------------------------------------------------------
-@pytest.mark.parametrize("route", POST_ROUTES)
+@pytest.mark.parametrize("route", JSON_POST_ROUTES)
 @pytest.mark.parametrize("depth", [65, 10_000])
 def test_deep_json_on_every_post_route_is_400_field_null(
     deps: ApiDependencies, store: InMemoryStore, route: str, depth: int

@@ -29,7 +29,8 @@ from shared.domain.commits import Commit, Segment
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.ledger import LedgerEntry
 from shared.domain.products import Product
-from shared.services.api_dependencies import ApiDependencies
+from shared.domain.registrations import AwsIdentifiers, Registration
+from shared.services.api_dependencies import ApiDependencies, MarketplaceListing
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, dashboard_links, invoice_event
 from tests.fakes.memory_store import InMemoryStore
 from tests.hostile import (
@@ -107,8 +108,13 @@ BODIES: dict[str, list[dict[str, Any]]] = {
     "alerts.archive": [{"id": "alert_1"}],
     "customerAlerts.list": [{"customer_id": "cust_1", "limit": 10, "next_page": None}],
 }  # fmt: skip
+# With `customer` (an object the fuzzer reaches into); `customer_id` instead is a mutation of it.
+BODIES["marketplaceRegistrations.complete"] = [
+    {"registration_id": "reg_1", "customer": {"name": "Buyer Inc", "custom_fields": {"crm": "7"}}},
+]
 QUERIES: dict[str, dict[str, str]] = {
     "customers.list": {"limit": "10"},
+    "marketplaceRegistrations.list": {"status": "pending", "limit": "10"},
     "invoices.list": {"status": "FINALIZED", "starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z",
                       "limit": "10"},
     "invoices.breakdowns": {"starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z", "window_size": "DAY",
@@ -130,6 +136,7 @@ RELATED = [
     (r"(.*\.)?currency", r"(.*\.)?access_schedule\.\d+\.amount"),
     (r"timestamp", r"segment_id"),  # no segment active at the new timestamp (when none is named)
     (r"currency", r"threshold"),  # an alert's threshold has at most its currency's decimals
+    (r"customer(\..*)?", r"customer_id"),  # a completion names an existing customer or a new one
 ]
 
 
@@ -194,9 +201,13 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
         id="alert_1", alert_type="low_remaining_contract_credit_and_commit_balance_reached", name="low",
         threshold=Decimal(10), currency="USD", created_at=NOW,
     )  # fmt: skip
+    identifiers = AwsIdentifiers(aws_product_code="prod-x", aws_customer_id="c-1")
+    store.registrations["reg_1"] = Registration(
+        id="reg_1", provider="aws_marketplace", created_at=NOW, identifiers=identifiers
+    )
     counter = itertools.count(1)
     deps = ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN)
-    return replace(deps, dashboards=dashboard_links()), store
+    return replace(deps, dashboards=dashboard_links(), marketplace=MarketplaceListing()), store
 
 
 def _text(value: Any) -> str:
@@ -226,7 +237,7 @@ def _request(case: Case, mutation: Mutation) -> tuple[str, bytes]:
 def _state(store: InMemoryStore) -> tuple[Any, ...]:
     return copy.deepcopy(
         (store.customers, store.contracts, store.invoices, store.syncs, store.products, store.commits,
-         store.manual_entries, store.alerts, store.alert_keys)
+         store.manual_entries, store.alerts, store.alert_keys, store.registrations)
     )  # fmt: skip
 
 

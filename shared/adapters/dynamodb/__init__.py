@@ -13,6 +13,7 @@ from shared.adapters.dynamodb.customers import CustomerTable
 from shared.adapters.dynamodb.invoices import InvoiceTable
 from shared.adapters.dynamodb.outbox import OutboxTable
 from shared.adapters.dynamodb.products import ProductTable
+from shared.adapters.dynamodb.registrations import RegistrationTable
 from shared.adapters.dynamodb.stripe_events import StripeEventTable
 from shared.adapters.dynamodb.sync_records import SyncRecordTable
 from shared.adapters.dynamodb.table import from_attributes, to_attributes
@@ -34,5 +35,6 @@ class DynamoDBStore(
     ContractEndDateTable,
     StripeEventTable,
     AlertTable,
+    RegistrationTable,
 ):
     """Every access pattern of the one table (`shared.ports.store.Store`)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
@@ -17,6 +17,7 @@ from shared.adapters.dynamodb.keys import (
     customer_key,
 )
 from shared.adapters.dynamodb.pages import PagedQueries
+from shared.adapters.dynamodb.registrations import pointer_writes
 from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, to_attributes
 from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
 
 class CustomerTable(AuditTable, PagedQueries):
     def create_customer(self, customer: Customer) -> None:
-        self._put_new(customer_item(customer))
+        pointers = pointer_writes(self._table, None, customer)
+        if not pointers:
+            self._put_new(customer_item(customer))
+            return
+        try:
+            self._client.transact_write_items(TransactItems=[self._put_if_absent(customer_item(customer)), *pointers])
+        except ConditionFailed:
+            raise AlreadyExists(f"customer {customer.id}") from None
 
     def get_customer(self, customer_id: str) -> Customer | None:
         item = self._get(customer_key(customer_id))
@@ -48,7 +56,7 @@ class CustomerTable(AuditTable, PagedQueries):
         return None if item is None else contract_from_item(item)
 
     def create_customer_audited(self, customer: Customer, audit: AuditEntry) -> None:
-        self._transact_new(customer_item(customer), audit)
+        self._transact_new(customer_item(customer), audit, pointer_writes(self._table, None, customer))
 
     def create_contract_audited(self, contract: Contract, audit: AuditEntry) -> None:
         self._transact_new(contract_item(contract), audit)
@@ -73,7 +81,9 @@ class CustomerTable(AuditTable, PagedQueries):
                 }
             }
             try:
-                self._client.transact_write_items(TransactItems=[data_changed, self._audit_put(audit)])
+                self._client.transact_write_items(
+                    TransactItems=[data_changed, *pointer_writes(self._table, current, updated), self._audit_put(audit)]
+                )
             except (ConditionFailed, TransactionConflict):
                 continue
             return updated
@@ -102,9 +112,11 @@ class CustomerTable(AuditTable, PagedQueries):
             read=contract_from_item,
         )
 
-    def _transact_new(self, item: Mapping[str, Any], audit: AuditEntry) -> None:
-        """Put a new `item` together with its audit entry; AlreadyExists when the item exists."""
+    def _transact_new(
+        self, item: Mapping[str, Any], audit: AuditEntry, also: Sequence[TransactWriteItemTypeDef] = ()
+    ) -> None:
+        """Put a new `item` (and `also`) together with its audit entry; AlreadyExists when the item exists."""
         try:
-            self._client.transact_write_items(TransactItems=[self._put_if_absent(item), self._audit_put(audit)])
+            self._client.transact_write_items(TransactItems=[self._put_if_absent(item), *also, self._audit_put(audit)])
         except ConditionFailed:
             raise AlreadyExists(f"{item['PK']} {item['SK']}") from None

@@ -18,7 +18,7 @@ from shared.adapters.aws_errors import ConditionFailed
 from shared.adapters.dynamodb.keys import id_part, outbox_key
 from shared.adapters.dynamodb.sync_records import sync_update
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
-from shared.domain.timestamps import parse_sortable_timestamp
+from shared.domain.timestamps import format_precise_timestamp, parse_rfc3339, parse_sortable_timestamp
 from shared.ports.meter_store import MeterInvoice, MeterInvoiceDone, MeterWorkPage
 from shared.ports.metering import MarketplaceProvider
 from shared.ports.store import MeterOutboxEntry
@@ -40,6 +40,7 @@ class OutboxTable(TableAccess):
             ":version": entry.invoice_version,
             ":invoice_status": entry.invoice_status,
             ":target": entry.target_amount,
+            ":target_at": "" if entry.received_at is None else format_precise_timestamp(entry.received_at),
             ":zero": 0,
             ":empty": {},
         }
@@ -51,7 +52,8 @@ class OutboxTable(TableAccess):
                 UpdateExpression=(
                     "SET entity = :entity, GSI1PK = :gsi1pk, GSI1SK = :gsi1sk, customer_id = :customer_id,"
                     " currency = :currency, invoice_version = :version, invoice_status = :invoice_status,"
-                    " target_amount = :target, metered_cents = if_not_exists(metered_cents, :zero),"
+                    " target_amount = :target, target_at = :target_at,"
+                    " metered_cents = if_not_exists(metered_cents, :zero),"
                     " allocations = if_not_exists(allocations, :empty)"
                 ),
                 ConditionExpression="attribute_not_exists(PK) OR invoice_version < :version",
@@ -162,4 +164,5 @@ def meter_invoice_from_item(item: Item) -> MeterInvoice:
         target_amount=Decimal(item["target_amount"]),
         metered_cents=int(item.get("metered_cents", 0)),
         allocations={parse_sortable_timestamp(hour): int(share) for hour, share in sorted(allocations.items())},
+        target_at=parse_rfc3339(str(item["target_at"])) if item.get("target_at") else None,
     )

@@ -18,6 +18,7 @@ from tests.fakes.memory_store.invoices import MemoryInvoices
 from tests.fakes.memory_store.leases import MemoryLeases
 from tests.fakes.memory_store.outbox import MemoryOutbox
 from tests.fakes.memory_store.products import MemoryProducts
+from tests.fakes.memory_store.registrations import MemoryRegistrations
 from tests.fakes.memory_store.stripe_events import MemoryStripeEvents
 from tests.fakes.memory_store.sync_records import MemorySyncRecords
 
@@ -36,6 +37,7 @@ class InMemoryStore(
     MemoryContractEndDates,
     MemoryStripeEvents,
     MemoryAlerts,
+    MemoryRegistrations,
 ):
     """Every access pattern of the table, in dictionaries under one lock."""
 

@@ -31,6 +31,7 @@ class MemoryOutbox(MemoryTables):
                 "invoice_version": entry.invoice_version,
                 "invoice_status": entry.invoice_status,
                 "target_amount": entry.target_amount,
+                "target_at": entry.received_at,
                 "metered_cents": current["metered_cents"] if current else 0,
                 "allocations": dict(current["allocations"]) if current else {},
                 "waiting": True,
@@ -163,6 +164,7 @@ class MemoryOutbox(MemoryTables):
             target_amount=Decimal(item["target_amount"]),
             metered_cents=item["metered_cents"],
             allocations=dict(sorted(item["allocations"].items())),
+            target_at=item.get("target_at"),
         )
 
 

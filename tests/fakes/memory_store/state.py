@@ -18,6 +18,7 @@ from shared.domain.invoice import Invoice
 from shared.domain.ledger import Drawdown, LedgerEntry
 from shared.domain.paging import Page, PageRequest, decode_cursor
 from shared.domain.products import Product
+from shared.domain.registrations import Registration
 from shared.domain.stripe_state import StripeSyncState
 from shared.domain.sync import SyncRecord
 from shared.ports.meter_store import StoredUsageRecord
@@ -66,6 +67,9 @@ class MemoryTables:
         self.alerts: dict[str, Alert] = {}
         self.alert_keys: dict[str, str] = {}  # uniqueness_key → alert id
         self.alert_state_items: dict[str, dict[tuple[str, str | None], AlertState]] = {}  # by customer
+        self.registrations: dict[str, Registration] = {}
+        self.buyer_claims: dict[tuple[str, str], str] = {}  # (partition, claim) → registration id
+        self.unmatched_events: dict[tuple[str, str], str] = {}  # (source, event id) → the event
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:
