@@ -26,7 +26,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic_core import ErrorDetails
 
 from shared.api.auth import PUBLIC_OPERATION_IDS
-from shared.api.breakdown_routes import router as breakdown_router
 from shared.api.product_routes import router as product_router
 from shared.api.routes import known_id, router
 from shared.domain.audit import Caller
@@ -90,7 +89,6 @@ app = APIGatewayHttpResolver(enable_validation=True, debug=False)
 # Powertools has no public hook for the middleware that validates before any route or middleware
 # runs; it reads this attribute. pyproject.toml pins the Powertools minor release this is tested on.
 app._request_validation_middleware = _JsonObjectBodies()
-app.include_router(breakdown_router)  # before `router`: see shared/api/breakdown_routes.py
 app.include_router(router)
 app.include_router(product_router)
 _one_request_at_a_time = threading.RLock()  # per-request state; openapi_json re-enters
@@ -104,6 +102,7 @@ ROUTE_FAMILIES: dict[str, re.Pattern[str]] = {
         r"|customerBalances/[^/]*)"
     ),
     "shared.api.dashboard_routes": re.compile(r"/v1/dashboards/.*"),
+    "shared.api.invoice_routes": re.compile(r"/v1/customers/[^/]+/invoices(/[^/]+)?"),
     "shared.api.alert_routes": re.compile(r"/v1/(alerts|customer-alerts)/[^/]*"),
     "shared.api.marketplace_routes": re.compile(
         r"/v1/(marketplaceRegistrations(/complete)?|marketplaces/aws/fulfillment)"

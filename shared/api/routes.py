@@ -4,7 +4,7 @@ action as the operationId; `shared.api.app` records failed calls of those under 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, cast
+from typing import Annotated, cast
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -19,15 +19,10 @@ from shared.api.schemas import (
     CustomerData,
     CustomerPage,
     CustomerView,
-    InvoiceData,
-    InvoiceDetailView,
-    InvoicePage,
-    InvoiceView,
     SyncData,
     error_responses,
 )
 from shared.domain.audit import AuditQuery, Caller
-from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import DEFAULT_LIMIT, PageRequest
 from shared.services import (
     api_audit,
@@ -35,7 +30,6 @@ from shared.services import (
     api_contract_reads,
     api_customers,
     api_invoices,
-    api_products,
 )
 from shared.services.api_dependencies import (
     CONFIGURATIONS_SET,
@@ -176,42 +170,7 @@ def list_contracts(request: ListContractsRequest) -> ContractPage:
     return ContractPage(data=list(page.items), next_page=page.next_page)
 
 
-# -- invoices -------------------------------------------------------------------------------------
-@router.get(
-    "/v1/customers/<customer_id>/invoices",
-    operation_id="invoices.list",
-    tags=["invoices"],
-    responses=error_responses(400, 401, 404),
-)
-def list_invoices(
-    customer_id: PathId,
-    status: Annotated[Literal["DRAFT", "FINALIZED", "VOID"] | None, Query()] = None,
-    starting_on: DateQuery = None,
-    ending_before: DateQuery = None,
-    limit: LimitQuery = DEFAULT_LIMIT,
-    next_page: NextPageQuery = None,
-) -> InvoicePage:
-    query = InvoiceQuery(status=status, starting_on=starting_on, ending_before=ending_before)
-    page = api_invoices.list_invoices(_deps(), _id(customer_id), query, PageRequest(limit, next_page))
-    products = api_products.product_fields(_deps(), (listing.invoice for listing in page.items))
-    return InvoicePage(
-        data=[InvoiceView.of_listing(listing, products) for listing in page.items], next_page=page.next_page
-    )
-
-
-@router.get(
-    "/v1/customers/<customer_id>/invoices/<invoice_id>",
-    operation_id="invoices.get",
-    tags=["invoices"],
-    responses=error_responses(400, 401, 404),
-)
-def get_invoice(customer_id: PathId, invoice_id: PathId) -> InvoiceData:
-    invoice = api_invoices.get_invoice(_deps(), _id(customer_id), _id(invoice_id))
-    view = InvoiceDetailView.of(invoice, product_fields=api_products.product_fields(_deps(), [invoice]))
-    status, status_at = api_invoices.provider_status(_deps(), invoice.id)
-    return InvoiceData(data=view.model_copy(update={"provider_status": status, "provider_status_at": status_at}))
-
-
+# -- invoices (their list, one invoice and breakdowns are the family in shared/api/invoice_routes.py)
 @router.get(
     "/v1/invoices/<invoice_id>/sync",
     operation_id="invoices.sync",

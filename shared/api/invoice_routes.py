@@ -1,6 +1,7 @@
-"""`GET /v1/customers/{customer_id}/invoices/breakdowns`: invoice usage per UTC hour or day.
+"""A customer's invoices: the list, one invoice, and `…/invoices/breakdowns` (usage per UTC hour or
+day) — one route family, loaded on the first request for one of its paths (shared/api/app.py).
 
-Registered before the invoice routes: `…/invoices/breakdowns` would otherwise be read as the
+The breakdowns route is registered first: `…/invoices/breakdowns` would otherwise be read as the
 invoice whose id is "breakdowns".
 """
 
@@ -12,13 +13,22 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.api.routes import LimitQuery, NextPageQuery, PathId, path_id
-from shared.api.schemas import at_least_minor_units, error_responses
+from shared.api.routes import DateQuery, LimitQuery, NextPageQuery, PathId, path_id
+from shared.api.routes import current_deps as _deps
+from shared.api.schemas import (
+    InvoiceData,
+    InvoiceDetailView,
+    InvoicePage,
+    InvoiceView,
+    at_least_minor_units,
+    error_responses,
+)
 from shared.domain.breakdowns import Breakdown, BreakdownQuery, WindowSize
 from shared.domain.invoice import InvoiceStatus
+from shared.domain.invoice_listing import InvoiceQuery
 from shared.domain.paging import DEFAULT_LIMIT, PageRequest
 from shared.domain.types import DecimalString, Timestamp
-from shared.services import api_breakdowns
+from shared.services import api_breakdowns, api_invoices, api_products
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_requests import DateFilter
 
@@ -108,3 +118,39 @@ def list_breakdowns(
     deps = cast(ApiDependencies, router.context["deps"])
     page = api_breakdowns.list_breakdowns(deps, path_id(customer_id), query, PageRequest(limit, next_page))
     return BreakdownPage(data=[BreakdownView.of(entry) for entry in page.items], next_page=page.next_page)
+
+
+# -- the list and one invoice (after the breakdowns: see above) ------------------------------------
+@router.get(
+    "/v1/customers/<customer_id>/invoices",
+    operation_id="invoices.list",
+    tags=["invoices"],
+    responses=error_responses(400, 401, 404),
+)
+def list_invoices(
+    customer_id: PathId,
+    status: Annotated[Literal["DRAFT", "FINALIZED", "VOID"] | None, Query()] = None,
+    starting_on: DateQuery = None,
+    ending_before: DateQuery = None,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    next_page: NextPageQuery = None,
+) -> InvoicePage:
+    query = InvoiceQuery(status=status, starting_on=starting_on, ending_before=ending_before)
+    page = api_invoices.list_invoices(_deps(), path_id(customer_id), query, PageRequest(limit, next_page))
+    products = api_products.product_fields(_deps(), (listing.invoice for listing in page.items))
+    return InvoicePage(
+        data=[InvoiceView.of_listing(listing, products) for listing in page.items], next_page=page.next_page
+    )
+
+
+@router.get(
+    "/v1/customers/<customer_id>/invoices/<invoice_id>",
+    operation_id="invoices.get",
+    tags=["invoices"],
+    responses=error_responses(400, 401, 404),
+)
+def get_invoice(customer_id: PathId, invoice_id: PathId) -> InvoiceData:
+    invoice = api_invoices.get_invoice(_deps(), path_id(customer_id), path_id(invoice_id))
+    view = InvoiceDetailView.of(invoice, product_fields=api_products.product_fields(_deps(), [invoice]))
+    status, status_at = api_invoices.provider_status(_deps(), invoice.id)
+    return InvoiceData(data=view.model_copy(update={"provider_status": status, "provider_status_at": status_at}))
