@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.alert_requests import customer_evaluation
 from shared.domain.alert_transitions import SCHEDULE
 from shared.domain.alerts import Alert
 from shared.domain.paging import PageRequest
@@ -87,7 +88,8 @@ class RequestBatch:
         if not self._alerts:
             return
         if customer_id is not None and _out_of_time(self.deps, self.remaining_ms):
-            _send(self.deps, request.model_dump(exclude_none=True), self.report)  # the next invocation's
+            # The next invocation's: the message as the write sent it.
+            _send(self.deps, customer_evaluation(customer_id, request.triggered_by), self.report)
             return
         handle_request(self.deps, request, self.remaining_ms, self.report, self._alerts)
 
