@@ -53,7 +53,6 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -78,9 +77,9 @@ from local.resources import LOCAL_ACCOUNT_ID
 from local.stack import LocalStack, StackOptions
 from shared import bootstrap
 from shared.adapters.dynamodb import DynamoDBStore
-from shared.domain.alerts import SPEND, Alert
-from shared.domain.audit import AuditEntry, Caller
+from shared.domain.alerts import SPEND
 from shared.domain.stripe_plan import ADD_LINES_MAX_PER_CALL
+from tests.alert_world import alert, audit
 
 if TYPE_CHECKING:
     from botocore.hooks import BaseEventHooks
@@ -696,27 +695,8 @@ def watch_with_an_alert(store: DynamoDBStore) -> None:
     """A spend alert on the demo customer: the router asks for its evaluation with every invoice.
     The sample invoices' February 2025 is not the current period, so the spend is 0 and steady (no
     webhook): what is counted is asking, evaluating and reading, not a delivery."""
-    created = datetime(2025, 1, 1, tzinfo=UTC)
-    alert = Alert(
-        id="alert_cost",
-        alert_type=SPEND,
-        name="Acme spend 10k",
-        threshold=Decimal("10000.00"),
-        currency="USD",
-        customer_id="cust_acme",
-        created_at=created,
-    )
-    caller = Caller("bench", "127.0.0.1", "bench")
-    entry = AuditEntry.for_call(
-        entry_id="audit_bench_alert",
-        at=created,
-        caller=caller,
-        action="alerts.create",
-        resource_type="alert",
-        resource_id=alert.id,
-        status_code=200,
-    )
-    store.create_alert_audited(alert, entry)
+    spend = alert("alert_cost", SPEND, "10000.00", customer_id="cust_acme")
+    store.create_alert_audited(spend, audit("alerts.create", spend.id))
 
 
 def main() -> None:

@@ -171,18 +171,10 @@ def _fire_and_resolve_an_alert(out: TextIO, stack: LocalStack, call: ApiCall, id
         return True  # WEBHOOK_URL points elsewhere: nothing of ours to show
     customer_id = ids["cust_acme"]
     schedule = [{"amount": "500.00", "starting_at": "2025-01-01T00:00:00Z", "ending_before": "2030-01-01T00:00:00Z"}]
-    commit = call(
-        "POST",
-        "/v1/contracts/customerCommits/create",
-        {"customer_id": customer_id, "type": "PREPAID", "name": "Demo prepaid", "currency": "USD",
-         "access_schedule": schedule},
-    )["data"]  # fmt: skip
-    alert = call(
-        "POST",
-        "/v1/alerts/create",
-        {"alert_type": LOW_BALANCE, "name": "Acme balance low", "threshold": "100.00", "currency": "USD",
-         "customer_id": customer_id},
-    )["data"]  # fmt: skip
+    commit_body = {"customer_id": customer_id, "type": "PREPAID", "name": "Demo prepaid", "currency": "USD"}
+    commit = call("POST", "/v1/contracts/customerCommits/create", {**commit_body, "access_schedule": schedule})["data"]
+    low = {"alert_type": LOW_BALANCE, "name": "Acme balance low", "threshold": "100.00", "currency": "USD"}
+    alert = call("POST", "/v1/alerts/create", {**low, "customer_id": customer_id})["data"]
     print(
         f"\nAlert {alert['id']} (POST /v1/alerts/create): Acme's remaining balance ≤ 100.00 USD;"
         f" commit {commit['id']}: 500.00 USD",

@@ -48,7 +48,7 @@ from shared.domain.types import STORAGE
 from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, UpdateTypeDef
 
     from shared.domain.alert_transitions import AlertState
     from shared.domain.alerts import Alert, SpendInvoice
@@ -240,24 +240,16 @@ class AlertTable(AuditTable, PagedQueries):
     def _count_alert(self, alert: Alert, change: int) -> TransactWriteItemTypeDef:
         """One more (or one fewer) live alert where the router looks: the customer's item for an
         alert of one customer (which exists: creating the alert checked), else the account's count."""
-        if alert.customer_id is None:
-            return {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": to_attributes(EVERY_CUSTOMER_ALERTS_KEY),
-                    "UpdateExpression": "ADD alert_count :change SET entity = :entity",
-                    "ExpressionAttributeValues": to_attributes({":change": change, ":entity": "alert_count"}),
-                }
-            }
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": to_attributes(customer_key(alert.customer_id)),
-                "UpdateExpression": "ADD alert_count :change",
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeValues": to_attributes({":change": change}),
-            }
+        own = alert.customer_id is not None
+        update: UpdateTypeDef = {
+            "TableName": self._table,
+            "Key": to_attributes(customer_key(alert.customer_id) if alert.customer_id else EVERY_CUSTOMER_ALERTS_KEY),
+            "UpdateExpression": "ADD alert_count :change",
+            "ExpressionAttributeValues": to_attributes({":change": change}),
         }
+        if own:
+            update["ConditionExpression"] = "attribute_exists(PK)"
+        return {"Update": update}
 
     def list_alerts(self, page: PageRequest, applying_to: str | None = None) -> Page[Alert]:
         return self._query_page(
