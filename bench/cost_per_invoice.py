@@ -29,6 +29,13 @@ prices is typed in.
   the router asynchronously, which costs nothing beyond the event.
 - EventBridge: PutEvents entries in 64 KB chunks, the publisher's `invoice.finalized` included.
 
+It runs twice: for the demo customer as it is (no alert: the router asks for no alert evaluation,
+so the path is as above), then with a spend alert on that customer (`WITH_ALERT`): the router also
+puts the customer's evaluation request on AlertEvaluationQueue, and the alert_evaluator's
+invocation, its queue hop and its reads are counted too. One invoice at a time is that case's
+worst too: under load the evaluator's batching window lets a batch's requests share an
+invocation, and a customer's share one evaluation.
+
 python -m bench cost_per_invoice     (DOWNBEAT_BENCH_INVOICES sets the count, default 20)
 """
 
@@ -70,7 +77,9 @@ from local.resources import LOCAL_ACCOUNT_ID
 from local.stack import LocalStack, StackOptions
 from shared import bootstrap
 from shared.adapters.dynamodb import DynamoDBStore
+from shared.domain.alerts import SPEND
 from shared.domain.stripe_plan import ADD_LINES_MAX_PER_CALL
+from tests.alert_world import alert, audit
 
 if TYPE_CHECKING:
     from botocore.hooks import BaseEventHooks
@@ -78,7 +87,7 @@ if TYPE_CHECKING:
 
 INVOICES = int(os.environ.get("DOWNBEAT_BENCH_INVOICES", "20"))
 WAIT_SECONDS = 30.0
-ROUTER, WORKER = "invoice_router", "stripe_sync"
+ROUTER, WORKER, EVALUATOR = "invoice_router", "stripe_sync", "alert_evaluator"
 
 # us-east-1 on-demand list prices in USD, taken 2026-12-01. AWS's pricing pages (below) render
 # their rate tables client-side, so each figure was read from stored copies of those pages and of
@@ -483,6 +492,7 @@ class Run:
     seconds: float
     not_counted: Counter[str]
     first_call_ms: dict[str, int]
+    with_alert: bool = False
 
 
 def _send_and_wait(stack: LocalStack, meter: AwsRequestMeter, store: DynamoDBStore, settled: int) -> str:
@@ -503,7 +513,7 @@ def _send_and_wait(stack: LocalStack, meter: AwsRequestMeter, store: DynamoDBSto
         time.sleep(0.01)
 
 
-def measure(invoices: int = INVOICES) -> Run:
+def measure(invoices: int = INVOICES, *, with_alert: bool = False) -> Run:
     options = StackOptions(
         port=0,
         run_schedules=False,
@@ -515,13 +525,17 @@ def measure(invoices: int = INVOICES) -> Run:
         assert stack.stripe is not None
         store = DynamoDBStore(stack.clients.dynamodb, stack.table_name)  # the bench's own reads: not counted
         seed_demo_data(store)
+        if with_alert:
+            watch_with_an_alert(store)
+        hops = 2 if with_alert else 1  # queue messages settled per invoice: stripe-sync (and alert-evaluation)
         with AwsRequestMeter(stack) as meter:
-            _send_and_wait(stack, meter, store, settled=1)  # warm-up: each function's first call creates its clients
+            # warm-up: each function's first call creates its clients
+            _send_and_wait(stack, meter, store, settled=hops)
             meter.start_counting()
             stripe_before = len(stack.stripe.requests)
             started = time.perf_counter()
             for number in range(invoices):
-                _send_and_wait(stack, meter, store, settled=2 + number)
+                _send_and_wait(stack, meter, store, settled=hops * (2 + number))
             seconds = time.perf_counter() - started
             meter.stop_counting()
             stripe_calls = len(stack.stripe.requests) - stripe_before
@@ -531,10 +545,11 @@ def measure(invoices: int = INVOICES) -> Run:
             usage=meter.usage,
             stripe_calls=stripe_calls,
             stripe_floor=2 + math.ceil(lines / ADD_LINES_MAX_PER_CALL),  # create, add_lines, finalize
-            memory_mb={name: stack.runtime(name).spec.memory_mb for name in (ROUTER, WORKER)},
+            memory_mb={name: stack.runtime(name).spec.memory_mb for name in (ROUTER, WORKER, EVALUATOR)},
             seconds=seconds,
             not_counted=Counter(meter.not_counted),
             first_call_ms=dict(meter.first_call_ms),
+            with_alert=with_alert,
         )
 
 
@@ -550,7 +565,8 @@ def rows(run: Run) -> list[Row]:
     invoice_item, sync_item = _floor_item(usage, "invoice"), _floor_item(usage, "sync")
     # The floor's compute: the two invocations at Lambda's 1 ms billing minimum.
     floor_gb_s = sum((gb_seconds(1, run.memory_mb[name]) for name in (ROUTER, WORKER)), Decimal(0))
-    memory = "/".join(sorted({f"{mb} MB" for mb in run.memory_mb.values()}))
+    functions = (ROUTER, WORKER, EVALUATOR) if run.with_alert else (ROUTER, WORKER)
+    memory = "/".join(sorted({f"{run.memory_mb[name]} MB" for name in functions}))
     return [
         Row("Lambda requests", usage.total("invocations") / n, Decimal(2), "lambda_request"),
         Row(f"Lambda GB-s ({memory} arm64)", usage.gb_seconds / n, floor_gb_s, "lambda_gb_second", duration=True),
@@ -592,6 +608,11 @@ def print_report(run: Run) -> None:
     table = rows(run)
     usage, n = run.usage, Decimal(run.invoices)
     print("One invoice.finalized: EventBridge → invoice_router → SQS stripe-sync → stripe_sync → Stripe → sync record.")
+    if run.with_alert:
+        print(
+            f"{WITH_ALERT}: the router also asks for the customer's evaluation → SQS alert-evaluation → alert_evaluator"
+            "\n(the floor stays the invoice path's: the difference is what the alert costs)."
+        )
     print(
         f"{run.invoices} invoices one at a time through the local stack (the real handlers, moto over HTTP), after 1 "
         f"warm-up;\nper invoice; USD per 1M invoices at us-east-1 on-demand list prices of {PRICES_TAKEN}."
@@ -636,7 +657,7 @@ def print_report(run: Run) -> None:
         ("first call", 12),
     )
     print(f"  {'function':16}" + "".join(f"{name:>{width}}" for name, width in columns))
-    for function in (ROUTER, WORKER):
+    for function in (ROUTER, WORKER, EVALUATOR):
         billed, hooks = usage.billed_ms.get(function, []), usage.hook_ms.get(function, [])
         if billed:
             print(
@@ -667,10 +688,24 @@ def print_report(run: Run) -> None:
     )
 
 
+WITH_ALERT = "with a spend alert on the customer"
+
+
+def watch_with_an_alert(store: DynamoDBStore) -> None:
+    """A spend alert on the demo customer: the router asks for its evaluation with every invoice.
+    The sample invoices' February 2025 is not the current period, so the spend is 0 and steady (no
+    webhook): what is counted is asking, evaluating and reading, not a delivery."""
+    spend = alert("alert_cost", SPEND, "10000.00", customer_id="cust_acme")
+    store.create_alert_audited(spend, audit("alerts.create", spend.id))
+
+
 def main() -> None:
-    with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines go to stdout
-        run = measure()
-    print_report(run)
+    for with_alert in (False, True):
+        with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines go to stdout
+            run = measure(with_alert=with_alert)
+        if with_alert:
+            print(f"\n--- the same invoices {WITH_ALERT} ---\n")
+        print_report(run)
 
 
 if __name__ == "__main__":

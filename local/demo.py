@@ -5,8 +5,10 @@ one invoice per route (Stripe by the customer's default, the AWS Marketplace out
 override, the Azure outbox, and one invalid event), waits — polling, no fixed sleeps — until each
 is settled, and prints the sync status per invoice and the dead-letter entries. It prints an
 embeddable dashboard link per dashboard for the demo customer, opened once to show it works, and
-last a signed alert webhook as the stack's receiver got and verified it; in a terminal the stack
-then stays up until Enter, so the links open in a browser.
+last an alert firing and resolving: a low-balance alert on the demo customer, an invoice through
+the router drawing its commit down (the router asks for the evaluation), then a top-up, each
+webhook shown as the stack's receiver got and verified it; in a terminal the stack then stays up
+until Enter, so the links open in a browser.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import boto3
 from local.cli import request_json
 from local.demo_data import DEMO_EVENTS, DEMO_STRIPE_CUSTOMERS, ApiCall, demo_event, seed_demo_data_via_api
 from local.stack import LocalStack, StackOptions
+from local.webhook_receiver import Delivery, LocalWebhookReceiver
 from shared.adapters.dynamodb import DynamoDBStore
 from shared.domain.sync import SyncRecord
 
@@ -91,7 +94,7 @@ def run_demo(out: TextIO) -> int:
             return 1
         if not _reconcile(out, stack):
             return 1
-        if not _deliver_a_webhook(out, stack):
+        if not _fire_and_resolve_an_alert(out, stack, _api_client(stack.url, stack.api_token), ids):
             return 1
         if sys.stdin is not None and sys.stdin.isatty():
             out.write("\nThe stack stays up so that the links open: press Enter to stop it. ")
@@ -155,28 +158,82 @@ def _pay_in_stripe(out: TextIO, stack: LocalStack, call: ApiCall, outcomes: list
     return paid
 
 
-SAMPLE_NOTIFICATION = Path(__file__).resolve().parent.parent / "events" / "webhook_sender" / "notification.json"
+LOW_BALANCE = "low_remaining_contract_credit_and_commit_balance_reached"
+ALERT_INVOICE_ID = "inv_demo_alert"
 
 
-def _deliver_a_webhook(out: TextIO, stack: LocalStack) -> bool:
-    """A notification put on NotificationsQueue as the alert evaluator queues one: the webhook sender
-    signs it and POSTs it to the stack's receiver, which verifies it with the receiver example of
-    docs/webhooks.md. Shows the request as the receiver got it."""
+def _fire_and_resolve_an_alert(out: TextIO, stack: LocalStack, call: ApiCall, ids: dict[str, str]) -> bool:
+    """A low-balance alert on the demo customer fires when an invoice, through the router, draws its
+    commit down to the threshold, and resolves when a manual entry tops it up: each transition's
+    webhook as the stack's receiver got it, verified by the receiver example of docs/webhooks.md."""
     receiver = stack.webhook_receiver
-    if receiver is None or stack.resources is None:
+    if receiver is None:
         return True  # WEBHOOK_URL points elsewhere: nothing of ours to show
-    body = str(json.loads(SAMPLE_NOTIFICATION.read_text())["Records"][0]["body"])
-    stack.clients.sqs.send_message(QueueUrl=stack.resources.queues["NotificationsQueue"].url, MessageBody=body)
-    arrived = wait_for(
-        lambda: any(d.body == body.encode() for d in receiver.seen()), time.monotonic() + DEADLINE_SECONDS
+    customer_id = ids["cust_acme"]
+    schedule = [{"amount": "500.00", "starting_at": "2025-01-01T00:00:00Z", "ending_before": "2030-01-01T00:00:00Z"}]
+    commit_body = {"customer_id": customer_id, "type": "PREPAID", "name": "Demo prepaid", "currency": "USD"}
+    commit = call("POST", "/v1/contracts/customerCommits/create", {**commit_body, "access_schedule": schedule})["data"]
+    low = {"alert_type": LOW_BALANCE, "name": "Acme balance low", "threshold": "100.00", "currency": "USD"}
+    alert = call("POST", "/v1/alerts/create", {**low, "customer_id": customer_id})["data"]
+    print(
+        f"\nAlert {alert['id']} (POST /v1/alerts/create): Acme's remaining balance ≤ 100.00 USD;"
+        f" commit {commit['id']}: 500.00 USD",
+        file=out,
     )
-    print("\nAlert webhook (a sample notification on NotificationsQueue, as the alert evaluator queues one):", file=out)
-    for delivery in (d for d in receiver.seen() if d.body == body.encode()):
-        print(f"  POST {receiver.url} → {delivery.status}, {delivery.outcome} by the receiver example", file=out)
-        print(f"    Date: {delivery.date}", file=out)
-        print(f"    Downbeat-Webhook-Signature: {delivery.headers.get('downbeat-webhook-signature')}", file=out)
-        print(f"    {delivery.body.decode()}", file=out)
-    return arrived and any(d.outcome == "accepted" for d in receiver.seen() if d.body == body.encode())
+    event = demo_event("finalized.json", ids)
+    event["detail"].update(
+        id=ALERT_INVOICE_ID,
+        total="1110.00",
+        applied_credits=[{"id": commit["id"], "type": "PREPAID", "amount": "420.00"}],
+    )
+    request_json(stack.url, "POST", "/_local/events", event, token=stack.api_token)
+    print(
+        f"  sent invoice {ALERT_INVOICE_ID}: draws 420.00 from the commit; the router asks for an evaluation",
+        file=out,
+    )
+    fired = _show_alert_webhook(out, receiver, alert["id"], f"alerts.{LOW_BALANCE}")
+    entry = call(
+        "POST",
+        "/v1/contracts/addManualBalanceLedgerEntry",
+        {"customer_id": customer_id, "id": commit["id"], "amount": "250.00", "reason": "demo top-up",
+         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+    )["data"]  # fmt: skip
+    print(f"  manual ledger entry {entry['id']}: +250.00 (POST /v1/contracts/addManualBalanceLedgerEntry)", file=out)
+    resolved = _show_alert_webhook(out, receiver, alert["id"], f"alerts.{LOW_BALANCE}_resolved")
+    return fired and resolved
+
+
+def _show_alert_webhook(out: TextIO, receiver: LocalWebhookReceiver, alert_id: str, webhook_type: str) -> bool:
+    """Wait for the alert's webhook of that type, then print it as the receiver got it."""
+
+    def found() -> Delivery | None:
+        return next(
+            (
+                d
+                for d in receiver.seen()
+                if d.webhook is not None
+                and d.webhook["type"] == webhook_type
+                and d.webhook["properties"]["alert_id"] == alert_id
+            ),
+            None,
+        )
+
+    arrived = wait_for(lambda: found() is not None, time.monotonic() + DEADLINE_SECONDS)
+    delivery = found()
+    if not arrived or delivery is None or delivery.webhook is None:
+        print(f"  no {webhook_type} webhook reached the receiver before the deadline", file=out)
+        return False
+    properties = delivery.webhook["properties"]
+    print(
+        f"  webhook {webhook_type}: remaining_balance {properties['remaining_balance']},"
+        f" triggered_by {properties['triggered_by']}",
+        file=out,
+    )
+    print(f"    POST {receiver.url} → {delivery.status}, {delivery.outcome} by the receiver example", file=out)
+    print(f"    Date: {delivery.date}", file=out)
+    print(f"    Downbeat-Webhook-Signature: {delivery.headers.get('downbeat-webhook-signature')}", file=out)
+    print(f"    {delivery.body.decode()}", file=out)
+    return True
 
 
 # The demo invoices are for February 2025: the usage link shows that month, not the last 30 days.

@@ -16,6 +16,7 @@ import json
 import select
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,7 +69,7 @@ class LoopbackServer:
 
     def start(self) -> Self:
         if self._server is None:
-            server = ThreadingHTTPServer((self._host, self._port), _RequestHandler)
+            server = _Server((self._host, self._port), _RequestHandler)
             server.daemon_threads = True
             if self._tls is not None:
                 server.socket = self._tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
@@ -108,6 +109,15 @@ class LoopbackServer:
             if readable:
                 return
             waited += 0.05
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            # A client hung up a kept-alive connection, e.g. closing it with the answer's body unread
+            # (the webhook sender reads the status only): normal, not worth a traceback on stderr.
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

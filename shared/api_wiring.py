@@ -1,5 +1,6 @@
 """Pieces of the API's dependencies that shared/bootstrap.py (the composition root) builds: each
-made on first use, so a request that never needs one pays nothing for it at cold start."""
+made on first use, so a request that never needs one pays nothing for it at cold start. The
+router shares the alert evaluation requests (`invoice_alert_requests`)."""
 
 # ruff: noqa: PLC0415 - imports inside the functions are the point (cold start, see above)
 
@@ -12,16 +13,22 @@ from typing import TYPE_CHECKING
 import boto3
 
 if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
     from shared.adapters.aws_fulfillment import AwsMarketplaceFulfillment
     from shared.ports.marketplace_listing import ResolvedAwsCustomer
     from shared.ports.queues import MessageQueue
+    from shared.ports.store import AlertCounts
     from shared.services.api_dependencies import MarketplaceListing
+    from shared.services.invoice_alert_requests import InvoiceAlertRequests
 
 
-def alert_evaluation_requests(queue_url: str | None) -> Callable[[str, str], None] | None:
-    """Asks the alert evaluator for one customer's evaluation (its queue's client made on first use:
-    a cold start that writes no ledger never creates it). A failure to ask is logged and counted,
-    never the write's: the evaluator's next scheduled run sees the change all the same."""
+def alert_evaluation_requests(
+    queue_url: str | None, client: SQSClient | None = None
+) -> Callable[[str, str], None] | None:
+    """Asks the alert evaluator for one customer's evaluation (its queue's client, unless given, made
+    on first use: a cold start that writes no ledger never creates it). A failure to ask is logged
+    and counted, never the write's: the evaluator's next scheduled run sees the change all the same."""
     if not queue_url:
         return None
 
@@ -29,7 +36,7 @@ def alert_evaluation_requests(queue_url: str | None) -> Callable[[str, str], Non
     def queue() -> MessageQueue:
         from shared.adapters.sqs_queue import SqsQueue
 
-        return SqsQueue(boto3.client("sqs"), queue_url)
+        return SqsQueue(client or boto3.client("sqs"), queue_url)
 
     def ask(customer_id: str, write_id: str) -> None:
         from shared.domain.alert_requests import customer_evaluation
@@ -46,6 +53,32 @@ def alert_evaluation_requests(queue_url: str | None) -> Callable[[str, str], Non
             )
 
     return ask
+
+
+def invoice_alert_requests(queue_url: str | None, client: SQSClient, store: AlertCounts) -> InvoiceAlertRequests | None:
+    """The router's: asks for an invoice's customer when an alert can apply to it. A count of the
+    alerts for every customer that cannot be read is logged and counted, and taken as some."""
+    ask = alert_evaluation_requests(queue_url, client)
+    if ask is None:
+        return None
+    from shared.clock import utc_now
+    from shared.services.invoice_alert_requests import EveryCustomerAlerts, InvoiceAlertRequests
+
+    def every_customer_count() -> int | None:
+        from shared.observability import count, logger
+        from shared.ports.errors import PermanentError, RetryableError
+
+        try:
+            return store.count_alerts_for_every_customer()
+        except (RetryableError, PermanentError) as error:
+            count("AlertCountReadsFailed")
+            logger.warning(
+                "could not read how many alerts apply to every customer; asking for evaluations meanwhile",
+                extra={"error": str(error)[:300]},
+            )
+            return None
+
+    return InvoiceAlertRequests(ask, EveryCustomerAlerts(every_customer_count, utc_now))
 
 
 def marketplace_listing() -> MarketplaceListing:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
-from shared.api_wiring import alert_evaluation_requests, marketplace_listing
+from shared.api_wiring import alert_evaluation_requests, invoice_alert_requests, marketplace_listing
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
@@ -64,12 +64,14 @@ def invoice_router() -> RouterDependencies:
         claim_checks = S3ClaimChecks(
             boto3.client("s3"), settings.claim_check_bucket, expected_owner=settings.claim_check_bucket_owner
         )
+    store = dynamodb_store(settings.table_name)
     return RouterDependencies(
-        store=dynamodb_store(settings.table_name),
+        store=store,
         stripe_queue=SqsQueue(sqs, settings.stripe_sync_queue_url),
         dead_letters=SqsQueue(sqs, settings.router_dlq_url),
         clock=utc_now,
         claim_checks=claim_checks,
+        alert_requests=invoice_alert_requests(settings.alert_evaluation_queue_url, sqs, store),
     )
 
 

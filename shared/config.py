@@ -40,6 +40,9 @@ class RouterSettings(Settings):
     # and the account that must own that bucket (S3 refuses the read otherwise).
     claim_check_bucket: str | None = None
     claim_check_bucket_owner: str | None = None
+    # Where a customer's alert evaluation is asked for after a new invoice version, when an alert
+    # can apply to it (unset: alerts see invoices at the next scheduled run).
+    alert_evaluation_queue_url: str | None = None
 
 
 # -- API

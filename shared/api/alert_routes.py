@@ -20,6 +20,7 @@ from shared.services.api_alerts import (
     CreateAlertRequest,
     CustomerAlert,
     ListCustomerAlertsRequest,
+    ListedState,
 )
 from shared.services.api_dependencies import ALERTS_ARCHIVE, ALERTS_CREATE
 
@@ -71,9 +72,26 @@ class AlertData(_View):
     data: AlertView
 
 
+TRIGGERED_BY = (
+    "what made the last transition: `schedule` (a scheduled run) or the id of the write whose evaluation made it"
+    " (a commit, credit, contract, manual ledger entry or invoice); null before the first evaluation"
+)
+CHANGED_AT = "when the last transition was evaluated; null before the first evaluation"
+
+
 class ContractAlertStatus(_View):
     contract_id: str
     status: AlertStatus | None = Field(description="ok or in_alarm; null before the contract's first evaluation")
+    triggered_by: str | None = Field(description=TRIGGERED_BY)
+    changed_at: Timestamp | None = Field(
+        description=CHANGED_AT + " (a contract without a transition of its own: its customer's first evaluation)"
+    )
+
+    @classmethod
+    def of(cls, contract_id: str, state: ListedState) -> ContractAlertStatus:
+        return cls(
+            contract_id=contract_id, status=state.status, triggered_by=state.triggered_by, changed_at=state.changed_at
+        )
 
 
 class CustomerAlertView(_View):
@@ -81,14 +99,26 @@ class CustomerAlertView(_View):
     customer_status: AlertStatus | None = Field(
         description="ok or in_alarm (a spend alert: in_alarm when any contract is); null before the first evaluation"
     )
+    triggered_by: str | None = Field(
+        description=TRIGGERED_BY + " (a spend alert: of the latest transition of a contract to customer_status)"
+    )
+    changed_at: Timestamp | None = Field(
+        description=CHANGED_AT + " (a spend alert: of the latest transition of a contract to customer_status)"
+    )
     contracts: list[ContractAlertStatus] | None = Field(description="spend alerts: each contract it watches")
 
     @classmethod
     def of(cls, listed: CustomerAlert) -> CustomerAlertView:
         contracts = None
         if listed.contracts is not None:
-            contracts = [ContractAlertStatus(contract_id=c, status=s) for c, s in listed.contracts]
-        return cls(alert=AlertView.of(listed.alert), customer_status=listed.customer_status, contracts=contracts)
+            contracts = [ContractAlertStatus.of(contract_id, state) for contract_id, state in listed.contracts]
+        return cls(
+            alert=AlertView.of(listed.alert),
+            customer_status=listed.customer.status,
+            triggered_by=listed.customer.triggered_by,
+            changed_at=listed.customer.changed_at,
+            contracts=contracts,
+        )
 
 
 class CustomerAlertPage(_View):

@@ -39,9 +39,12 @@ class AlertState:
     contract_id: str | None  # None: the customer's own state (a spend alert's: that it was evaluated)
     status: AlertStatus
     version: int
-    evaluated_at: datetime
+    evaluated_at: datetime  # when its last transition was evaluated: a state is written only by one
     pending: str | None = None
     pending_since: datetime | None = None
+    # `schedule` or the id of the write whose evaluation made its last transition (None: a state
+    # written before this was kept)
+    triggered_by: str | None = None
 
 
 @dataclass(frozen=True)

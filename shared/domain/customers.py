@@ -20,6 +20,10 @@ class Customer(BaseModel):
     billing_provider_configurations: list[ProviderConfiguration] = Field(default_factory=list)
     # Σ of FINALIZED invoice totals per currency; maintained by the store with each invoice write.
     lifetime_billings: dict[str, DecimalString] = Field(default_factory=dict)
+    # Live (not archived) alerts for this customer alone, those for every customer not counted;
+    # maintained by the store with each alert create and archive. The router reads it with the
+    # customer, so an invoice of a customer no alert watches asks for no evaluation.
+    alert_count: int = Field(default=0, ge=0)
     created_at: Timestamp
 
     def configuration_for(self, provider: str) -> ProviderConfiguration | None:

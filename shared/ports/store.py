@@ -277,7 +277,13 @@ class MarketplaceLifecycleStore(RegistrationStore, Protocol):
     ) -> Customer | None: ...
 
 
-class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, Protocol):
+class AlertCounts(Protocol):
+    def count_alerts_for_every_customer(self) -> int:
+        """How many live alerts apply to every customer (a customer's own: `Customer.alert_count`)."""
+        ...
+
+
+class RouterStore(CustomerReads, InvoiceWrites, SyncWrites, OutboxStore, AlertCounts, Protocol):
     """What the invoice router reads and writes."""
 
 

@@ -51,6 +51,7 @@ class EvaluationReport:
     requeued: int = 0  # pending notifications of a crashed run, queued again with their ids
     conflicts: int = 0  # transitions another run wrote first (it sends them)
     fanned_out: int = 0  # messages left for other invocations
+    coalesced: int = 0  # requests for a customer that a later request of the same batch evaluated
 
 
 def read_all(read: Callable[[PageRequest], Page[T]]) -> list[T]:
@@ -105,7 +106,7 @@ def evaluate_customer(
                 spend = current_spend(alert, contract_id, invoices, now)
                 _evaluate(deps, alert, customer_id, contract_id, states, spend, triggered_by, now, report)
         if (alert.id, None) not in states:  # the customer's mark: its contracts were evaluated
-            marked = AlertState(alert.id, customer_id, None, "ok", 1, now)
+            marked = AlertState(alert.id, customer_id, None, "ok", 1, now, triggered_by=triggered_by)
             if store.write_alert_state(marked, 0):
                 report.transitions += 1
 
@@ -141,6 +142,7 @@ def _evaluate(
         now,
         pending=None if body is None else json.dumps(body, separators=(",", ":"), sort_keys=True),
         pending_since=None if body is None else now,
+        triggered_by=triggered_by,
     )
     if not deps.store.write_alert_state(state, transition.version - 1):
         report.conflicts += 1  # another run wrote this transition (or a later one) and sends it

@@ -9,17 +9,24 @@ one page of customers in memory at a time. Evaluating a customer twice (a messag
 overlapping) sends nothing twice: every transition is a conditional write (`alert_evaluation`).
 
 Messages (JSON): `{"kind": "customer", "customer_id", "triggered_by"}` (after a ledger-changing
-write), `{"kind": "page", "cursor", "skip", "triggered_by"}` (one page of customers, from `skip`),
-`{"kind": "run", "cursor", "triggered_by"}` (a run on from that page).
+write or a new invoice version), `{"kind": "page", "cursor", "skip", "triggered_by"}` (one page of
+customers, from `skip`), `{"kind": "run", "cursor", "triggered_by"}` (a run on from that page).
+
+The messages of one invocation (`RequestBatch`) share one read of the alerts, and a customer that
+several of them name is evaluated once, for the last of them: every write they name was made
+before the batch was received, so that one evaluation sees them all (a month-end burst of one
+customer's invoices is one evaluation per batch, not one per invoice).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.alert_requests import customer_evaluation
 from shared.domain.alert_transitions import SCHEDULE
 from shared.domain.alerts import Alert
 from shared.domain.paging import PageRequest
@@ -55,6 +62,38 @@ def run_scheduled(deps: AlertEvaluatorDependencies, remaining_ms: RemainingMilli
     return report
 
 
+@dataclass
+class RequestBatch:
+    """The messages of one invocation, each handled on its own (`handle`), the alerts read once."""
+
+    deps: AlertEvaluatorDependencies
+    remaining_ms: RemainingMillis
+    report: EvaluationReport
+    _alerts: list[Alert] | None = field(default=None, init=False)
+    _last_for_customer: dict[str, str] = field(default_factory=dict, init=False)  # customer → message id
+
+    def plan(self, requests: Iterable[tuple[str, EvaluationRequest]]) -> None:
+        """The batch's readable messages (message id, request), in order: which one evaluates each customer."""
+        for message_id, request in requests:
+            if request.kind == "customer" and request.customer_id is not None:
+                self._last_for_customer[request.customer_id] = message_id
+
+    def handle(self, message_id: str, request: EvaluationRequest) -> None:
+        customer_id = request.customer_id if request.kind == "customer" else None
+        if customer_id is not None and self._last_for_customer.get(customer_id, message_id) != message_id:
+            self.report.coalesced += 1  # a later message of this batch evaluates the customer
+            return
+        if self._alerts is None:
+            self._alerts = live_alerts(self.deps.store)
+        if not self._alerts:
+            return
+        if customer_id is not None and _out_of_time(self.deps, self.remaining_ms):
+            # The next invocation's: the message as the write sent it.
+            _send(self.deps, customer_evaluation(customer_id, request.triggered_by), self.report)
+            return
+        handle_request(self.deps, request, self.remaining_ms, self.report, self._alerts)
+
+
 def handle_request(
     deps: AlertEvaluatorDependencies,
     request: EvaluationRequest,
@@ -69,7 +108,8 @@ def handle_request(
         if request.customer_id is not None:
             evaluate_customer(deps, alerts, request.customer_id, request.triggered_by, report)
     elif request.kind == "page":
-        _page(deps, alerts, request.cursor, request.skip, request.triggered_by, remaining_ms, report)
+        # Only this page: the later ones were handed out with it, each in a message of its own.
+        _page(deps, alerts, request.cursor, request.skip, request.triggered_by, remaining_ms, report, later=False)
     else:
         _run(deps, alerts, request.cursor, request.triggered_by, remaining_ms, report)
 
@@ -104,14 +144,16 @@ def _page(
     triggered_by: str,
     remaining_ms: RemainingMillis,
     report: EvaluationReport,
+    *,
+    later: bool = True,
 ) -> str | None:
     """Evaluate one page of customers from `skip`; the next page's cursor (None: the last page, or
-    this page's rest was handed on because time ran short)."""
+    this page's rest was handed on because time ran short — with the later pages, when `later`)."""
     page = deps.store.list_customers(PageRequest(deps.page_size, cursor))
     for index in range(skip, len(page.items)):
         if _out_of_time(deps, remaining_ms):
             _send(deps, {"kind": "page", "cursor": cursor, "skip": index, "triggered_by": triggered_by}, report)
-            if page.next_page is not None:
+            if later and page.next_page is not None:
                 _fan_out(deps, page.next_page, triggered_by, remaining_ms, report)
             return None
         evaluate_customer(deps, alerts, page.items[index].id, triggered_by, report)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -72,10 +73,27 @@ class ListCustomerAlertsRequest(_Body):
 
 
 @dataclass(frozen=True)
+class ListedState:
+    """A state as listed: its status, and what made its last transition and when (all None before
+    the first evaluation)."""
+
+    status: AlertStatus | None
+    triggered_by: str | None = None
+    changed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, state: AlertState | None) -> ListedState:
+        return NOT_EVALUATED if state is None else cls(state.status, state.triggered_by, state.evaluated_at)
+
+
+NOT_EVALUATED = ListedState(None)
+
+
+@dataclass(frozen=True)
 class CustomerAlert:
     alert: Alert
-    customer_status: AlertStatus | None  # None: not evaluated for this customer yet
-    contracts: list[tuple[str, AlertStatus | None]] | None  # spend alerts: each selected contract's
+    customer: ListedState  # status None: not evaluated for this customer yet
+    contracts: list[tuple[str, ListedState]] | None  # spend alerts: each selected contract's
 
 
 def create_alert(deps: ApiDependencies, caller: Caller, request: CreateAlertRequest) -> Alert:
@@ -125,27 +143,34 @@ def list_customer_alerts(
     for alert in page.items:
         mark = states.get((alert.id, None))
         if alert.alert_type != SPEND:
-            listed.append(CustomerAlert(alert, None if mark is None else mark.status, None))
+            listed.append(CustomerAlert(alert, ListedState.of(mark), None))
             continue
         selected = [
-            (contract.id, _contract_status(states, alert.id, contract.id, mark))
+            (contract.id, _contract_state(states, alert.id, contract.id, mark))
             for contract in contracts
             if alert.selects_contract(contract)
         ]
-        status: AlertStatus | None = None
-        if any(found == "in_alarm" for _, found in selected):
-            status = "in_alarm"
-        elif mark is not None:
-            status = "ok"
-        listed.append(CustomerAlert(alert, status, selected))
+        listed.append(CustomerAlert(alert, _spend_customer_state([state for _, state in selected], mark), selected))
     return listed, page.next_page
 
 
-def _contract_status(
+def _contract_state(
     states: Mapping[tuple[str, str | None], AlertState], alert_id: str, contract_id: str, mark: AlertState | None
-) -> AlertStatus | None:
-    """A contract's state; one without a state of its own is `ok` once its customer was evaluated."""
+) -> ListedState:
+    """A contract's state; one without a state of its own is `ok` since its customer's first
+    evaluation (whose trigger and time it shows)."""
     state = states.get((alert_id, contract_id))
-    if state is not None:
-        return state.status
-    return None if mark is None else "ok"
+    return ListedState.of(state if state is not None else mark)
+
+
+def _spend_customer_state(contracts: list[ListedState], mark: AlertState | None) -> ListedState:
+    """A spend alert's customer state: `in_alarm` when any contract is, else `ok` once evaluated;
+    its trigger and time are the latest transition of a contract to that status (the customer's
+    first evaluation when no contract made one)."""
+    if mark is None and not any(state.status == "in_alarm" for state in contracts):
+        return NOT_EVALUATED
+    status: AlertStatus = "in_alarm" if any(state.status == "in_alarm" for state in contracts) else "ok"
+    same = [(state.changed_at, state) for state in contracts if state.status == status and state.changed_at]
+    if same:
+        return max(same, key=lambda pair: pair[0])[1]
+    return ListedState.of(mark) if mark is not None else ListedState(status)

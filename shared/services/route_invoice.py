@@ -1,7 +1,8 @@
 """Use case: route one invoice event (the event contract: docs/architecture.md).
 
 validate → check the customer and contract → store (highest version wins) → resolve the provider
-→ hand the invoice to its provider's queue or outbox → record the sync status.
+→ hand the invoice to its provider's queue or outbox → record the sync status → ask for the
+customer's alert evaluation when an alert can apply to it (`invoice_alert_requests`).
 
 An event that cannot be accepted is written, with its reason, to the router DLQ and the call
 returns normally: EventBridge invokes the router asynchronously, so raising would only make it
@@ -37,6 +38,7 @@ from shared.ports.claim_checks import ClaimCheckReader, ClaimCheckUnreadable, No
 from shared.ports.errors import AdapterError
 from shared.ports.queues import MessageQueue
 from shared.ports.store import CustomerReads, InvoiceWriteOutcome, MeterOutboxEntry, RouterStore
+from shared.services.invoice_alert_requests import InvoiceAlertRequests
 
 Outcome = Literal["queued", "outboxed", "stored", "skipped", "failed", "duplicate", "stale", "rejected"]
 MARKETPLACE_CURRENCY = "USD"
@@ -50,6 +52,8 @@ class RouterDependencies:
     dead_letters: MessageQueue
     clock: Callable[[], datetime]
     claim_checks: ClaimCheckReader = field(default_factory=NoClaimChecks)
+    # None: alerts see invoices at the evaluator's next scheduled run only.
+    alert_requests: InvoiceAlertRequests | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class RouteResult:
     field: str | None = None
     # Applied credits drawn from nothing, and why: the invoice is routed regardless (docs/ledger.md).
     unapplied_credits: tuple[str, ...] = ()
+    # Whether the customer's alert evaluation was asked for (a new version, and an alert can apply).
+    alert_evaluation_asked: bool = False
 
 
 def route_invoice_event(event: Mapping[str, Any], deps: RouterDependencies) -> RouteResult:
@@ -147,7 +153,8 @@ def _dispatch(
         # Stored but not dispatched: once the configuration is fixed, redriving the event routes it.
         field_error = FieldError("detail.contract_id", f"{error} (contract {invoice.contract_id})")
         _record(deps, invoice, None, "failed", str(field_error), "rejected", ROUTER_DLQ)
-        return _dead_letter(event, field_error, deps, invoice)
+        asked = _ask_for_alert_evaluation(invoice, customer, deps)  # stored: its drawdowns and spend count
+        return dataclasses.replace(_dead_letter(event, field_error, deps, invoice), alert_evaluation_asked=asked)
 
     provider = resolution.provider
     if provider is None:
@@ -156,8 +163,18 @@ def _dispatch(
         result = _to_stripe(invoice, resolution, deps)
     else:
         result = _to_marketplace(invoice, provider, resolution, deps)
+    # Before the dispatch mark: a run that stops in between asks again on its retry (harmless).
+    asked = _ask_for_alert_evaluation(invoice, customer, deps)
     deps.store.mark_dispatched(invoice.id, invoice.version)
-    return result
+    return dataclasses.replace(result, alert_evaluation_asked=asked)
+
+
+def _ask_for_alert_evaluation(invoice: Invoice, customer: Customer, deps: RouterDependencies) -> bool:
+    """A new version may change the customer's balances (drawdowns, a void reversing them) or
+    spend: its alerts are evaluated now rather than at the next scheduled run."""
+    if deps.alert_requests is None:
+        return False
+    return deps.alert_requests.after_new_version(customer, invoice.id)
 
 
 def _to_stripe(invoice: Invoice, resolution: Resolution, deps: RouterDependencies) -> RouteResult:

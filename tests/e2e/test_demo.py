@@ -57,8 +57,22 @@ def test_demo_shows_where_each_invoice_went() -> None:
     assert out.count("opens: HTTP 200\n") == 2
     for provider in ("stripe", "aws_marketplace", "azure_marketplace"):
         assert re.search(rf"  {provider} +checked [1-9]\d* invoice\(s\): 0 difference\(s\)", out)
-    # a signed alert webhook, delivered to the stack's receiver and verified there
-    assert re.search(r"POST http://127\.0\.0\.1:\d+/webhooks → 200, accepted by the receiver example", out)
-    assert re.search(r"    Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\n", out)
-    assert re.search(r"    Downbeat-Webhook-Signature: [0-9a-f]{64}\n", out)
-    assert '"id": "ntf_7f3a", "type": "alerts.spend_threshold_reached"' in out
+    # a low-balance alert fires on an invoice's drawdown (the router asked for the evaluation) and
+    # resolves on a top-up: both webhooks signed, delivered to the stack's receiver and verified there
+    alert = out.split("\nAlert alert_")[1].split("\n\n")[0]
+    fired, resolved = alert.split("  manual ledger entry ")
+    for webhook, remaining in ((fired, "80.00"), (resolved, "330.00")):
+        assert re.search(r"POST http://127\.0\.0\.1:\d+/webhooks → 200, accepted by the receiver example\n", webhook)
+        assert re.search(r"    Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\n", webhook)
+        assert re.search(r"    Downbeat-Webhook-Signature: [0-9a-f]{64}\n", webhook)
+        assert f'"remaining_balance":"{remaining}"' in webhook
+    assert (
+        '"triggered_by":"inv_demo_alert"},"type":"alerts.low_remaining_contract_credit_and_commit_balance_reached"}'
+        in fired
+    )
+    entry = re.match(r"(entry_[0-9a-f]{32}): \+250\.00", resolved)
+    assert entry is not None
+    assert (
+        f'"triggered_by":"{entry[1]}"}},"type":"alerts.low_remaining_contract_credit_and_commit_balance_reached_resolved"}}'
+        in resolved
+    )

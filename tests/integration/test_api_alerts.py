@@ -4,45 +4,17 @@ evaluation through the stack's evaluator that queues the webhook body on the not
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
 import pytest
 
+from tests.integration.alert_harness import add_commit, alert_body, delivered, evaluations_settled, new_customer
 from tests.integration.api_harness import ApiClient, LocalApi
 
 CREATE = "/v1/alerts/create"
 ARCHIVE = "/v1/alerts/archive"
 LIST = "/v1/customer-alerts/list"
-ACTIVE = ("2020-01-01T00:00:00Z", "2090-01-01T00:00:00Z")
-
-
-def new_customer(api: ApiClient) -> str:
-    customer_id: str = api.post("/v1/customers", {"name": "Alert test"}).data["id"]
-    return customer_id
-
-
-def alert_body(**fields: Any) -> dict[str, Any]:
-    return {
-        "alert_type": "low_remaining_contract_credit_and_commit_balance_reached",
-        "name": "Low balance",
-        "threshold": "100",
-        "currency": "USD",
-        **fields,
-    }
-
-
-def add_commit(api: ApiClient, customer_id: str, amount: str) -> str:
-    body = {
-        "customer_id": customer_id,
-        "type": "PREPAID",
-        "name": "commit",
-        "currency": "USD",
-        "access_schedule": [{"amount": amount, "starting_at": ACTIVE[0], "ending_before": ACTIVE[1]}],
-    }
-    commit_id: str = api.post("/v1/contracts/customerCommits/create", body).data["id"]
-    return commit_id
 
 
 def test_create_answers_the_alert_at_the_currencys_minor_units(api: ApiClient) -> None:
@@ -142,39 +114,6 @@ def test_creates_and_archives_are_audited_refused_ones_too(api: ApiClient) -> No
     assert {e["resource_id"] for e in entries if e["status_code"] == 200} == {created["id"]}
 
 
-def delivered(local_api: LocalApi, alert_id: str, count: int, wait_seconds: float = 20.0) -> list[dict[str, Any]]:
-    """The alert's webhooks the stack's receiver accepted — queued by the evaluator, signed and
-    POSTed by the webhook sender, verified by the docs' receiver example — once there are `count`
-    and the notifications queue holds nothing more (visible or in flight)."""
-    assert local_api.stack.resources is not None
-    assert local_api.stack.webhook_receiver is not None
-    url = local_api.stack.resources.queues["NotificationsQueue"].url
-    names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        bodies = [b for b in local_api.stack.webhook_receiver.accepted() if b["properties"]["alert_id"] == alert_id]
-        counts = local_api.stack.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-        if len(bodies) >= count and all(counts[name] == "0" for name in names):
-            return bodies
-        if time.monotonic() > deadline:
-            return bodies
-        time.sleep(0.05)
-
-
-def evaluations_settled(local_api: LocalApi, wait_seconds: float = 20.0) -> None:
-    """Until the evaluator's queue holds no message, visible or in flight (the stack drives it)."""
-    assert local_api.stack.resources is not None
-    url = local_api.stack.resources.queues["AlertEvaluationQueue"].url
-    names: list[Any] = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        counts = local_api.stack.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-        if all(counts[name] == "0" for name in names):
-            return
-        time.sleep(0.05)
-    raise AssertionError("the evaluator's queue did not drain")
-
-
 def test_an_evaluation_fires_then_a_new_commit_resolves_it(local_api: LocalApi, api: ApiClient) -> None:
     customer_id = new_customer(api)
     add_commit(api, customer_id, "60.00")
@@ -182,20 +121,25 @@ def test_an_evaluation_fires_then_a_new_commit_resolves_it(local_api: LocalApi, 
     alert = api.post(CREATE, alert_body(customer_id=customer_id)).data
     entry = api.post(LIST, {"customer_id": customer_id}).data[0]
     assert (entry["alert"]["id"], entry["customer_status"], entry["contracts"]) == (alert["id"], None, None)
+    assert (entry["triggered_by"], entry["changed_at"]) == (None, None)
     local_api.stack.trigger("alert_evaluator")
     fired = delivered(local_api, alert["id"], 1)
     assert [(body["type"], body["properties"]["remaining_balance"]) for body in fired] == [
         ("alerts.low_remaining_contract_credit_and_commit_balance_reached", "60.00")
     ]
     assert fired[0]["properties"]["triggered_by"] == "schedule"
-    assert api.post(LIST, {"customer_id": customer_id}).data[0]["customer_status"] == "in_alarm"
+    entry = api.post(LIST, {"customer_id": customer_id}).data[0]
+    assert (entry["customer_status"], entry["triggered_by"]) == ("in_alarm", "schedule")
+    assert entry["changed_at"] == fired[0]["properties"]["timestamp"]  # what the list says, the webhook said
     # The commit create asks for the customer's evaluation on the evaluator's queue, which the stack drives.
     commit_id = add_commit(api, customer_id, "500.00")
     resolved = delivered(local_api, alert["id"], 2)[1:]
     assert [(b["type"], b["properties"]["remaining_balance"], b["properties"]["triggered_by"]) for b in resolved] == [
         ("alerts.low_remaining_contract_credit_and_commit_balance_reached_resolved", "560.00", commit_id)
     ]
-    assert api.post(LIST, {"customer_id": customer_id}).data[0]["customer_status"] == "ok"
+    entry = api.post(LIST, {"customer_id": customer_id}).data[0]
+    assert (entry["customer_status"], entry["triggered_by"]) == ("ok", commit_id)
+    assert entry["changed_at"] == resolved[0]["properties"]["timestamp"]
 
 
 def test_a_spend_alert_lists_its_contracts(local_api: LocalApi, api: ApiClient) -> None:
@@ -210,7 +154,13 @@ def test_a_spend_alert_lists_its_contracts(local_api: LocalApi, api: ApiClient) 
     )
     assert api.post(CREATE, spend).status == 200
     [before] = api.post(LIST, {"customer_id": customer_id}).data
-    assert (before["customer_status"], before["contracts"]) == (None, [{"contract_id": gold, "status": None}])
+    unevaluated = {"contract_id": gold, "status": None, "triggered_by": None, "changed_at": None}
+    assert (before["customer_status"], before["triggered_by"], before["contracts"]) == (None, None, [unevaluated])
     local_api.stack.trigger("alert_evaluator")
     [after] = api.post(LIST, {"customer_id": customer_id}).data
-    assert (after["customer_status"], after["contracts"]) == ("ok", [{"contract_id": gold, "status": "ok"}])
+    # No transition of the contract's own: it shows its customer's first evaluation, the schedule's.
+    assert (after["customer_status"], after["triggered_by"]) == ("ok", "schedule")
+    assert after["contracts"] == [
+        {"contract_id": gold, "status": "ok", "triggered_by": "schedule", "changed_at": after["changed_at"]}
+    ]
+    assert after["changed_at"] is not None

@@ -1,8 +1,9 @@
 """bench/cost_per_invoice on the local stack: one invoice's requests are counted, and nothing else.
 
 The counts asserted here are the ones the design fixes (two invocations, one queue hop, one event,
-the plan's Stripe calls); the DynamoDB units follow the store's access patterns and are only
-checked for consistency, so that a change to the store does not read as a broken bench.
+the plan's Stripe calls; with an alert on the customer, one more invocation and queue hop for its
+evaluation); the DynamoDB units follow the store's access patterns and are only checked for
+consistency, so that a change to the store does not read as a broken bench.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import pytest
 
 from bench.cost_per_invoice import (
     EMPTY_POLLS,
+    EVALUATOR,
     EVENT_SOURCE_MAPPING,
     PUBLISHER,
     ROUTER,
     STAND_IN,
+    WITH_ALERT,
     WORKER,
     Run,
     measure,
@@ -45,6 +48,35 @@ def test_an_invoice_is_two_invocations_one_queue_hop_and_one_event(run: Run) -> 
     assert {who for who, _, _ in run.usage.requests} == {ROUTER, WORKER, EVENT_SOURCE_MAPPING, PUBLISHER}
     assert not run.usage.unpriced
     assert not run.usage.failed
+
+
+@pytest.fixture(scope="module")
+def run_with_an_alert() -> Run:
+    return measure(INVOICES, with_alert=True)
+
+
+def test_an_alert_on_the_customer_adds_one_invocation_and_one_queue_hop_and_no_write(
+    run: Run, run_with_an_alert: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    without, per_invoice = measured(run), measured(run_with_an_alert)
+    assert per_invoice["Lambda requests"] == 3  # the evaluator's
+    assert per_invoice["SQS requests"] == 6  # the router's request; the mapping's receive and delete
+    assert per_invoice["DynamoDB WRU"] == without["DynamoDB WRU"]  # steady spend: no state written
+    assert per_invoice["DynamoDB RRU"] > without["DynamoDB RRU"]  # the evaluation's reads
+    router_sends = run_with_an_alert.usage.requests[(ROUTER, "sqs", "SendMessage")]
+    assert router_sends == 2 * INVOICES  # stripe-sync and alert-evaluation
+    assert len(run_with_an_alert.usage.billed_ms[EVALUATOR]) == INVOICES
+    assert {who for who, _, _ in run_with_an_alert.usage.requests} == {
+        ROUTER,
+        WORKER,
+        EVALUATOR,
+        EVENT_SOURCE_MAPPING,
+        PUBLISHER,
+    }
+    assert not run_with_an_alert.usage.unpriced
+    assert not run_with_an_alert.usage.failed
+    print_report(run_with_an_alert)
+    assert WITH_ALERT in capsys.readouterr().out
 
 
 def test_the_local_stand_in_for_eventbridge_to_lambda_and_empty_polls_are_left_out(run: Run) -> None:

@@ -43,6 +43,8 @@ def test_an_alert_is_created_with_its_audit_entry_and_its_key_claimed_account_wi
 
 
 def test_archiving_sets_archived_at_once_and_lists_keep_only_applying_alerts(store: Store) -> None:
+    for customer_id in ("cust_acme", "cust_other"):  # an alert names an existing customer (the API checks)
+        store.create_customer(customer(customer_id))
     for number, owner in enumerate((None, "cust_acme", "cust_other", None)):
         created = alert(f"alert_{number}", customer_id=owner, created_at=NOW + timedelta(seconds=number))
         store.create_alert_audited(created, audit("alerts.create", created.id))
@@ -56,6 +58,10 @@ def test_archiving_sets_archived_at_once_and_lists_keep_only_applying_alerts(sto
     assert [a.id for a in read_all(store.list_alerts)] == ["alert_0", "alert_1", "alert_2", "alert_3"]
     applying = read_all(lambda page: store.list_alerts(PageRequest(1, page.cursor), applying_to="cust_acme"))
     assert [a.id for a in applying] == ["alert_0", "alert_1"]
+    # The live alerts are counted where the router reads them: archiving twice counts once.
+    acme = store.get_customer("cust_acme")
+    assert acme is not None
+    assert (acme.alert_count, store.count_alerts_for_every_customer()) == (1, 1)
 
 
 def state(version: int, contract_id: str | None = None, **fields: Any) -> AlertState:

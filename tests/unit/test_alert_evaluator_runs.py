@@ -107,3 +107,37 @@ def test_no_alert_reads_no_customer() -> None:
     world.store.list_customers = lambda page: calls.append("list") or original(page)  # type: ignore[method-assign,func-returns-value]
     summary = lambda_handler({}, LocalLambdaContext("alert_evaluator"), deps=world.deps())
     assert (summary["customers"], calls) == (0, [])
+
+
+def test_a_burst_of_one_customers_requests_in_a_batch_is_one_evaluation_naming_the_last() -> None:
+    world = world_of_low_balances()
+    reads: list[str] = []
+    original = world.store.list_alerts
+    world.store.list_alerts = lambda page, applying_to=None: reads.append("alerts") or original(page, applying_to)  # type: ignore[method-assign,func-returns-value]
+    burst = [{"kind": "customer", "customer_id": "cust_03", "triggered_by": f"inv_{n}"} for n in range(8)]
+    other = {"kind": "customer", "customer_id": "cust_04", "triggered_by": "commit_04"}
+    result = deliver(
+        world, [*burst[:4], other, *burst[4:], {"kind": "nonsense"}], LocalLambdaContext("alert_evaluator")
+    )
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m9"}]
+    assert (result["customers"], result["coalesced"], reads) == (2, 7, ["alerts"])  # the alerts read once
+    sent = {
+        body["properties"]["customer_id"]: body["properties"]["triggered_by"] for body in world.notifications.bodies
+    }
+    assert sent == {"cust_03": "inv_7", "cust_04": "commit_04"}
+
+
+def test_a_page_message_short_of_time_hands_on_its_own_rest_only_and_customers_wait_their_turn() -> None:
+    world = world_of_low_balances()
+    page = {"kind": "page", "skip": 0, "triggered_by": "schedule"}
+    later = {"kind": "customer", "customer_id": "cust_24", "triggered_by": "inv_late"}
+    # Time for 3 customers of the page; the later pages were handed out with it, not here.
+    context = RunningOut("alert_evaluator", budget_ms=MARGIN_MS + 3 * 1_000)
+    result = deliver(world, [page, later], context)
+    assert (result["customers"], result["batchItemFailures"]) == (3, [])
+    assert world.evaluations.bodies == [
+        {"kind": "page", "skip": 3, "triggered_by": "schedule"},
+        {"kind": "customer", "customer_id": "cust_24", "triggered_by": "inv_late"},
+    ]
+    deliver(world, world.evaluations.bodies, LocalLambdaContext("alert_evaluator", timeout_seconds=120))
+    assert len(world.notifications.bodies) == PAGE + 1

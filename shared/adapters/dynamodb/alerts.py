@@ -2,6 +2,10 @@
 
 - An alert is `ALERT#<id>` / `#ALERT`, listed by GSI1 `ALERTS`; its `uniqueness_key` is claimed by a
   conditional Put of `ALERT_UNIQUE#<key>` in the alert's own transaction (with its audit entry).
+- The same transaction (and the archive's) counts the live alerts where the router reads them: on
+  the customer's item (`alert_count`) for an alert of one customer, else on
+  `ALERTS_FOR_EVERY_CUSTOMER` / `#COUNT`; so the router knows without a Query whether an invoice
+  can change an alert.
 - Its states live in each customer's partition (`ALERTSTATE#…`): one Query reads them all. A
   transition is a Put conditional on the version read (absent for a first one), holding the
   notification still to be queued (`pending`, `pending_since`); an UpdateItem clears it once queued.
@@ -17,26 +21,34 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from shared.adapters.aws_errors import ConditionFailed
+from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
 from shared.adapters.dynamodb.audit import AuditTable
 from shared.adapters.dynamodb.keys import (
     ALERT_STATES_PREFIX,
+    EVERY_CUSTOMER_ALERTS_KEY,
     SPEND_PREFIX,
     alert_key,
     alert_state_key,
     alert_uniqueness_key,
+    customer_key,
     id_part,
     spend_key,
 )
 from shared.adapters.dynamodb.pages import PagedQueries
-from shared.adapters.dynamodb.table import Item, from_attributes, to_attributes, unreadable_reason
+from shared.adapters.dynamodb.table import (
+    MAX_OPTIMISTIC_RETRIES,
+    Item,
+    from_attributes,
+    to_attributes,
+    unreadable_reason,
+)
 from shared.domain.paging import Page, PageRequest
 from shared.domain.timestamps import format_precise_timestamp, format_timestamp, parse_rfc3339, sortable_timestamp
 from shared.domain.types import STORAGE
 from shared.ports.store import AlreadyExists, UniquenessKeyTaken
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef, UpdateTypeDef
 
     from shared.domain.alert_transitions import AlertState
     from shared.domain.alerts import Alert, SpendInvoice
@@ -72,6 +84,8 @@ def _state_item(state: AlertState) -> Item:
         "version": state.version,
         "evaluated_at": format_precise_timestamp(state.evaluated_at),
     }
+    if state.triggered_by is not None:
+        item["triggered_by"] = state.triggered_by
     if state.contract_id is not None:
         item["contract_id"] = state.contract_id
     if state.pending is not None and state.pending_since is not None:
@@ -94,6 +108,7 @@ def _state_from_item(customer_id: str, item: Item) -> AlertState:
         status="ok" if status == "ok" else "in_alarm",
         version=int(item["version"]),
         evaluated_at=parse_rfc3339(item["evaluated_at"]),
+        triggered_by=None if item.get("triggered_by") is None else str(item["triggered_by"]),
         pending=None if item.get("pending") is None else str(item["pending"]),
         pending_since=None if pending_since is None else parse_rfc3339(pending_since),
     )
@@ -162,9 +177,10 @@ class AlertTable(AuditTable, PagedQueries):
         if alert.uniqueness_key is not None:
             claim = {**alert_uniqueness_key(alert.uniqueness_key), "entity": "alert_unique", "alert_id": alert.id}
             writes.append(self._put_if_absent(claim))
+        writes.append(self._count_alert(alert, 1))
         writes.append(self._audit_put(audit))
         try:
-            self._client.transact_write_items(TransactItems=writes)
+            self._transact(writes)
         except ConditionFailed:
             if alert.uniqueness_key is not None and self._get(alert_uniqueness_key(alert.uniqueness_key)):
                 raise UniquenessKeyTaken(alert.uniqueness_key) from None
@@ -196,12 +212,44 @@ class AlertTable(AuditTable, PagedQueries):
                     }
                 }
             )
+            writes.append(self._count_alert(alert, -1))
         try:
-            self._client.transact_write_items(TransactItems=writes)
+            self._transact(writes)
         except ConditionFailed:  # archived at the same moment by another call: that one stands
             self.record_audit(audit)
             return self.get_alert(alert_id)
         return alert
+
+    def _transact(self, writes: list[TransactWriteItemTypeDef]) -> None:
+        """The transaction, tried again when it collided with another write of an item it counts on
+        (an invoice's transaction updates the customer's item too); nothing was written then."""
+        for attempt in range(MAX_OPTIMISTIC_RETRIES):
+            try:
+                self._client.transact_write_items(TransactItems=writes)
+                return
+            except TransactionConflict:
+                if attempt == MAX_OPTIMISTIC_RETRIES - 1:
+                    raise
+
+    def count_alerts_for_every_customer(self) -> int:
+        # Eventually consistent (half the price): the router caches it for a minute anyway.
+        response = self._client.get_item(TableName=self._table, Key=to_attributes(EVERY_CUSTOMER_ALERTS_KEY))
+        item = from_attributes(response["Item"]) if "Item" in response else {}
+        return max(0, int(item.get("alert_count", 0)))
+
+    def _count_alert(self, alert: Alert, change: int) -> TransactWriteItemTypeDef:
+        """One more (or one fewer) live alert where the router looks: the customer's item for an
+        alert of one customer (which exists: creating the alert checked), else the account's count."""
+        own = alert.customer_id is not None
+        update: UpdateTypeDef = {
+            "TableName": self._table,
+            "Key": to_attributes(customer_key(alert.customer_id) if alert.customer_id else EVERY_CUSTOMER_ALERTS_KEY),
+            "UpdateExpression": "ADD alert_count :change",
+            "ExpressionAttributeValues": to_attributes({":change": change}),
+        }
+        if own:
+            update["ConditionExpression"] = "attribute_exists(PK)"
+        return {"Update": update}
 
     def list_alerts(self, page: PageRequest, applying_to: str | None = None) -> Page[Alert]:
         return self._query_page(

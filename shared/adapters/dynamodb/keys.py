@@ -20,6 +20,7 @@
 | finalized usage | CUSTOMER#<customer>   | FINALIZED_USAGE#<contract digest>#<end µs>#<invoice>                 |
 | alert           | ALERT#<id>            | #ALERT             | ALERTS                      | <created_at>#<id>      |
 | alert unique key| ALERT_UNIQUE#<key>    | #UNIQUE (claimed in the alert's transaction)                            |
+| alerts for all  | ALERTS_FOR_EVERY_CUSTOMER | #COUNT (how many live alerts have no customer_id; dynamodb/alerts.py) |
 | alert state     | CUSTOMER#<customer>   | ALERTSTATE#<alert digest>#C, or #K#<contract> (dynamodb/alerts.py)      |
 | spend marker    | CUSTOMER#<customer>   | SPEND#<end µs>#<invoice> (a non-VOID USAGE invoice of a contract)       |
 
@@ -139,7 +140,8 @@ def lease_key(kind: str, key: str) -> Item:
 
 
 def customer_item(customer: Customer) -> Item:
-    """A customer's item; `lifetime_billings` is a top-level map so invoice writes can add to it."""
+    """A customer's item; `lifetime_billings` is a top-level map so invoice writes can add to it,
+    `alert_count` a top-level number so alert creates and archives can (dynamodb/alerts.py)."""
     return {
         **customer_key(customer.id),
         "entity": "customer",
@@ -147,17 +149,20 @@ def customer_item(customer: Customer) -> Item:
         "GSI1SK": f"{format_timestamp(customer.created_at)}#{id_part(customer.id)}",
         "data": customer_data(customer),
         "lifetime_billings": dict(customer.lifetime_billings),
+        "alert_count": customer.alert_count,
     }
 
 
 def customer_data(customer: Customer) -> str:
-    return customer.model_dump_json(exclude={"lifetime_billings"}, context=STORAGE)
+    return customer.model_dump_json(exclude={"lifetime_billings", "alert_count"}, context=STORAGE)
 
 
 def customer_from_item(item: Item) -> Customer:
     customer = Customer.model_validate_json(item["data"])
     billings = {currency: Decimal(amount) for currency, amount in item.get("lifetime_billings", {}).items()}
-    return customer.model_copy(update={"lifetime_billings": billings})
+    return customer.model_copy(
+        update={"lifetime_billings": billings, "alert_count": max(0, int(item.get("alert_count", 0)))}
+    )
 
 
 def contract_item(contract: Contract) -> Item:
@@ -206,6 +211,9 @@ def alert_uniqueness_key(key: str) -> Item:
     return {"PK": f"ALERT_UNIQUE#{key}", "SK": "#UNIQUE"}
 
 
+# How many live alerts apply to every customer (`customer_id` null), kept in their create and archive
+# transactions; a customer's own alerts are counted on its item (`alert_count`).
+EVERY_CUSTOMER_ALERTS_KEY: Item = {"PK": "ALERTS_FOR_EVERY_CUSTOMER", "SK": "#COUNT"}
 ALERT_STATES_PREFIX = "ALERTSTATE#"
 
 

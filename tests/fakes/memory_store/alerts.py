@@ -24,6 +24,7 @@ class MemoryAlerts(MemoryTables):
                     raise UniquenessKeyTaken(alert.uniqueness_key)
                 self.alert_keys[alert.uniqueness_key] = alert.id
             self.alerts[alert.id] = alert
+            self._count_alert(alert, 1)
             self.audit_entries.append(audit)
 
     def get_alert(self, alert_id: str) -> Alert | None:
@@ -37,8 +38,21 @@ class MemoryAlerts(MemoryTables):
             if alert.archived_at is None:
                 alert = alert.model_copy(update={"archived_at": at})
                 self.alerts[alert_id] = alert
+                self._count_alert(alert, -1)
             self.audit_entries.append(audit)
             return alert
+
+    def count_alerts_for_every_customer(self) -> int:
+        self.every_customer_count_reads += 1
+        return self.every_customer_alert_count
+
+    def _count_alert(self, alert: Alert, change: int) -> None:
+        if alert.customer_id is None:
+            self.every_customer_alert_count += change
+            return
+        counted = self.customers.get(alert.customer_id)
+        if counted is not None:  # the API checks that it exists; some scenarios never create it
+            self.customers[alert.customer_id] = counted.model_copy(update={"alert_count": counted.alert_count + change})
 
     def list_alerts(self, page: PageRequest, applying_to: str | None = None) -> Page[Alert]:
         with self._lock:

@@ -66,6 +66,8 @@ class MemoryTables:
         self.provider_status_orders: dict[str, str] = {}  # invoice id → order of its provider_status
         self.alerts: dict[str, Alert] = {}
         self.alert_keys: dict[str, str] = {}  # uniqueness_key → alert id
+        self.every_customer_alert_count = 0  # live alerts with no customer_id
+        self.every_customer_count_reads = 0
         self.alert_state_items: dict[str, dict[tuple[str, str | None], AlertState]] = {}  # by customer
         self.registrations: dict[str, Registration] = {}
         self.buyer_claims: dict[tuple[str, str], str] = {}  # (partition, claim) → registration id
