@@ -1,0 +1,45 @@
+"""A page of breakdowns written as JSON directly: the bytes Powertools wrote from the route's
+pydantic response model (`BreakdownPage`, which still declares the answer in the OpenAPI
+document), at a fraction of the cost. A page is up to 100 windows of many lines; building a model
+per window and line and serializing it was most of a request once the entries were computed.
+
+What the model wrote, and so what this writes: keys in the model's order, no spaces, strings as
+`json.dumps` writes them (non-ASCII escaped), amounts as plain decimals (`total` and `subtotal` with
+at least the currency's minor units, never rounded), window bounds as `YYYY-MM-DDTHH:MM:SSZ`.
+tests/unit/test_breakdowns_bytes.py holds the digests of what the model answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii as _string  # what json.dumps writes for a str
+
+from shared.api.schemas import at_least_minor_units
+from shared.domain.breakdowns import Breakdown
+from shared.domain.timestamps import format_timestamp
+
+
+def page_json(entries: Sequence[Breakdown], next_page: str | None) -> str:
+    cursor = "null" if next_page is None else _string(next_page)
+    return '{"data":[' + ",".join(map(entry_json, entries)) + '],"next_page":' + cursor + "}"
+
+
+def entry_json(entry: Breakdown) -> str:
+    currency = entry.currency
+    lines = ",".join(
+        '{"id":' + _string(line.id)
+        + ',"name":' + _string(line.name)
+        + ',"product_id":' + ("null" if line.product_id is None else _string(line.product_id))
+        + ',"quantity":"' + format(line.quantity, "f")
+        + '","total":"' + format(at_least_minor_units(line.total, currency), "f") + '"}'
+        for line in entry.line_items
+    )  # fmt: skip
+    return (
+        '{"invoice_id":' + _string(entry.invoice_id)
+        + ',"status":' + _string(entry.status)
+        + ',"currency":' + _string(currency)
+        + ',"breakdown_start_timestamp":"' + format_timestamp(entry.breakdown_start_timestamp)
+        + '","breakdown_end_timestamp":"' + format_timestamp(entry.breakdown_end_timestamp)
+        + '","line_items":[' + lines
+        + '],"subtotal":"' + format(at_least_minor_units(entry.subtotal, currency), "f") + '"}'
+    )  # fmt: skip
