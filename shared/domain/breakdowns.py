@@ -17,13 +17,13 @@ Nothing here rounds: amounts are sums of what the invoice holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from shared.domain.invoice import Invoice, InvoiceStatus, LineItem
+from shared.domain.invoice import Invoice, InvoiceStatus
 from shared.domain.validation import FieldError
 
 WindowSize = Literal["HOUR", "DAY"]
@@ -68,13 +68,6 @@ class BreakdownLine:
     total: Decimal
 
 
-@dataclass
-class _LineSums:
-    line: LineItem
-    quantity: Decimal = Decimal(0)
-    total: Decimal = Decimal(0)
-
-
 @dataclass(frozen=True)
 class Breakdown:
     invoice_id: str
@@ -90,17 +83,40 @@ class Breakdown:
 
 
 def breakdowns_of(invoice: Invoice, query: BreakdownQuery) -> list[Breakdown]:
-    """The invoice's entries, by window; [] when it has no usage in the range."""
+    """The invoice's entries, by window; [] when it has no usage in the range.
+
+    One pass over the buckets (a month of hourly buckets is thousands per line), doing per bucket
+    only what `query.window_of` does: the range check and the window's start."""
     if not query.overlaps(invoice):
         return []
-    windows: dict[datetime, dict[str, _LineSums]] = {}
-    for line, moment, quantity, total in _usage(invoice):
-        window = query.window_of(moment)
-        if window is None:
-            continue
-        sums = windows.setdefault(window, {}).setdefault(line.id, _LineSums(line))
-        sums.quantity += quantity
-        sums.total += total
+    low, high, daily = query.starting_on, query.ending_before, query.window_size == "DAY"
+    # window start → line id → [line, Σ quantity, Σ total]; dicts keep insertion order, which is
+    # the invoice's line order (the lines are walked in order).
+    windows: dict[datetime, dict[str, list[Any]]] = {}
+    zero = Decimal(0)
+    for line in invoice.line_items:
+        key = line.id
+        usage: Iterable[tuple[datetime, Decimal, Decimal]] = (
+            [(b.starting_at, b.quantity, b.total) for b in line.buckets]
+            if line.buckets
+            else [(invoice.start_timestamp, line.quantity, line.total)]
+        )
+        for moment, quantity, total in usage:
+            if not low <= moment < high:
+                continue
+            if daily:
+                window = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            else:
+                window = moment.replace(minute=0, second=0, microsecond=0)
+            lines = windows.get(window)
+            if lines is None:
+                lines = windows[window] = {}
+            sums = lines.get(key)
+            if sums is None:
+                lines[key] = [line, zero + quantity, zero + total]
+            else:
+                sums[1] += quantity
+                sums[2] += total
     length = WINDOW_LENGTH[query.window_size]
     return [
         Breakdown(
@@ -110,17 +126,9 @@ def breakdowns_of(invoice: Invoice, query: BreakdownQuery) -> list[Breakdown]:
             breakdown_start_timestamp=start,
             breakdown_end_timestamp=start + length,
             line_items=tuple(
-                BreakdownLine(s.line.id, s.line.name, s.line.product_id, s.quantity, s.total)
-                for s in windows[start].values()  # dicts keep insertion order: the invoice's line order
+                BreakdownLine(line.id, line.name, line.product_id, quantity, total)
+                for line, quantity, total in windows[start].values()
             ),
         )
         for start in sorted(windows)
     ]
-
-
-def _usage(invoice: Invoice) -> Iterator[tuple[LineItem, datetime, Decimal, Decimal]]:
-    for line in invoice.line_items:
-        if not line.buckets:
-            yield line, invoice.start_timestamp, line.quantity, line.total
-        for bucket in line.buckets:
-            yield line, bucket.starting_at, bucket.quantity, bucket.total

@@ -144,16 +144,19 @@ def _resume_inside_invoice(
     if position.invoice is None or position.version is None:
         return None
     entries = _recent(deps.store).get((customer_id, position.invoice, position.version, query))
-    if entries is None or deps.store.invoice_version(position.invoice) != position.version:
+    if entries is None:
         return None
     served: list[Breakdown] = []
     used = 0
     for number in range(position.skip, len(entries)):
         used += weight(entries[number])
         if len(served) == page.limit or (served and used > PAGE_BYTES_MAX):
+            # The page ends inside the invoice: it is served from here if the version still is.
+            if deps.store.invoice_version(position.invoice) != position.version:
+                return None
             return Page(served, replace(position, skip=number).cursor())
         served.append(entries[number])
-    return None  # the page goes on past this invoice
+    return None  # the page goes on past this invoice: the walk lists it (and its version) anyway
 
 
 def list_breakdowns(
