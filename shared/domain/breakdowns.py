@@ -17,7 +17,7 @@ Nothing here rounds: amounts are sums of what the invoice holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -59,6 +59,26 @@ class BreakdownQuery:
         return hour if self.window_size == "HOUR" else hour.replace(hour=0)
 
 
+BucketUsage = tuple[datetime, Decimal, Decimal]  # a bucket's starting_at, quantity, total
+
+
+@dataclass(frozen=True)
+class InvoiceUsage:
+    """An invoice with its lines' buckets as (starting_at, quantity, total): all that breakdowns
+    need of a bucket, which a store can read without building a model per bucket (a month of
+    hourly buckets is thousands per line). `buckets[i]` are those of `invoice.line_items[i]`,
+    whose own `buckets` may be left empty."""
+
+    invoice: Invoice
+    buckets: Sequence[Sequence[BucketUsage]]
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> InvoiceUsage:
+        return cls(
+            invoice, [[(b.starting_at, b.quantity, b.total) for b in line.buckets] for line in invoice.line_items]
+        )
+
+
 @dataclass(frozen=True)
 class BreakdownLine:
     id: str
@@ -82,11 +102,13 @@ class Breakdown:
         return sum((line.total for line in self.line_items), Decimal(0))
 
 
-def breakdowns_of(invoice: Invoice, query: BreakdownQuery) -> list[Breakdown]:
+def breakdowns_of(read: Invoice | InvoiceUsage, query: BreakdownQuery) -> list[Breakdown]:
     """The invoice's entries, by window; [] when it has no usage in the range.
 
-    One pass over the buckets (a month of hourly buckets is thousands per line), doing per bucket
-    only what `query.window_of` does: the range check and the window's start."""
+    One pass over the buckets, doing per bucket only what `query.window_of` does: the range check
+    and the window's start."""
+    usage = read if isinstance(read, InvoiceUsage) else InvoiceUsage.of(read)
+    invoice = usage.invoice
     if not query.overlaps(invoice):
         return []
     low, high, daily = query.starting_on, query.ending_before, query.window_size == "DAY"
@@ -94,14 +116,10 @@ def breakdowns_of(invoice: Invoice, query: BreakdownQuery) -> list[Breakdown]:
     # the invoice's line order (the lines are walked in order).
     windows: dict[datetime, dict[str, list[Any]]] = {}
     zero = Decimal(0)
-    for line in invoice.line_items:
+    for line, buckets in zip(invoice.line_items, usage.buckets, strict=True):
         key = line.id
-        usage: Iterable[tuple[datetime, Decimal, Decimal]] = (
-            [(b.starting_at, b.quantity, b.total) for b in line.buckets]
-            if line.buckets
-            else [(invoice.start_timestamp, line.quantity, line.total)]
-        )
-        for moment, quantity, total in usage:
+        counted = buckets or [(invoice.start_timestamp, line.quantity, line.total)]
+        for moment, quantity, total in counted:
             if not low <= moment < high:
                 continue
             if daily:

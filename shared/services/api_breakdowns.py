@@ -116,11 +116,12 @@ def _entries_of(deps: ApiDependencies, listing: InvoiceListing, query: Breakdown
     recent = _recent(deps.store)
     entries = recent.get(key)
     if entries is None:
-        invoice = deps.store.get_invoice(listing.invoice.id, buckets=True)
+        usage = deps.store.get_invoice_usage(listing.invoice.id)
         # Deleted between the two reads: nothing to show. Replaced by a newer version: its entries
         # are the newer version's, kept under the version they belong to.
-        entries = [] if invoice is None else breakdowns_of(invoice, query)
-        if invoice is not None:
+        entries = [] if usage is None else breakdowns_of(usage, query)
+        if usage is not None:
+            invoice = usage.invoice
             recent.put((invoice.customer_id, invoice.id, invoice.version, query), entries)
     return entries
 

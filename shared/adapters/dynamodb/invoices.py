@@ -8,11 +8,11 @@ lines a list shows, so lists never read chunks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
 from shared.adapters.dynamodb.alerts import spend_marker_writes
@@ -23,6 +23,7 @@ from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChun
 from shared.adapters.dynamodb.keys import customer_key, drawdown_key, id_part, invoice_key
 from shared.adapters.dynamodb.pages import PagedQueries
 from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, from_attributes, to_attributes
+from shared.domain.breakdowns import InvoiceUsage
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import (
     LIST_PAGE_BYTES_MAX,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 
 READ_ATTEMPTS = 3
+_Read = TypeVar("_Read")
 
 
 @dataclass(frozen=True)
@@ -221,17 +223,32 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
         return {"Update": update}
 
     def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
+        def read(invoice: Invoice, chunks: LineChunks | None) -> Invoice | None:
+            if chunks is None:
+                return invoice if buckets else invoice_without_buckets(invoice)
+            lines = self._read_lines(invoice_id, chunks, buckets=buckets)
+            return None if lines is None else invoice.model_copy(update={"line_items": lines})
+
+        return self._read_invoice(invoice_id, read)
+
+    def get_invoice_usage(self, invoice_id: str) -> InvoiceUsage | None:
+        def read(invoice: Invoice, chunks: LineChunks | None) -> InvoiceUsage | None:
+            return InvoiceUsage.of(invoice) if chunks is None else self._read_usage(invoice_id, invoice, chunks)
+
+        return self._read_invoice(invoice_id, read)
+
+    def _read_invoice(
+        self, invoice_id: str, read: Callable[[Invoice, LineChunks | None], _Read | None]
+    ) -> _Read | None:
+        """The head, then `read` of it and the chunks it names (None from `read`: a chunk went
+        missing under the read, the head was replaced: read it again); None if never stored."""
         for _ in range(READ_ATTEMPTS):
             item = self._get(invoice_key(invoice_id))
             if item is None:
                 return None
-            invoice = _invoice_from_item(item)
-            chunks = LineChunks.of_head(item)
-            if chunks is None:
-                return invoice if buckets else invoice_without_buckets(invoice)
-            lines = self._read_lines(invoice_id, chunks, buckets=buckets)
-            if lines is not None:
-                return invoice.model_copy(update={"line_items": lines})
+            found = read(_invoice_from_item(item), LineChunks.of_head(item))
+            if found is not None:
+                return found
         raise RetryableError(
             f"invoice {invoice_id}: its line items changed under {READ_ATTEMPTS} reads in a row; it will be retried",
             code="lines_changing",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from shared.domain.breakdowns import InvoiceUsage
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import (
     LIST_PAGE_BYTES_MAX,
@@ -62,6 +63,10 @@ class MemoryInvoices(MemoryTables):
     def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
         invoice = self.invoices.get(invoice_id)
         return invoice if invoice is None or buckets else invoice_without_buckets(invoice)
+
+    def get_invoice_usage(self, invoice_id: str) -> InvoiceUsage | None:
+        invoice = self.invoices.get(invoice_id)
+        return None if invoice is None else InvoiceUsage.of(invoice)
 
     def invoice_version(self, invoice_id: str) -> int | None:
         invoice = self.invoices.get(invoice_id)
