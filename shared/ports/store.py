@@ -184,6 +184,11 @@ class ApiTables(Protocol):
         lines only (`shared.domain.invoice_listing`); a page may end early to stay small."""
         ...
 
+    def invoice_list_cursor(self, invoice: Invoice) -> str:
+        """The `next_page` that a `list_invoices` page ending at `invoice` hands out (without listing):
+        where its customer's list goes on after it."""
+        ...
+
     def list_audit_entries(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:
         """Newest first."""
         ...

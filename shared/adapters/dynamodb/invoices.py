@@ -33,7 +33,7 @@ from shared.domain.invoice_listing import (
     listing_of,
 )
 from shared.domain.ledger import CommitLedger, drawn_commit_ids, plan_drawdowns
-from shared.domain.paging import Page, PageRequest
+from shared.domain.paging import Page, PageRequest, encode_cursor
 from shared.domain.timestamps import format_timestamp
 from shared.domain.types import STORAGE
 from shared.ports.errors import RetryableError
@@ -113,10 +113,8 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
         drawdowns: _DrawdownWrites = NO_DRAWDOWNS,
     ) -> list[TransactWriteItemTypeDef]:
         item: Item = {
-            **invoice_key(invoice.id),
+            **_list_position(invoice),
             "entity": "invoice",
-            "GSI1PK": f"CUSTOMER#{invoice.customer_id}#INVOICES",
-            "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{id_part(invoice.id)}",
             "customer_id": invoice.customer_id,
             "status": invoice.status,
             "version": invoice.version,
@@ -276,6 +274,10 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
                 ExpressionAttributeValues=to_attributes({":v": version}),
             )
 
+    def invoice_list_cursor(self, invoice: Invoice) -> str:
+        # What `_query_page` hands out: the keys of the last item of the page.
+        return encode_cursor(_list_position(invoice))
+
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         # GSI1SK is `<start_timestamp>#<id>`; a start with a fraction ("…:00.5Z") sorts before "…:00Z",
         # so the key range is widened to whole seconds and the exact bounds are checked per invoice.
@@ -291,6 +293,15 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
             keep=lambda listing: query.matches(listing.invoice),
             weigh=(lambda listing: listing.size, LIST_PAGE_BYTES_MAX),
         )
+
+
+def _list_position(invoice: Invoice) -> Item:
+    """The invoice item's keys, its place in its customer's list (GSI1) included."""
+    return {
+        **invoice_key(invoice.id),
+        "GSI1PK": f"CUSTOMER#{invoice.customer_id}#INVOICES",
+        "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{id_part(invoice.id)}",
+    }
 
 
 def _invoice_from_item(item: Item) -> Invoice:

@@ -15,7 +15,7 @@ from shared.domain.invoice_listing import (
     listing_of,
 )
 from shared.domain.ledger import CommitLedger, drawn_commit_ids, plan_drawdowns
-from shared.domain.paging import Page, PageRequest
+from shared.domain.paging import Page, PageRequest, encode_cursor
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
 from tests.fakes.memory_store.state import MemoryTables
 
@@ -77,6 +77,9 @@ class MemoryInvoices(MemoryTables):
             if invoice_id in self.invoices and self.dispatched.get(invoice_id, -1) < version:
                 self.dispatched[invoice_id] = version
 
+    def invoice_list_cursor(self, invoice: Invoice) -> str:
+        return encode_cursor({"list": f"invoices:{invoice.customer_id}", "after": _list_position(listing_of(invoice))})
+
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         with self._lock:
             matching = [i for i in self.invoices.values() if i.customer_id == customer_id and query.matches(i)]
@@ -84,7 +87,11 @@ class MemoryInvoices(MemoryTables):
         return self._page(
             f"invoices:{customer_id}",
             ordered,
-            lambda listing: [listing.invoice.start_timestamp.isoformat(), listing.invoice.id],
+            _list_position,
             page,
             weigh=(lambda listing: listing.size, LIST_PAGE_BYTES_MAX),
         )
+
+
+def _list_position(listing: InvoiceListing) -> list[str]:
+    return [listing.invoice.start_timestamp.isoformat(), listing.invoice.id]
