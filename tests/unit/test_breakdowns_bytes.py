@@ -27,6 +27,7 @@ from tests.conftest import TABLE_NAME
 from tests.fakes.memory_store import InMemoryStore
 
 TOKEN = "bytes-token"
+HEADERS = [("authorization", f"Bearer {TOKEN}")]
 FEB = datetime(2025, 2, 1, tzinfo=UTC)
 CUSTOMER = "cust_bytes"
 
@@ -169,14 +170,9 @@ def _walk(deps: ApiDependencies, params: dict[str, str], limit: int) -> list[byt
     bodies: list[bytes] = []
     cursor = None
     while True:
-        query = {**params, "limit": str(limit), **({"next_page": cursor} if cursor else {})}
-        event = http_api_event(
-            method="GET",
-            target=f"/v1/customers/{CUSTOMER}/invoices/breakdowns?{urlencode(query)}",
-            headers=[("authorization", f"Bearer {TOKEN}")],
-            body=b"",
-            source_ip="192.0.2.1",
-        )
+        query = urlencode({**params, "limit": str(limit), **({"next_page": cursor} if cursor else {})})
+        target = f"/v1/customers/{CUSTOMER}/invoices/breakdowns?{query}"
+        event = http_api_event(method="GET", target=target, headers=HEADERS, body=b"", source_ip="192.0.2.1")
         reply = lambda_handler(event, LocalLambdaContext("ApiFunction"), deps=deps)
         assert reply["statusCode"] == 200, reply["body"]
         assert reply["headers"]["Content-Type"] == "application/json"
