@@ -18,10 +18,10 @@ Nothing here rounds: amounts are sums of what the invoice holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from shared.domain.invoice import Invoice, InvoiceStatus
 from shared.domain.validation import FieldError
@@ -79,8 +79,9 @@ class InvoiceUsage:
         )
 
 
-@dataclass(frozen=True)
-class BreakdownLine:
+# Tuples, not frozen dataclasses: a month of HOUR windows is thousands of entries and lines, and a
+# frozen dataclass sets each field through object.__setattr__ (most of computing the entries).
+class BreakdownLine(NamedTuple):
     id: str
     name: str
     product_id: str | None
@@ -88,14 +89,13 @@ class BreakdownLine:
     total: Decimal
 
 
-@dataclass(frozen=True)
-class Breakdown:
+class Breakdown(NamedTuple):
     invoice_id: str
     status: InvoiceStatus
     currency: str
     breakdown_start_timestamp: datetime
     breakdown_end_timestamp: datetime
-    line_items: tuple[BreakdownLine, ...] = field(default=())
+    line_items: tuple[BreakdownLine, ...] = ()
 
     @property
     def subtotal(self) -> Decimal:
@@ -138,14 +138,16 @@ def breakdowns_of(read: Invoice | InvoiceUsage, query: BreakdownQuery) -> list[B
     length = WINDOW_LENGTH[query.window_size]
     return [
         Breakdown(
-            invoice_id=invoice.id,
-            status=invoice.status,
-            currency=invoice.currency,
-            breakdown_start_timestamp=start,
-            breakdown_end_timestamp=start + length,
-            line_items=tuple(
-                BreakdownLine(line.id, line.name, line.product_id, quantity, total)
-                for line, quantity, total in windows[start].values()
+            invoice.id,
+            invoice.status,
+            invoice.currency,
+            start,
+            start + length,
+            tuple(
+                [
+                    BreakdownLine(line.id, line.name, line.product_id, quantity, total)
+                    for line, quantity, total in windows[start].values()
+                ]
             ),
         )
         for start in sorted(windows)
