@@ -10,7 +10,9 @@ same request.
 An invoice of a month of hourly buckets spans several pages of 100 HOUR windows; its entries are
 computed once and kept for the next pages (`_RecentEntries`, per store, a few invoices): an
 invoice version never changes once stored, so `(customer, id, version, query)` always gives the
-same entries (a version the router has not seen yet is a new key).
+same entries (a version the router has not seen yet is a new key). A page that resumes in kept
+entries whose version is still the stored one serves them without listing, and when it goes on
+past them continues the list right after that invoice — with the cursors the walk would hand out.
 """
 
 from __future__ import annotations
