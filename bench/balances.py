@@ -110,11 +110,12 @@ class _Table:
 
 
 class CountingClient:
-    """The boto3 client, counting the read calls made through it."""
+    """The boto3 client, counting the read calls made through it (and keeping their arguments)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.calls: Counter[str] = Counter()
+        self.recorded: list[tuple[str, dict[str, Any]]] = []
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
@@ -123,6 +124,7 @@ class CountingClient:
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
+            self.recorded.append((name, dict(kwargs)))  # a copy: a caller may change it for its next call
             return attribute(*args, **kwargs)
 
         return counted

@@ -17,13 +17,13 @@ Nothing here rounds: amounts are sums of what the invoice holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
-from shared.domain.invoice import Invoice, InvoiceStatus, LineItem
+from shared.domain.invoice import Invoice, InvoiceStatus
 from shared.domain.validation import FieldError
 
 WindowSize = Literal["HOUR", "DAY"]
@@ -59,8 +59,29 @@ class BreakdownQuery:
         return hour if self.window_size == "HOUR" else hour.replace(hour=0)
 
 
+BucketUsage = tuple[datetime, Decimal, Decimal]  # a bucket's starting_at, quantity, total
+
+
 @dataclass(frozen=True)
-class BreakdownLine:
+class InvoiceUsage:
+    """An invoice with its lines' buckets as (starting_at, quantity, total): all that breakdowns
+    need of a bucket, which a store can read without building a model per bucket (a month of
+    hourly buckets is thousands per line). `buckets[i]` are those of `invoice.line_items[i]`,
+    whose own `buckets` may be left empty."""
+
+    invoice: Invoice
+    buckets: Sequence[Sequence[BucketUsage]]
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> InvoiceUsage:
+        return cls(
+            invoice, [[(b.starting_at, b.quantity, b.total) for b in line.buckets] for line in invoice.line_items]
+        )
+
+
+# Tuples, not frozen dataclasses: a month of HOUR windows is thousands of entries and lines, and a
+# frozen dataclass sets each field through object.__setattr__ (most of computing the entries).
+class BreakdownLine(NamedTuple):
     id: str
     name: str
     product_id: str | None
@@ -68,59 +89,66 @@ class BreakdownLine:
     total: Decimal
 
 
-@dataclass
-class _LineSums:
-    line: LineItem
-    quantity: Decimal = Decimal(0)
-    total: Decimal = Decimal(0)
-
-
-@dataclass(frozen=True)
-class Breakdown:
+class Breakdown(NamedTuple):
     invoice_id: str
     status: InvoiceStatus
     currency: str
     breakdown_start_timestamp: datetime
     breakdown_end_timestamp: datetime
-    line_items: tuple[BreakdownLine, ...] = field(default=())
+    line_items: tuple[BreakdownLine, ...] = ()
 
     @property
     def subtotal(self) -> Decimal:
         return sum((line.total for line in self.line_items), Decimal(0))
 
 
-def breakdowns_of(invoice: Invoice, query: BreakdownQuery) -> list[Breakdown]:
-    """The invoice's entries, by window; [] when it has no usage in the range."""
+def breakdowns_of(read: Invoice | InvoiceUsage, query: BreakdownQuery) -> list[Breakdown]:
+    """The invoice's entries, by window; [] when it has no usage in the range.
+
+    One pass over the buckets, doing per bucket only what `query.window_of` does: the range check
+    and the window's start."""
+    usage = read if isinstance(read, InvoiceUsage) else InvoiceUsage.of(read)
+    invoice = usage.invoice
     if not query.overlaps(invoice):
         return []
-    windows: dict[datetime, dict[str, _LineSums]] = {}
-    for line, moment, quantity, total in _usage(invoice):
-        window = query.window_of(moment)
-        if window is None:
-            continue
-        sums = windows.setdefault(window, {}).setdefault(line.id, _LineSums(line))
-        sums.quantity += quantity
-        sums.total += total
+    low, high, daily = query.starting_on, query.ending_before, query.window_size == "DAY"
+    # window start → line id → [line, Σ quantity, Σ total]; dicts keep insertion order, which is
+    # the invoice's line order (the lines are walked in order).
+    windows: dict[datetime, dict[str, list[Any]]] = {}
+    zero = Decimal(0)
+    for line, buckets in zip(invoice.line_items, usage.buckets, strict=True):
+        key = line.id
+        counted = buckets or [(invoice.start_timestamp, line.quantity, line.total)]
+        for moment, quantity, total in counted:
+            if not low <= moment < high:
+                continue
+            if daily:
+                window = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+            else:
+                window = moment.replace(minute=0, second=0, microsecond=0)
+            lines = windows.get(window)
+            if lines is None:
+                lines = windows[window] = {}
+            sums = lines.get(key)
+            if sums is None:
+                lines[key] = [line, zero + quantity, zero + total]
+            else:
+                sums[1] += quantity
+                sums[2] += total
     length = WINDOW_LENGTH[query.window_size]
     return [
         Breakdown(
-            invoice_id=invoice.id,
-            status=invoice.status,
-            currency=invoice.currency,
-            breakdown_start_timestamp=start,
-            breakdown_end_timestamp=start + length,
-            line_items=tuple(
-                BreakdownLine(s.line.id, s.line.name, s.line.product_id, s.quantity, s.total)
-                for s in windows[start].values()  # dicts keep insertion order: the invoice's line order
+            invoice.id,
+            invoice.status,
+            invoice.currency,
+            start,
+            start + length,
+            tuple(
+                [
+                    BreakdownLine(line.id, line.name, line.product_id, quantity, total)
+                    for line, quantity, total in windows[start].values()
+                ]
             ),
         )
         for start in sorted(windows)
     ]
-
-
-def _usage(invoice: Invoice) -> Iterator[tuple[LineItem, datetime, Decimal, Decimal]]:
-    for line in invoice.line_items:
-        if not line.buckets:
-            yield line, invoice.start_timestamp, line.quantity, line.total
-        for bucket in line.buckets:
-            yield line, bucket.starting_at, bucket.quantity, bucket.total

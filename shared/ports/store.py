@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from shared.domain.audit import AuditEntry, AuditQuery
+    from shared.domain.breakdowns import InvoiceUsage
     from shared.domain.commits import Commit, CommitQuery
     from shared.domain.contract_end_date import FinalizedUsageEnd
     from shared.domain.invoice import Invoice
@@ -94,6 +95,11 @@ class InvoiceReads(Protocol):
     def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
         """The latest stored version with all its lines; `buckets=False` leaves their buckets out
         (far less to read for an invoice with a month of hourly buckets)."""
+        ...
+
+    def get_invoice_usage(self, invoice_id: str) -> InvoiceUsage | None:
+        """The latest stored version with its lines' buckets as (starting_at, quantity, total), not
+        as models: what breakdowns read (a month of hourly buckets is thousands per line)."""
         ...
 
     def invoice_version(self, invoice_id: str) -> int | None:
@@ -176,6 +182,11 @@ class ApiTables(Protocol):
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         """The latest version of each matching invoice, by start_timestamp then id, with its first
         lines only (`shared.domain.invoice_listing`); a page may end early to stay small."""
+        ...
+
+    def invoice_list_cursor(self, invoice: Invoice) -> str:
+        """The `next_page` that a `list_invoices` page ending at `invoice` hands out (without listing):
+        where its customer's list goes on after it."""
         ...
 
     def list_audit_entries(self, query: AuditQuery, page: PageRequest) -> Page[AuditEntry]:

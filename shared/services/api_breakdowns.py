@@ -10,7 +10,9 @@ same request.
 An invoice of a month of hourly buckets spans several pages of 100 HOUR windows; its entries are
 computed once and kept for the next pages (`_RecentEntries`, per store, a few invoices): an
 invoice version never changes once stored, so `(customer, id, version, query)` always gives the
-same entries (a version the router has not seen yet is a new key).
+same entries (a version the router has not seen yet is a new key). A page that resumes in kept
+entries whose version is still the stored one serves them without listing, and when it goes on
+past them continues the list right after that invoice — with the cursors the walk would hand out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 from shared.domain.breakdowns import Breakdown, BreakdownQuery, breakdowns_of
+from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from shared.domain.types import MAX_ID_LENGTH
@@ -76,24 +79,30 @@ def _count(value: object) -> bool:
 _Key = tuple[str, str, int, BreakdownQuery]  # customer, invoice id, version, the query
 
 
+@dataclass(frozen=True)
+class _Kept:
+    invoice: Invoice  # the version the entries are of (where the customer's list goes on after it)
+    entries: list[Breakdown]
+
+
 class _RecentEntries:
     """The entries of the last few invoices read, by (customer, id, version, query): a later page of
     the same walk takes them from here instead of reading the invoice's buckets again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[_Key, list[Breakdown]] = OrderedDict()
+        self._entries: OrderedDict[_Key, _Kept] = OrderedDict()
 
-    def get(self, key: _Key) -> list[Breakdown] | None:
+    def get(self, key: _Key) -> _Kept | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: _Key, entries: list[Breakdown]) -> None:
+    def put(self, key: _Key, kept: _Kept) -> None:
         with self._lock:
-            self._entries[key] = entries
+            self._entries[key] = kept
             self._entries.move_to_end(key)
             while len(self._entries) > RECENT_INVOICES:
                 self._entries.popitem(last=False)
@@ -114,14 +123,17 @@ def _recent(store: object) -> _RecentEntries:
 def _entries_of(deps: ApiDependencies, listing: InvoiceListing, query: BreakdownQuery) -> list[Breakdown]:
     key = (listing.invoice.customer_id, listing.invoice.id, listing.invoice.version, query)
     recent = _recent(deps.store)
-    entries = recent.get(key)
-    if entries is None:
-        invoice = deps.store.get_invoice(listing.invoice.id, buckets=True)
-        # Deleted between the two reads: nothing to show. Replaced by a newer version: its entries
-        # are the newer version's, kept under the version they belong to.
-        entries = [] if invoice is None else breakdowns_of(invoice, query)
-        if invoice is not None:
-            recent.put((invoice.customer_id, invoice.id, invoice.version, query), entries)
+    kept = recent.get(key)
+    if kept is not None:
+        return kept.entries
+    usage = deps.store.get_invoice_usage(listing.invoice.id)
+    if usage is None:  # deleted between the two reads: nothing to show
+        return []
+    # Replaced by a newer version between the two reads: its entries are the newer version's, kept
+    # under the version they belong to.
+    invoice = usage.invoice
+    entries = breakdowns_of(usage, query)
+    recent.put((invoice.customer_id, invoice.id, invoice.version, query), _Kept(invoice, entries))
     return entries
 
 
@@ -135,38 +147,22 @@ def _check_customer(deps: ApiDependencies, customer_id: str) -> None:
         raise NotFound(f"customer {customer_id!r} not found")
 
 
-def _resume_inside_invoice(
-    deps: ApiDependencies, customer_id: str, query: BreakdownQuery, page: PageRequest, position: _Position
-) -> Page[Breakdown] | None:
-    """The page, when it lies wholly inside the invoice the cursor stopped in and that invoice's
-    entries are kept here, and its stored version is still the one they were computed from;
-    else None (the walk of the list serves it, with the same entries and cursor)."""
+def _kept_for(deps: ApiDependencies, customer_id: str, query: BreakdownQuery, position: _Position) -> _Kept | None:
+    """The entries kept of the invoice the cursor stopped in, when this function holds them and
+    that invoice's stored version is still the one they were computed from (one small GetItem);
+    else None (the walk of the list serves the page, with the same entries and cursor)."""
     if position.invoice is None or position.version is None:
         return None
-    entries = _recent(deps.store).get((customer_id, position.invoice, position.version, query))
-    if entries is None or deps.store.invoice_version(position.invoice) != position.version:
+    kept = _recent(deps.store).get((customer_id, position.invoice, position.version, query))
+    if kept is None or deps.store.invoice_version(position.invoice) != position.version:
         return None
-    served: list[Breakdown] = []
-    used = 0
-    for number in range(position.skip, len(entries)):
-        used += weight(entries[number])
-        if len(served) == page.limit or (served and used > PAGE_BYTES_MAX):
-            return Page(served, replace(position, skip=number).cursor())
-        served.append(entries[number])
-    return None  # the page goes on past this invoice
+    return kept
 
 
 def list_breakdowns(
     deps: ApiDependencies, customer_id: str, query: BreakdownQuery, page: PageRequest
 ) -> Page[Breakdown]:
     position = _Position.of(page.cursor)
-    resumed = _resume_inside_invoice(deps, customer_id, query, page, position)
-    if resumed is not None:
-        return resumed
-    # A later page reads no customer: its cursor came from this customer's list, and customers are
-    # never deleted. Only a walk that finds nothing at its start asks whether the customer exists.
-    if page.cursor is None:
-        _check_customer(deps, customer_id)
     entries: list[Breakdown] = []
     used = 0
     invoice_query = InvoiceQuery(status=query.status)
@@ -178,6 +174,22 @@ def list_breakdowns(
     # entries of that one invoice; an earlier build's counted on across its stretch of ten.
     skip = position.skip
     first = True
+    kept = _kept_for(deps, customer_id, query, position)
+    if kept is not None:
+        # The page resumes in entries kept here: no list, no buckets, while it stays inside them.
+        for number in range(position.skip, len(kept.entries)):
+            used += weight(kept.entries[number])
+            if len(entries) == page.limit or (entries and used > PAGE_BYTES_MAX):
+                return Page(entries, replace(position, skip=number).cursor())
+            entries.append(kept.entries[number])
+        # It goes on past that invoice: with the stretch after it, as the walk would (that invoice
+        # ends its stretch of `at + 1`), so the cursors are the walk's.
+        position = _Position(deps.store.invoice_list_cursor(kept.invoice), 0)
+        size, skip, first = min(2 * size, INVOICES_PER_STEP), max(0, skip - len(kept.entries)), False
+    elif page.cursor is None:
+        # A later page reads no customer: its cursor came from this customer's list, and customers
+        # are never deleted. Only a walk that finds nothing at its start asks whether it exists.
+        _check_customer(deps, customer_id)
     while True:
         stretch = deps.store.list_invoices(customer_id, invoice_query, PageRequest(size, position.invoices))
         if first and page.cursor is not None and not stretch.items:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain.breakdowns import BreakdownQuery
+from shared.domain.breakdowns import BreakdownQuery, InvoiceUsage
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
 from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
@@ -41,6 +41,10 @@ class CountingStore(InMemoryStore):
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         self.lists += 1
         return super().list_invoices(customer_id, query, page)
+
+    def get_invoice_usage(self, invoice_id: str) -> InvoiceUsage | None:
+        self.reads.append(invoice_id)
+        return super().get_invoice_usage(invoice_id)
 
     def invoice_version(self, invoice_id: str) -> int | None:
         self.version_reads += 1

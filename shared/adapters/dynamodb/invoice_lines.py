@@ -21,17 +21,18 @@ import contextlib
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 
 from shared.adapters.aws_errors import ConditionFailed
 from shared.adapters.dynamodb.keys import invoice_lines_key, lines_sort_key
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
+from shared.domain.breakdowns import BucketUsage, InvoiceUsage
 from shared.domain.invoice import Invoice, LineItem, UsageBucket
 from shared.domain.invoice_listing import without_buckets
 from shared.domain.types import DEFERRED, STORAGE
@@ -44,6 +45,7 @@ STALE_CHUNKS_TTL_SECONDS = 86_400
 LINES, BUCKETS = "L", "B"
 _LINES: TypeAdapter[list[LineItem]] = TypeAdapter(list[LineItem], config=DEFERRED)
 _BUCKETS: TypeAdapter[list[list[UsageBucket]]] = TypeAdapter(list[list[UsageBucket]], config=DEFERRED)
+_Bucket = TypeVar("_Bucket")
 
 
 @dataclass(frozen=True)
@@ -94,22 +96,37 @@ def stored_buckets(data: bytes) -> list[list[UsageBucket]]:
     validated again: a month of hourly buckets is 100k timestamps and amounts, and validating them
     field by field costs several times the read itself."""
     construct, moment = UsageBucket.model_construct, datetime.fromisoformat
+    return _stored(
+        data,
+        lambda bucket: construct(
+            starting_at=moment(bucket["starting_at"]),
+            ending_before=moment(bucket["ending_before"]),
+            quantity=Decimal(bucket["quantity"]),
+            total=Decimal(bucket["total"]),
+        ),
+        lambda bucket: bucket,
+    )
+
+
+def stored_usage(data: bytes) -> list[list[BucketUsage]]:
+    """Each line's buckets as (starting_at, quantity, total), from the same bytes: what breakdowns
+    need, without a model per bucket (building one costs more than parsing its fields)."""
+    moment = datetime.fromisoformat
+    return _stored(
+        data,
+        lambda bucket: (moment(bucket["starting_at"]), Decimal(bucket["quantity"]), Decimal(bucket["total"])),
+        lambda bucket: (bucket.starting_at, bucket.quantity, bucket.total),
+    )
+
+
+def _stored(
+    data: bytes, trusted: Callable[[dict[str, str]], _Bucket], validated: Callable[[UsageBucket], _Bucket]
+) -> list[list[_Bucket]]:
     try:
-        return [
-            [
-                construct(
-                    starting_at=moment(bucket["starting_at"]),
-                    ending_before=moment(bucket["ending_before"]),
-                    quantity=Decimal(bucket["quantity"]),
-                    total=Decimal(bucket["total"]),
-                )
-                for bucket in line
-            ]
-            for line in json.loads(data)
-        ]
+        return [[trusted(bucket) for bucket in line] for line in json.loads(data)]
     except (KeyError, TypeError, ValueError, ArithmeticError):
         # Not what this module writes (an item edited by hand): the validating path names the field.
-        return _BUCKETS.validate_json(data)
+        return [[validated(bucket) for bucket in line] for line in _BUCKETS.validate_json(data)]
 
 
 def _cut(data: bytes) -> list[bytes]:
@@ -132,20 +149,37 @@ class InvoiceLineChunks(TableAccess):
     def _read_lines(self, invoice_id: str, chunks: LineChunks, *, buckets: bool) -> list[LineItem] | None:
         """The lines the head names (with their buckets, or without), or None if a chunk is
         missing — a head replaced and its chunks expired while this read ran: read the head again."""
+        streams = self._read_streams(invoice_id, chunks, buckets=buckets)
+        if streams is None:
+            return None
+        lines = _LINES.validate_json(streams[LINES])
+        if not buckets or not chunks.bucket_chunks:
+            return lines
+        per_line = stored_buckets(streams[BUCKETS])
+        return [
+            line.model_copy(update={"buckets": line_buckets})
+            for line, line_buckets in zip(lines, per_line, strict=True)
+        ]
+
+    def _read_usage(self, invoice_id: str, invoice: Invoice, chunks: LineChunks) -> InvoiceUsage | None:
+        """`invoice` (its head) with the lines the head names, their buckets as `stored_usage`
+        reads them; None if a chunk is missing (as `_read_lines`)."""
+        streams = self._read_streams(invoice_id, chunks, buckets=True)
+        if streams is None:
+            return None
+        lines = _LINES.validate_json(streams[LINES])
+        buckets = stored_usage(streams[BUCKETS]) if chunks.bucket_chunks else [[] for _ in lines]
+        return InvoiceUsage(invoice.model_copy(update={"line_items": lines}), buckets)
+
+    def _read_streams(self, invoice_id: str, chunks: LineChunks, *, buckets: bool) -> dict[str, bytes] | None:
+        """The head's streams decompressed (the buckets' only with `buckets`), or None if a chunk is missing."""
         prefix = invoice_lines_key(invoice_id, lines_sort_key(chunks.key, "" if buckets else LINES))
         found: dict[str, list[bytes]] = {LINES: [], BUCKETS: []}
         for item in self._query_prefix(prefix["PK"], prefix["SK"]):
             found[str(item["SK"]).rsplit("#", 2)[-2]].append(bytes(item["data"]))
         if len(found[LINES]) != chunks.line_chunks or (buckets and len(found[BUCKETS]) != chunks.bucket_chunks):
             return None
-        lines = _LINES.validate_json(zlib.decompress(b"".join(found[LINES])))
-        if not buckets or not chunks.bucket_chunks:
-            return lines
-        per_line = stored_buckets(zlib.decompress(b"".join(found[BUCKETS])))
-        return [
-            line.model_copy(update={"buckets": line_buckets})
-            for line, line_buckets in zip(lines, per_line, strict=True)
-        ]
+        return {stream: zlib.decompress(b"".join(parts)) if parts else b"" for stream, parts in found.items()}
 
     def _query_prefix(self, partition: str, sort_prefix: str) -> Iterator[Item]:
         kwargs: dict[str, Any] = {

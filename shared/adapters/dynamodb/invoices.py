@@ -8,11 +8,11 @@ lines a list shows, so lists never read chunks.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.adapters.aws_errors import ConditionFailed, TransactionConflict
 from shared.adapters.dynamodb.alerts import spend_marker_writes
@@ -23,6 +23,7 @@ from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChun
 from shared.adapters.dynamodb.keys import customer_key, drawdown_key, id_part, invoice_key
 from shared.adapters.dynamodb.pages import PagedQueries
 from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, from_attributes, to_attributes
+from shared.domain.breakdowns import InvoiceUsage
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import (
     LIST_PAGE_BYTES_MAX,
@@ -32,7 +33,7 @@ from shared.domain.invoice_listing import (
     listing_of,
 )
 from shared.domain.ledger import CommitLedger, drawn_commit_ids, plan_drawdowns
-from shared.domain.paging import Page, PageRequest
+from shared.domain.paging import Page, PageRequest, encode_cursor
 from shared.domain.timestamps import format_timestamp
 from shared.domain.types import STORAGE
 from shared.ports.errors import RetryableError
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 
 READ_ATTEMPTS = 3
+_Read = TypeVar("_Read")
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,8 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
         drawdowns: _DrawdownWrites = NO_DRAWDOWNS,
     ) -> list[TransactWriteItemTypeDef]:
         item: Item = {
-            **invoice_key(invoice.id),
+            **_list_position(invoice),
             "entity": "invoice",
-            "GSI1PK": f"CUSTOMER#{invoice.customer_id}#INVOICES",
-            "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{id_part(invoice.id)}",
             "customer_id": invoice.customer_id,
             "status": invoice.status,
             "version": invoice.version,
@@ -221,17 +221,32 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
         return {"Update": update}
 
     def get_invoice(self, invoice_id: str, *, buckets: bool = True) -> Invoice | None:
+        def read(invoice: Invoice, chunks: LineChunks | None) -> Invoice | None:
+            if chunks is None:
+                return invoice if buckets else invoice_without_buckets(invoice)
+            lines = self._read_lines(invoice_id, chunks, buckets=buckets)
+            return None if lines is None else invoice.model_copy(update={"line_items": lines})
+
+        return self._read_invoice(invoice_id, read)
+
+    def get_invoice_usage(self, invoice_id: str) -> InvoiceUsage | None:
+        def read(invoice: Invoice, chunks: LineChunks | None) -> InvoiceUsage | None:
+            return InvoiceUsage.of(invoice) if chunks is None else self._read_usage(invoice_id, invoice, chunks)
+
+        return self._read_invoice(invoice_id, read)
+
+    def _read_invoice(
+        self, invoice_id: str, read: Callable[[Invoice, LineChunks | None], _Read | None]
+    ) -> _Read | None:
+        """The head, then `read` of it and the chunks it names (None from `read`: a chunk went
+        missing under the read, the head was replaced: read it again); None if never stored."""
         for _ in range(READ_ATTEMPTS):
             item = self._get(invoice_key(invoice_id))
             if item is None:
                 return None
-            invoice = _invoice_from_item(item)
-            chunks = LineChunks.of_head(item)
-            if chunks is None:
-                return invoice if buckets else invoice_without_buckets(invoice)
-            lines = self._read_lines(invoice_id, chunks, buckets=buckets)
-            if lines is not None:
-                return invoice.model_copy(update={"line_items": lines})
+            found = read(_invoice_from_item(item), LineChunks.of_head(item))
+            if found is not None:
+                return found
         raise RetryableError(
             f"invoice {invoice_id}: its line items changed under {READ_ATTEMPTS} reads in a row; it will be retried",
             code="lines_changing",
@@ -259,6 +274,10 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
                 ExpressionAttributeValues=to_attributes({":v": version}),
             )
 
+    def invoice_list_cursor(self, invoice: Invoice) -> str:
+        # What `_query_page` hands out: the keys of the last item of the page.
+        return encode_cursor(_list_position(invoice))
+
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         # GSI1SK is `<start_timestamp>#<id>`; a start with a fraction ("…:00.5Z") sorts before "…:00Z",
         # so the key range is widened to whole seconds and the exact bounds are checked per invoice.
@@ -274,6 +293,15 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
             keep=lambda listing: query.matches(listing.invoice),
             weigh=(lambda listing: listing.size, LIST_PAGE_BYTES_MAX),
         )
+
+
+def _list_position(invoice: Invoice) -> Item:
+    """The invoice item's keys, its place in its customer's list (GSI1) included."""
+    return {
+        **invoice_key(invoice.id),
+        "GSI1PK": f"CUSTOMER#{invoice.customer_id}#INVOICES",
+        "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{id_part(invoice.id)}",
+    }
 
 
 def _invoice_from_item(item: Item) -> Invoice:

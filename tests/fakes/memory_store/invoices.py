@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from shared.domain.breakdowns import InvoiceUsage
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import (
     LIST_PAGE_BYTES_MAX,
@@ -14,7 +15,7 @@ from shared.domain.invoice_listing import (
     listing_of,
 )
 from shared.domain.ledger import CommitLedger, drawn_commit_ids, plan_drawdowns
-from shared.domain.paging import Page, PageRequest
+from shared.domain.paging import Page, PageRequest, encode_cursor
 from shared.ports.store import InvoiceWrite, InvoiceWriteOutcome
 from tests.fakes.memory_store.state import MemoryTables
 
@@ -63,6 +64,10 @@ class MemoryInvoices(MemoryTables):
         invoice = self.invoices.get(invoice_id)
         return invoice if invoice is None or buckets else invoice_without_buckets(invoice)
 
+    def get_invoice_usage(self, invoice_id: str) -> InvoiceUsage | None:
+        invoice = self.invoices.get(invoice_id)
+        return None if invoice is None else InvoiceUsage.of(invoice)
+
     def invoice_version(self, invoice_id: str) -> int | None:
         invoice = self.invoices.get(invoice_id)
         return None if invoice is None else invoice.version
@@ -72,6 +77,9 @@ class MemoryInvoices(MemoryTables):
             if invoice_id in self.invoices and self.dispatched.get(invoice_id, -1) < version:
                 self.dispatched[invoice_id] = version
 
+    def invoice_list_cursor(self, invoice: Invoice) -> str:
+        return encode_cursor({"list": f"invoices:{invoice.customer_id}", "after": _list_position(listing_of(invoice))})
+
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         with self._lock:
             matching = [i for i in self.invoices.values() if i.customer_id == customer_id and query.matches(i)]
@@ -79,7 +87,11 @@ class MemoryInvoices(MemoryTables):
         return self._page(
             f"invoices:{customer_id}",
             ordered,
-            lambda listing: [listing.invoice.start_timestamp.isoformat(), listing.invoice.id],
+            _list_position,
             page,
             weigh=(lambda listing: listing.size, LIST_PAGE_BYTES_MAX),
         )
+
+
+def _list_position(listing: InvoiceListing) -> list[str]:
+    return [listing.invoice.start_timestamp.isoformat(), listing.invoice.id]
