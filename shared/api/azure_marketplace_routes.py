@@ -134,7 +134,7 @@ OPERATION_DOCUMENTS[WEBHOOK_OPERATION] = {
 def azure_webhook() -> Response[str]:
     event = router.current_event
     try:
-        result = handle_azure_webhook(_deps(), event.get_header_value("authorization"), _body)
+        result = handle_azure_webhook(_deps(), event.headers.get("authorization"), _body)
     except WebhookTokenRefused as refused:
         count("AzureWebhookRefused")
         logger.warning("Azure webhook refused", extra={"reason": str(refused)})
