@@ -646,11 +646,14 @@ class LocalStack:
     def marketplace_action(self, action: str, document: Any) -> dict[str, Any]:
         """`aws-token`: a registration token the AWS double resolves to the buyer the body names;
         `aws-sns`: an SNS subscription action on the subscription queue, as AWS Marketplace's topic
-        delivers it (local/marketplace_cli.py)."""
+        delivers it; `azure-token` / `azure-operation`: a landing token or an operation with its
+        signed webhook at the Azure double (local/marketplace_cli.py)."""
         from local.marketplace_cli import marketplace_action  # noqa: PLC0415 - only these commands need it
 
         assert self.resources is not None
-        return marketplace_action(self.aws_marketplace, self.clients.sqs, self.resources.queues, action, document)
+        return marketplace_action(
+            self.aws_marketplace, self.clients.sqs, self.resources.queues, action, document, azure=self.azure
+        )
 
     def claim_check_bucket(self) -> dict[str, str]:
         """Where `downbeat send-event --claim-check` puts line items: the bucket and its S3 endpoint."""
