@@ -62,3 +62,17 @@ def test_demo_shows_where_each_invoice_went() -> None:
     assert re.search(r"    Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\n", out)
     assert re.search(r"    Downbeat-Webhook-Signature: [0-9a-f]{64}\n", out)
     assert '"id": "ntf_7f3a", "type": "alerts.spend_threshold_reached"' in out
+    _assert_marketplace_buyers(out)
+
+
+def _assert_marketplace_buyers(out: str) -> None:
+    """A buyer landed from each marketplace, completed and metered; the Azure one unsubscribed by
+    Microsoft's webhook, and a later invoice of theirs not metered."""
+    for provider, name in (("aws_marketplace", "AWS Buyer Co"), ("azure_marketplace", "Azure Buyer Co")):
+        assert re.search(
+            rf"  {provider} +reg_[0-9a-f]{{32}} → cust_[0-9a-f]{{32}} \({name}\): .*subscription active", out
+        )
+        assert re.search(rf"inv_demo_buyer_\w+: {provider}   status: synced   4200 cents metered", out)
+    assert "activated at Azure" in out
+    assert re.search(r"Unsubscribe webhook .*: operation [0-9a-f-]{36} changed; subscription unsubscribed", out)
+    assert re.search(r"later invoice of the Azure buyer: inv_demo_buyer_\w+: status: failed .*unsubscribed at", out)
