@@ -16,12 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from shared.domain.audit import Caller
 from shared.domain.azure_operations import SubscriptionChange as OperationChange
 from shared.domain.azure_operations import subscription_change
 from shared.domain.providers import AzureMarketplaceProviderConfiguration
 from shared.domain.registrations import AzureIdentifiers, Registration
 from shared.domain.subscriptions import SubscriptionChange
+from shared.domain.types import Identifier
 from shared.domain.validation import FieldError
 from shared.ports.marketplace_listing import AzureFulfillment, AzureOperationNotFound
 from shared.services.api_dependencies import AZURE_LANDING, ApiDependencies
@@ -29,7 +32,6 @@ from shared.services.api_registrations import Landing, NotConfigured, keep_regis
 from shared.services.marketplace_subscriptions import SubscriptionDependencies, change_subscription
 
 SOURCE = "azure_webhook"
-MAX_ID_CHARS = 256
 Outcome = Literal["changed", "unchanged", "unmatched", "duplicate"]
 
 
@@ -90,22 +92,31 @@ class WebhookResult:
         }  # fmt: skip
 
 
+class _Notice(BaseModel):
+    """The part of Microsoft's webhook body that is read (the rest is read back from Microsoft)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    id: Identifier
+    subscriptionId: Identifier  # Microsoft's name
+
+
 def parse_notice(body: str) -> WebhookNotice:
-    """The body's `id` (the operation) and `subscriptionId`; a FieldError naming what is missing."""
+    """The body's `id` (the operation) and `subscriptionId`; a FieldError naming what is wrong."""
     try:
         document = json.loads(body) if body.strip() else None
     except (ValueError, RecursionError):
         raise FieldError(None, "the webhook's body is not JSON") from None
     if not isinstance(document, dict):
         raise FieldError(None, "the webhook's body must be a JSON object naming the operation")
-    names = {"id": "the operation's id", "subscriptionId": "the SaaS subscription's id"}
-    values = {}
-    for name, what in names.items():
-        value = document.get(name)
-        if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_ID_CHARS or not value.isprintable():
-            raise FieldError(name, f"is required: {what}, 1 to {MAX_ID_CHARS} printable characters")
-        values[name] = value.strip()
-    return WebhookNotice(values["id"], values["subscriptionId"])
+    try:
+        notice = _Notice.model_validate(document)
+    except ValidationError as error:
+        detail = error.errors()[0]
+        field_name = str(detail["loc"][0]) if detail["loc"] else None
+        what = {"id": "the operation's id", "subscriptionId": "the SaaS subscription's id"}.get(field_name or "", "")
+        raise FieldError(field_name, f"{what}: {detail['msg']}".strip(": ")) from None
+    return WebhookNotice(notice.id, notice.subscriptionId)
 
 
 def handle_azure_webhook(
