@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from shared.api.app import OPERATION_DOCUMENTS
+from shared.api.app import MAX_BODY_BYTES, OPERATION_DOCUMENTS, BodyTooLarge
 from shared.api.landing_replies import LANDING_RESPONSES, buyer_caller, landing_reply
 from shared.api.schemas import error_responses
 from shared.domain.validation import FieldError
@@ -34,7 +34,6 @@ from shared.services.azure_listing import handle_azure_webhook, land_azure
 router = Router()  # type: ignore[no-untyped-call]
 TOKEN_FIELD = "token"
 MAX_TOKEN_CHARS = 4096
-MAX_WEBHOOK_BYTES = 64 * 1024  # Microsoft's body is about 2 KB; only `id` and `subscriptionId` are read
 BUYER_ACTOR = "marketplace:azure_buyer"
 WEBHOOK_OPERATION = "marketplaces.azure.webhook"
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
@@ -157,8 +156,8 @@ def azure_webhook() -> Response[str]:
 
 
 def _body() -> str:
-    """The raw body (base64-decoded when the event says so), bounded."""
+    """The raw body (base64-decoded when the event says so), within the API's bounds."""
     body = router.current_event.decoded_body or ""
-    if len(body.encode("utf-8", "surrogatepass")) > MAX_WEBHOOK_BYTES:
-        raise FieldError(None, f"the webhook's body is larger than {MAX_WEBHOOK_BYTES} bytes")
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        raise BodyTooLarge
     return body

@@ -25,7 +25,7 @@ from shared.domain.providers import AzureMarketplaceProviderConfiguration
 from shared.domain.registrations import AzureIdentifiers, Registration
 from shared.domain.subscriptions import SubscriptionChange
 from shared.domain.types import Identifier
-from shared.domain.validation import FieldError
+from shared.domain.validation import MAX_JSON_DEPTH, FieldError, too_deep
 from shared.ports.marketplace_listing import AzureFulfillment, AzureOperationNotFound
 from shared.services.api_dependencies import AZURE_LANDING, ApiDependencies
 from shared.services.api_registrations import Landing, NotConfigured, keep_registration, listing
@@ -103,10 +103,15 @@ class _Notice(BaseModel):
 
 def parse_notice(body: str) -> WebhookNotice:
     """The body's `id` (the operation) and `subscriptionId`; a FieldError naming what is wrong."""
+    deep = f"the request body is nested deeper than {MAX_JSON_DEPTH} levels"
     try:
         document = json.loads(body) if body.strip() else None
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise FieldError(None, deep) from None
+    except ValueError:
         raise FieldError(None, "the webhook's body is not JSON") from None
+    if too_deep(document) is not None:
+        raise FieldError(None, deep)
     if not isinstance(document, dict):
         raise FieldError(None, "the webhook's body must be a JSON object naming the operation")
     try:

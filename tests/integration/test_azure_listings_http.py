@@ -204,7 +204,7 @@ def test_a_verified_webhook_changes_what_the_operation_says(
 
 def test_reinstate_makes_a_suspended_subscription_active_again(local_api: LocalApi) -> None:
     customer_id, subscription = landed_customer(local_api)
-    deliver(local_api, operation(local_api, subscription, "Suspend")).data
+    assert deliver(local_api, operation(local_api, subscription, "Suspend")).data["outcome"] == "changed"
     assert azure_configuration(local_api, customer_id)["subscription"]["status"] == "suspended"
     reinstated = operation(local_api, subscription, "Reinstate")
     assert deliver(local_api, reinstated).data["outcome"] == "changed"
@@ -232,7 +232,10 @@ def test_the_same_operation_delivered_twice_changes_once(local_api: LocalApi) ->
     customer_id, subscription = landed_customer(local_api)
     first = operation(local_api, subscription, "ChangePlan", plan_id="silver")
     assert deliver(local_api, first).data["outcome"] == "changed"
-    deliver(local_api, operation(local_api, subscription, "ChangePlan", plan_id="gold")).data
+    assert (
+        deliver(local_api, operation(local_api, subscription, "ChangePlan", plan_id="gold")).data["outcome"]
+        == "changed"
+    )
     assert deliver(local_api, first).data["outcome"] == "duplicate"  # not back to silver
     assert azure_configuration(local_api, customer_id)["configuration"]["azure_plan_id"] == "gold"
     assert patches(local_api, first["operation"]["id"]) == [{"status": "Success"}]
