@@ -165,11 +165,13 @@ def list_registrations(
     description=(
         "`customer_id` (an existing customer) or `customer` (`name`, `custom_fields`: a new one). The customer's"
         " configuration for that marketplace is added, or replaces the one it has, with `subscription.status`"
-        " `active`; it is the default when the customer has no other configuration. An unknown registration"
+        " `active`; it is the default when the customer has no other configuration. An Azure registration's SaaS"
+        " subscription is activated first: when Microsoft refuses, nothing is written, the registration stays"
+        " pending with the reason, and the answer is a 502 naming `registration_id`. An unknown registration"
         " or customer is a 404 naming it; a registration completed before (or failed) is a 409 naming"
         " `registration_id`."
     ),
-    responses=error_responses(400, 401, 404, 409, 413),
+    responses=error_responses(400, 401, 404, 409, 413, 502),
 )
 def complete_registration(request: CompleteRegistrationRequest) -> CustomerData:
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import Field, model_validator
@@ -35,6 +35,8 @@ from shared.services.api_dependencies import (
 )
 from shared.services.api_errors import Conflict, NotFound
 from shared.services.api_requests import CustomFields, _Body
+
+T = TypeVar("T")
 
 
 class NewCustomer(_Body):
@@ -75,13 +77,18 @@ def listing(deps: ApiDependencies) -> MarketplaceListing:
     return deps.marketplace
 
 
+def configured(part: T | None, what: str) -> T:
+    """A part of the listing settings this API was started with (NotConfigured when it was not)."""
+    if part is None:
+        raise NotConfigured(f"{what} are not configured for this API")
+    return part
+
+
 def land_aws(deps: ApiDependencies, caller: Caller, token: str) -> Landing:
     """Resolve the buyer at once (the token expires within minutes), then keep a pending
     registration; the same account + licence again is the registration it made before."""
     settings = listing(deps)
-    if settings.aws is None:
-        raise NotConfigured("AWS Marketplace landings are not configured for this API")
-    resolved = settings.aws.resolve_customer(token)
+    resolved = configured(settings.aws, "AWS Marketplace landings").resolve_customer(token)
     identifiers = AwsIdentifiers(
         aws_customer_account_id=resolved.customer_aws_account_id,
         aws_license_arn=None if resolved.license_arn is None else full_licence_arn(resolved.license_arn),

@@ -28,7 +28,7 @@ from shared.domain.types import Identifier
 from shared.domain.validation import MAX_JSON_DEPTH, FieldError, too_deep
 from shared.ports.marketplace_listing import AzureFulfillment, AzureOperationNotFound
 from shared.services.api_dependencies import AZURE_LANDING, ApiDependencies
-from shared.services.api_registrations import Landing, NotConfigured, keep_registration, listing
+from shared.services.api_registrations import Landing, NotConfigured, configured, keep_registration, listing
 from shared.services.marketplace_subscriptions import SubscriptionDependencies, change_subscription
 
 SOURCE = "azure_webhook"
@@ -39,9 +39,7 @@ def land_azure(deps: ApiDependencies, caller: Caller, token: str) -> Landing:
     """Resolve the landing token with Microsoft, then keep a pending registration; the same SaaS
     subscription again is the registration it made before."""
     settings = listing(deps)
-    if settings.azure is None:
-        raise NotConfigured("Azure Marketplace landings are not configured for this API")
-    resolved = settings.azure.resolve(token)
+    resolved = configured(settings.azure, "Azure Marketplace landings").resolve(token)
     identifiers = AzureIdentifiers(
         azure_subscription_id=resolved.subscription_id,
         azure_plan_id=resolved.plan_id,
