@@ -61,7 +61,7 @@ def marketplace_listing() -> MarketplaceListing:
     from shared.services.api_dependencies import MarketplaceListing
 
     settings = MarketplaceListingSettings.from_env()
-    app = functools.cache(lambda: azure_app(settings))
+    app = _kept_once_found(lambda: azure_app(settings))
     azure = _LazyAzureFulfillment(app, settings.azure_fulfillment_base_url)
     return MarketplaceListing(
         aws=_LazyAwsFulfillment(settings.aws_marketplace_region),
@@ -128,6 +128,19 @@ def azure_app(settings: AzureAppSettings) -> AzureApp | None:
     if not (tenant and client and secret):
         return None
     return AzureApp(str(tenant), str(client), str(secret), settings.azure_authority_host)
+
+
+def _kept_once_found(read: Callable[[], AzureApp | None]) -> Callable[[], AzureApp | None]:
+    """The app registration, read until it is found and then kept: a secret that could not be read
+    once (or was put there after the cold start) is read again on the next Azure request."""
+    found: list[AzureApp] = []
+
+    def current() -> AzureApp | None:
+        if not found and (app := read()) is not None:
+            found.append(app)
+        return found[0] if found else None
+
+    return current
 
 
 def _not_configured() -> Exception:

@@ -76,6 +76,8 @@ def azure_landing(
         raise FieldError(TOKEN_FIELD, "is required: the landing token Azure Marketplace puts in the landing URL")
     if len(value) > MAX_TOKEN_CHARS:
         raise FieldError(TOKEN_FIELD, f"is longer than {MAX_TOKEN_CHARS} characters: not a landing token")
+    if not (value.isascii() and value.isprintable()):  # Microsoft's tokens are base64 text
+        raise FieldError(TOKEN_FIELD, "holds characters no landing token has (it is base64 text)")
     try:
         landing = land_azure(_deps(), buyer_caller(router.current_event.raw_event, BUYER_ACTOR), value)
     except InvalidLandingToken as refused:

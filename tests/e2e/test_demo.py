@@ -13,7 +13,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_demo_shows_where_each_invoice_went() -> None:
     environ = {
-        key: value for key, value in os.environ.items() if not key.startswith(("STRIPE_", "WEBHOOK_", "AWS_ENDPOINT"))
+        key: value
+        for key, value in os.environ.items()
+        # the package's own stack may be running: its provider variables would send the demo there
+        if not key.startswith(("STRIPE_", "WEBHOOK_", "AWS_ENDPOINT", "AZURE_"))
     }
     result = subprocess.run(
         [sys.executable, "-m", "local.demo"],
