@@ -232,6 +232,21 @@ class AzureMarketplaceDouble:
             self._tokens[token] = _Token(client_id or self.client_id, resource, self.clock() + TOKEN_LIFETIME_SECONDS)
         return token
 
+    def landing_token(self, **purchase: Any) -> tuple[str, str]:
+        """A purchase and its landing token (local/azure_fulfillment_model.py): (token, subscription id)."""
+        with self._lock:
+            token, subscription = self.fulfillment.landing_token(**purchase)
+            return token, subscription.id
+
+    def start_operation(self, subscription_id: str, action: str, **fields: Any) -> dict[str, Any]:
+        """The operation Microsoft starts, the webhook body it would POST for it and the
+        `Authorization` header it would send (a v1 token for this double's app)."""
+        with self._lock:
+            operation = self.fulfillment.start_operation(subscription_id, action, **fields)
+            webhook = self.fulfillment.webhook_payload(operation)
+        token = self.entra.webhook_token(self.client_id)
+        return {"operation": operation.body(), "webhook": webhook, "authorization": f"Bearer {token}"}
+
     # -- serving ----------------------------------------------------------------------------
 
     def _serve(self, request: Request) -> Reply:

@@ -4,8 +4,9 @@ Starts the stack in this process on a free port, loads the demo customers and co
 one invoice per route (Stripe by the customer's default, the AWS Marketplace outbox by a contract
 override, the Azure outbox, and one invalid event), waits — polling, no fixed sleeps — until each
 is settled, and prints the sync status per invoice and the dead-letter entries. It prints an
-embeddable dashboard link per dashboard for the demo customer, opened once to show it works, and
-last an alert firing and resolving: a low-balance alert on the demo customer, an invoice through
+embeddable dashboard link per dashboard for the demo customer, opened once to show it works, a
+buyer landing from each marketplace (metered, then the Azure one unsubscribed: local/demo_listings.py),
+and last an alert firing and resolving: a low-balance alert on the demo customer, an invoice through
 the router drawing its commit down (the router asks for the evaluation), then a top-up, each
 webhook shown as the stack's receiver got and verified it; in a terminal the stack then stays up
 until Enter, so the links open in a browser.
@@ -34,6 +35,7 @@ import boto3
 
 from local.cli import request_json
 from local.demo_data import DEMO_EVENTS, DEMO_STRIPE_CUSTOMERS, ApiCall, demo_event, seed_demo_data_via_api
+from local.demo_listings import show_marketplace_buyers
 from local.stack import LocalStack, StackOptions
 from local.webhook_receiver import Delivery, LocalWebhookReceiver
 from shared.adapters.dynamodb import DynamoDBStore
@@ -56,6 +58,10 @@ def wait_for(condition: Callable[[], bool], deadline: float, interval: float = 0
             return True
         time.sleep(interval)
     return condition()
+
+
+def _waiter(condition: Callable[[], bool]) -> bool:
+    return wait_for(condition, time.monotonic() + DEADLINE_SECONDS)
 
 
 def run_demo(out: TextIO) -> int:
@@ -93,6 +99,8 @@ def run_demo(out: TextIO) -> int:
         if not _print_dashboards(out, _api_client(stack.url, stack.api_token), ids["cust_acme"]):
             return 1
         if not _reconcile(out, stack):
+            return 1
+        if not show_marketplace_buyers(out, stack, _api_client(stack.url, stack.api_token), _waiter):
             return 1
         if not _fire_and_resolve_an_alert(out, stack, _api_client(stack.url, stack.api_token), ids):
             return 1

@@ -8,9 +8,11 @@ Stripe key, the local Azure app registration), again unless the user set them, a
 the ones only the started double knows (the Azure double's authority and CA bundle). Adding a
 double is one `ProviderDouble` below.
 
-The marketplace doubles: a function meters AWS Marketplace when its template environment names
+The marketplace doubles: a function calls AWS Marketplace when its template environment names
 `AWS_MARKETPLACE_REGION` (boto3 finds the double through `AWS_ENDPOINT_URL_MARKETPLACE_METERING`,
-a variable the template never sets), and Azure Marketplace when it names `AZURE_METERING_BASE_URL`.
+a variable the template never sets), and Azure Marketplace when it names `AZURE_METERING_BASE_URL`
+(the meter) or `AZURE_FULFILLMENT_BASE_URL` (the API: landing, activation, webhook). One Azure
+double serves both: its URL goes in each of those variables the user left unset.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ class ProviderDouble:
     # Called once started, with the variables as resolved (the user's, else the local defaults):
     # the webhook receiver verifies with the WEBHOOK_SECRET the sender signs with.
     configure: Callable[[RunningDouble, Mapping[str, str]], None] | None = None
+    # More variables the double's URL goes in, each unless the user set it; a function declaring
+    # one the user left unset starts the double even when `variable` is set.
+    also: tuple[str, ...] = ()
+
+    @property
+    def url_variables(self) -> tuple[str, ...]:
+        return (self.variable, *self.also)
 
 
 def declares(variable: str) -> Callable[[FunctionSpec], bool]:
@@ -144,7 +153,8 @@ DOUBLES: tuple[ProviderDouble, ...] = (
         name="Azure Marketplace",
         variable="AZURE_METERING_BASE_URL",
         start=_start_azure,
-        needed_by=declares("AZURE_METERING_BASE_URL"),
+        needed_by=declares_any("AZURE_METERING_BASE_URL", "AZURE_FULFILLMENT_BASE_URL"),
+        also=("AZURE_FULFILLMENT_BASE_URL",),
         defaults={
             "AZURE_TENANT_ID": LOCAL_AZURE_TENANT_ID,
             "AZURE_CLIENT_ID": LOCAL_AZURE_CLIENT_ID,
@@ -182,7 +192,8 @@ class Providers:
         env: dict[str, str] = {}
         for double in self.doubles:
             if double.needed_by(spec):
-                names = (double.variable, *double.defaults, *double.provides)
+                also = [name for name in double.also if name in spec.environment]
+                names = (double.variable, *also, *double.defaults, *double.provides)
                 wanted = [n for n in names if n not in double.only_with or double.only_with[n] in spec.environment]
                 env |= {name: self.values[name] for name in wanted if name in self.values}
         return env
@@ -202,9 +213,10 @@ class Providers:
         overrides: dict[str, str] = {}
         for spec in specs:
             for double in self.doubles:
-                source = spec.environment.get(double.variable)
-                if isinstance(source, dict) and set(source) == {"Ref"} and double.variable in self.values:
-                    overrides[str(source["Ref"])] = self.values[double.variable]
+                for variable in double.url_variables:
+                    source = spec.environment.get(variable)
+                    if isinstance(source, dict) and set(source) == {"Ref"} and variable in self.values:
+                        overrides[str(source["Ref"])] = self.values[variable]
         return overrides
 
 
@@ -223,11 +235,14 @@ def start_doubles(
     for double in doubles:
         for name, local_value in double.defaults.items():
             values[name] = environ.get(name) or local_value
-        if environ.get(double.variable):
-            values[double.variable] = environ[double.variable]
-        elif any(double.needed_by(spec) for spec in specs):
+        values |= {name: environ[name] for name in double.url_variables if environ.get(name)}
+        unset_also = {name for name in double.also if not environ.get(name)}
+        needed = [spec for spec in specs if double.needed_by(spec)]
+        if needed and (
+            double.variable not in values or any(name in spec.environment for spec in needed for name in unset_also)
+        ):
             running[double.name] = double.start(exit_stack, options)
-            values[double.variable] = running[double.name].url
+            values |= {name: running[double.name].url for name in double.url_variables if name not in values}
             if double.provide is not None:
                 # What a started double provides is its own (its authority, the CA that trusts
                 # it): a machine-wide REQUESTS_CA_BUNDLE would not trust the loopback double.

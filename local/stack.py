@@ -93,6 +93,7 @@ PROVIDER_VARIABLES = (
     "STRIPE_API_BASE",
     "STRIPE_API_KEY",
     "AZURE_METERING_BASE_URL",
+    "AZURE_FULFILLMENT_BASE_URL",
     "AZURE_TENANT_ID",
     "AZURE_CLIENT_ID",
     "AZURE_CLIENT_SECRET",
@@ -104,6 +105,7 @@ PROVIDER_VARIABLES = (
     "REQUESTS_CA_BUNDLE",
     "SSL_CERT_FILE",
 )
+AZURE_URL_VARIABLES = ("AZURE_METERING_BASE_URL", "AZURE_FULFILLMENT_BASE_URL")
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 SHARED_SERVICE_NAME = "downbeat-local"
 
@@ -193,7 +195,8 @@ class LocalStack:
 
     @property
     def azure(self) -> AzureMarketplaceDouble | None:
-        """The built-in Azure Marketplace double, when AZURE_METERING_BASE_URL was unset at start."""
+        """The built-in Azure Marketplace double (metering, fulfillment, the Entra issuer), when
+        AZURE_METERING_BASE_URL or AZURE_FULFILLMENT_BASE_URL was unset at start."""
         double = self._providers.running.get("Azure Marketplace") if self._providers else None
         return cast("AzureMarketplaceDouble | None", double)
 
@@ -342,15 +345,14 @@ class LocalStack:
         if spec.http_api and not _only_fixed_routes(spec):
             env["DOWNBEAT_API_TOKEN"] = provider["DOWNBEAT_API_TOKEN"]
             env["DASHBOARD_SIGNING_SECRET"] = provider["DASHBOARD_SIGNING_SECRET"]
-        for name in ("AZURE_METERING_BASE_URL", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        calls_azure = any(name in spec.environment for name in AZURE_URL_VARIABLES)
+        for name in (*AZURE_URL_VARIABLES, "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
             if name not in provider:
                 continue
-            # A CA bundle the user set is for a provider the user points at (an HTTPS metering
+            # A CA bundle the user set is for a provider the user points at (an HTTPS Azure
             # endpoint): the Azure double brings its own (its certificate beside certifi's roots),
             # and a machine-wide REQUESTS_CA_BUNDLE must not replace it, in this one process.
-            if name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") and (
-                name in from_doubles or "AZURE_METERING_BASE_URL" not in spec.environment
-            ):
+            if name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE") and (name in from_doubles or not calls_azure):
                 continue
             env[name] = provider[name]
         return env
@@ -644,11 +646,14 @@ class LocalStack:
     def marketplace_action(self, action: str, document: Any) -> dict[str, Any]:
         """`aws-token`: a registration token the AWS double resolves to the buyer the body names;
         `aws-sns`: an SNS subscription action on the subscription queue, as AWS Marketplace's topic
-        delivers it (local/marketplace_cli.py)."""
+        delivers it; `azure-token` / `azure-operation`: a landing token or an operation with its
+        signed webhook at the Azure double (local/marketplace_cli.py)."""
         from local.marketplace_cli import marketplace_action  # noqa: PLC0415 - only these commands need it
 
         assert self.resources is not None
-        return marketplace_action(self.aws_marketplace, self.clients.sqs, self.resources.queues, action, document)
+        return marketplace_action(
+            self.aws_marketplace, self.clients.sqs, self.resources.queues, action, document, azure=self.azure
+        )
 
     def claim_check_bucket(self) -> dict[str, str]:
         """Where `downbeat send-event --claim-check` puts line items: the bucket and its S3 endpoint."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 
-from shared.api_wiring import alert_evaluation_requests, invoice_alert_requests, marketplace_listing
+from shared.api_wiring import alert_evaluation_requests, azure_app, invoice_alert_requests, marketplace_listing
 from shared.clock import utc_now
 
 if TYPE_CHECKING:
@@ -240,25 +240,12 @@ def marketplace_reconciler() -> MarketplaceReconcilerDependencies:
 
 def azure_metering(settings: MarketplaceMeterSettings) -> AzureMarketplaceMetering | None:
     """Azure's metering API with the app registration's credential; None without credentials."""
-    import json
-
     from shared.adapters.azure_metering import AzureMarketplaceMetering, azure_credential
-    from shared.observability import logger
 
-    tenant, client, secret = settings.azure_tenant_id, settings.azure_client_id, settings.azure_client_secret
-    if not (tenant and client and secret) and settings.azure_credentials_secret_name:
-        try:
-            stored = json.loads(secret_text(settings.azure_credentials_secret_name)())
-            tenant, client, secret = stored["tenant_id"], stored["client_id"], stored["client_secret"]
-        except Exception as error:  # an unset or malformed secret must not stop AWS metering
-            # The error's type only: its text could quote the secret's value.
-            logger.error(
-                "Azure Marketplace is not metered: its credentials secret could not be read",
-                extra={"secret_name": settings.azure_credentials_secret_name, "error": type(error).__name__},
-            )
-    if not (tenant and client and secret):
+    app = azure_app(settings)
+    if app is None:
         return None
-    credential = azure_credential(tenant, client, secret, settings.azure_authority_host)
+    credential = azure_credential(app.tenant_id, app.client_id, app.client_secret, app.authority_host)
     return AzureMarketplaceMetering(credential, base_url=settings.azure_metering_base_url)
 
 

@@ -118,20 +118,26 @@ class WebhookSenderSettings(Settings):
             raise ConfigurationError("WebhookSenderSettings: set WEBHOOK_SECRET (local) or WEBHOOK_SECRET_NAME (cloud)")
 
 
-# -- Marketplace meter
-class MarketplaceMeterSettings(Settings):
-    """The marketplace meter: the table, Azure's metering API and its credentials (never logged:
-    repr=False). Locally AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET; in the cloud the
-    secret AZURE_CREDENTIALS_SECRET_NAME names (JSON `{"tenant_id", "client_id", "client_secret"}`).
-    Without either, Azure Marketplace invoices wait in the outbox (AWS is metered all the same)."""
+# -- Azure Marketplace: the app registration (metering, fulfillment, the webhook's token)
+class AzureAppSettings(Settings):
+    """The publisher's Microsoft Entra app registration (the secret never logged: repr=False).
+    Locally AZURE_TENANT_ID / AZURE_CLIENT_ID / AZURE_CLIENT_SECRET; in the cloud the secret
+    AZURE_CREDENTIALS_SECRET_NAME names (JSON `{"tenant_id", "client_id", "client_secret"}`)."""
 
-    table_name: str = Field(min_length=1)
-    azure_metering_base_url: str = Field(default="https://marketplaceapi.microsoft.com", min_length=1)
     azure_authority_host: str = Field(default="login.microsoftonline.com", min_length=1)
     azure_tenant_id: str | None = None
     azure_client_id: str | None = None
     azure_client_secret: str | None = Field(default=None, repr=False)
     azure_credentials_secret_name: str | None = None
+
+
+# -- Marketplace meter
+class MarketplaceMeterSettings(AzureAppSettings):
+    """The marketplace meter: the table, Azure's metering API and the app registration. Without
+    credentials, Azure Marketplace invoices wait in the outbox (AWS is metered all the same)."""
+
+    table_name: str = Field(min_length=1)
+    azure_metering_base_url: str = Field(default="https://marketplaceapi.microsoft.com", min_length=1)
     meter_page_size: int = Field(default=1000, ge=1, le=1000)
 
 
@@ -140,12 +146,15 @@ class MarketplaceLifecycleSettings(Settings):
     marketplace_lifecycle_dlq_url: str = Field(min_length=1)
 
 
-class MarketplaceListingSettings(Settings):
-    """The API's marketplace landing: where ResolveCustomer's buyers are metered (the region of the
-    AWS configurations registrations make) and the seller's sign-up page buyers are sent on to."""
+class MarketplaceListingSettings(AzureAppSettings):
+    """The API's marketplace landings: where ResolveCustomer's buyers are metered (the region of the
+    AWS configurations registrations make), the seller's sign-up page buyers are sent on to, and
+    Azure's SaaS Fulfillment API with the app registration (resolve, activate, the webhook's
+    operations; the webhook's token is checked against AZURE_TENANT_ID and AZURE_CLIENT_ID)."""
 
     aws_marketplace_region: str = Field(default="us-east-1", min_length=1)
     marketplace_signup_url: str | None = None
+    azure_fulfillment_base_url: str = Field(default="https://marketplaceapi.microsoft.com", min_length=1)
 
 
 # -- Dashboards (the API function)

@@ -107,6 +107,7 @@ ROUTE_FAMILIES: dict[str, re.Pattern[str]] = {
     "shared.api.marketplace_routes": re.compile(
         r"/v1/(marketplaceRegistrations(/complete)?|marketplaces/aws/fulfillment)"
     ),
+    "shared.api.azure_marketplace_routes": re.compile(r"/v1/marketplaces/azure/(landing|webhook)"),
 }
 _included: set[str] = set()
 # What Powertools cannot say of an operation that reads its body raw (a form): a route module puts

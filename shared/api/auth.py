@@ -23,11 +23,16 @@ OPENAPI_PATH = "/openapi.json"
 # route); its scripts and styles hold no data.
 DASHBOARD_EMBED_PATH = "/v1/dashboards/embed"
 DASHBOARD_ASSETS_PREFIX = "/v1/dashboards/assets/"
-# The buyer's browser posts here from the marketplace: its token is the marketplace's, checked by
-# resolving it with the marketplace (docs/listings.md).
+# The buyer's browser lands here from the marketplace: its token is the marketplace's, checked by
+# resolving it with the marketplace (docs/listings.md). Microsoft calls the Azure webhook with its
+# own Microsoft Entra ID token, which the webhook's route verifies before anything else.
 AWS_FULFILLMENT_PATH = "/v1/marketplaces/aws/fulfillment"
+AZURE_LANDING_PATH = "/v1/marketplaces/azure/landing"
+AZURE_WEBHOOK_PATH = "/v1/marketplaces/azure/webhook"
 # The documented operations served without the token (their `security` is empty in the document).
-PUBLIC_OPERATION_IDS = frozenset({"marketplaces.aws.fulfillment"})
+PUBLIC_OPERATION_IDS = frozenset(
+    {"marketplaces.aws.fulfillment", "marketplaces.azure.landing", "marketplaces.azure.webhook"}
+)
 
 
 @dataclass(frozen=True)
@@ -67,13 +72,15 @@ def authenticate(event: Mapping[str, Any], expected_token: str) -> Caller | Refu
 
 
 def is_public(event: Mapping[str, Any]) -> bool:
-    """Served without a bearer token: the OpenAPI document, the dashboard pages and assets, and the
-    marketplace landing."""
+    """Served without the API's bearer token: the OpenAPI document, the dashboard pages and assets,
+    the marketplace landings and the Azure webhook (which checks Microsoft's token itself)."""
     http = (event.get("requestContext") or {}).get("http") or {}
     path = str(event.get("rawPath") or "")
-    if http.get("method") == "POST" and path == AWS_FULFILLMENT_PATH:
+    if http.get("method") == "POST" and path in (AWS_FULFILLMENT_PATH, AZURE_WEBHOOK_PATH):
         return True
-    public = path in (OPENAPI_PATH, DASHBOARD_EMBED_PATH) or path.startswith(DASHBOARD_ASSETS_PREFIX)
+    public = path in (OPENAPI_PATH, DASHBOARD_EMBED_PATH, AZURE_LANDING_PATH) or path.startswith(
+        DASHBOARD_ASSETS_PREFIX
+    )
     return http.get("method") == "GET" and public
 
 

@@ -11,16 +11,16 @@ the other routes take, and resolves the token with AWS before anything is stored
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, cast
+from typing import Annotated, cast
 from urllib.parse import parse_qs
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict
 
 from shared.api.app import MAX_BODY_BYTES, OPERATION_DOCUMENTS, BodyTooLarge
+from shared.api.landing_replies import LANDING_RESPONSES, buyer_caller, landing_reply
 from shared.api.routes import LimitQuery, NextPageQuery
 from shared.api.routes import current_caller as _caller
 from shared.api.schemas import CustomerData, CustomerView, error_responses
@@ -60,11 +60,7 @@ def _deps() -> ApiDependencies:
 
 
 def _buyer() -> Caller:
-    """The landing's caller: the buyer's browser (no token), by the connection's address."""
-    event: dict[str, Any] = router.current_event.raw_event
-    http = (event.get("requestContext") or {}).get("http") or {}
-    headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-    return Caller(actor=BUYER_ACTOR, ip_address=http.get("sourceIp"), user_agent=headers.get("user-agent"))
+    return buyer_caller(router.current_event.raw_event, BUYER_ACTOR)
 
 
 def _token() -> str:
@@ -103,11 +99,7 @@ OPERATION_DOCUMENTS[AWS_FULFILLMENT.name] = {
         },
     },
     "responses": {
-        "200": {
-            "description": "No sign-up page is configured: the registration",
-            "content": {"application/json": {"schema": {"type": "object", "required": ["data"]}}},
-        },
-        "303": {"description": "Sent on to the seller's sign-up page, with registration=<id> in its query"},
+        **LANDING_RESPONSES,
         "411": {
             "description": "The form was sent without a Content-Length",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
@@ -146,10 +138,7 @@ def aws_fulfillment() -> Response[str]:
         raise Unavailable(503, "AWS Marketplace did not answer; nothing was stored: post the form again") from None
     except NotConfigured as missing:
         raise Unavailable(501, str(missing)) from None
-    if landing.redirect_to is not None:
-        return Response(status_code=303, headers={"Location": landing.redirect_to}, body="")
-    body = json.dumps({"data": landing.registration.model_dump(mode="json")})
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+    return landing_reply(landing)
 
 
 @router.get(
@@ -176,11 +165,13 @@ def list_registrations(
     description=(
         "`customer_id` (an existing customer) or `customer` (`name`, `custom_fields`: a new one). The customer's"
         " configuration for that marketplace is added, or replaces the one it has, with `subscription.status`"
-        " `active`; it is the default when the customer has no other configuration. An unknown registration"
+        " `active`; it is the default when the customer has no other configuration. An Azure registration's SaaS"
+        " subscription is activated first: when Microsoft refuses, nothing is written, the registration stays"
+        " pending with the reason, and the answer is a 502 naming `registration_id`. An unknown registration"
         " or customer is a 404 naming it; a registration completed before (or failed) is a 409 naming"
         " `registration_id`."
     ),
-    responses=error_responses(400, 401, 404, 409, 413),
+    responses=error_responses(400, 401, 404, 409, 413, 502),
 )
 def complete_registration(request: CompleteRegistrationRequest) -> CustomerData:
     try:

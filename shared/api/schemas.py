@@ -42,6 +42,7 @@ def error_responses(*statuses: int) -> dict[int, Any]:
         404: "Not found; `field` names a body id that does not exist",
         409: "Conflict with what is stored",
         413: "The request body is larger than 1 MiB",
+        502: "A marketplace refused a step (the message says which); nothing was written",
     }
     errors: dict[int, Any] = {
         status: {"description": descriptions[status], "content": {"application/json": {"model": ErrorBody}}}

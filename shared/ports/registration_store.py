@@ -72,3 +72,11 @@ class RegistrationStore(Protocol):
     def record_unmatched(self, source: str, event_id: str, at: datetime, body: str) -> None:
         """Keep a well-formed marketplace event that named no known buyer (once per event id)."""
         ...
+
+    def marketplace_operation_done(self, source: str, operation_id: str) -> bool:
+        """Whether a marketplace operation (an Azure operation id) was handled already."""
+        ...
+
+    def remember_marketplace_operation(self, source: str, operation_id: str, at: datetime, outcome: str) -> None:
+        """Keep that the operation was handled (once per operation id), so a redelivery changes nothing."""
+        ...

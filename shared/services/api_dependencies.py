@@ -17,7 +17,7 @@ from shared.ports.store import ApiStore
 
 if TYPE_CHECKING:
     from shared.domain.registrations import Registration
-    from shared.ports.marketplace_listing import AwsCustomerResolver
+    from shared.ports.marketplace_listing import AwsCustomerResolver, AzureFulfillment, AzureWebhookTokens
 
 IdSource = Callable[[str], str]
 
@@ -48,8 +48,10 @@ class MarketplaceListing:
     aws_region: str = "us-east-1"  # AWS_MARKETPLACE_REGION: the region of the configurations made
     signup_url: str | None = None  # MARKETPLACE_SIGNUP_URL: where a landed buyer is sent (303)
     # Azure's activation of a subscription, before a completion writes anything (ActivationFailed
-    # to refuse); None: Azure registrations cannot be completed yet.
+    # to refuse); None: Azure registrations cannot be completed by this API.
     activate_azure: Callable[[Registration], None] | None = None
+    azure: AzureFulfillment | None = None  # resolve (the landing), operations (the webhook)
+    azure_webhook_tokens: AzureWebhookTokens | None = None  # the webhook's Entra token check
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,5 @@ REGISTRATIONS_COMPLETE = AuditedAction("marketplaceRegistrations.complete", "reg
 AWS_FULFILLMENT = AuditedAction("marketplaces.aws.fulfillment", "registration")
 AUDITED_ACTIONS[REGISTRATIONS_COMPLETE.name] = REGISTRATIONS_COMPLETE
 AUDITED_ACTIONS[AWS_FULFILLMENT.name] = AWS_FULFILLMENT
+AZURE_LANDING = AuditedAction("marketplaces.azure.landing", "registration")
+AUDITED_ACTIONS[AZURE_LANDING.name] = AZURE_LANDING

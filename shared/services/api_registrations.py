@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import Field, model_validator
@@ -14,13 +14,14 @@ from shared.domain.paging import Page, PageRequest
 from shared.domain.providers import ProviderConfiguration, with_configuration
 from shared.domain.registrations import (
     AwsIdentifiers,
+    AzureIdentifiers,
     Registration,
     RegistrationStatus,
     configuration_of,
     full_licence_arn,
 )
 from shared.domain.types import Identifier, Name
-from shared.domain.validation import FieldError, invalid_field
+from shared.domain.validation import invalid_field
 from shared.ports.marketplace_listing import ActivationFailed
 from shared.ports.registration_store import RegistrationNotPending
 from shared.ports.store import AlreadyExists
@@ -28,11 +29,14 @@ from shared.services.api_dependencies import (
     AWS_FULFILLMENT,
     REGISTRATIONS_COMPLETE,
     ApiDependencies,
+    AuditedAction,
     MarketplaceListing,
     audit_entry,
 )
 from shared.services.api_errors import Conflict, NotFound
 from shared.services.api_requests import CustomFields, _Body
+
+T = TypeVar("T")
 
 
 class NewCustomer(_Body):
@@ -73,13 +77,18 @@ def listing(deps: ApiDependencies) -> MarketplaceListing:
     return deps.marketplace
 
 
+def configured(part: T | None, what: str) -> T:
+    """A part of the listing settings this API was started with (NotConfigured when it was not)."""
+    if part is None:
+        raise NotConfigured(f"{what} are not configured for this API")
+    return part
+
+
 def land_aws(deps: ApiDependencies, caller: Caller, token: str) -> Landing:
     """Resolve the buyer at once (the token expires within minutes), then keep a pending
     registration; the same account + licence again is the registration it made before."""
     settings = listing(deps)
-    if settings.aws is None:
-        raise NotConfigured("AWS Marketplace landings are not configured for this API")
-    resolved = settings.aws.resolve_customer(token)
+    resolved = configured(settings.aws, "AWS Marketplace landings").resolve_customer(token)
     identifiers = AwsIdentifiers(
         aws_customer_account_id=resolved.customer_aws_account_id,
         aws_license_arn=None if resolved.license_arn is None else full_licence_arn(resolved.license_arn),
@@ -87,16 +96,26 @@ def land_aws(deps: ApiDependencies, caller: Caller, token: str) -> Landing:
         aws_customer_id=resolved.customer_identifier,
         aws_agreement_id=resolved.agreement_id,
     )
+    return keep_registration(deps, caller, AWS_FULFILLMENT, settings, identifiers)
+
+
+def keep_registration(
+    deps: ApiDependencies,
+    caller: Caller,
+    action: AuditedAction,
+    settings: MarketplaceListing,
+    identifiers: AwsIdentifiers | AzureIdentifiers,
+) -> Landing:
+    """A pending registration for the buyer `identifiers` name (the one kept before, when the same
+    buyer landed already), and where the buyer is sent on to."""
     registration_id = deps.new_id("reg")
     registration = Registration(
         id=registration_id,
-        provider="aws_marketplace",
+        provider="aws_marketplace" if isinstance(identifiers, AwsIdentifiers) else "azure_marketplace",
         created_at=deps.clock().replace(microsecond=0),
         identifiers=identifiers,
     )
-    stored = deps.store.create_registration(
-        registration, audit_entry(deps, caller, AWS_FULFILLMENT, registration_id, 200)
-    )
+    stored = deps.store.create_registration(registration, audit_entry(deps, caller, action, registration_id, 200))
     return Landing(stored, signup_redirect(settings.signup_url, stored.id))
 
 
@@ -167,7 +186,7 @@ def complete(deps: ApiDependencies, caller: Caller, request: CompleteRegistratio
 def _activate(deps: ApiDependencies, settings: MarketplaceListing, registration: Registration) -> None:
     """Azure: activate before anything is written; a refusal keeps the registration pending with why."""
     if settings.activate_azure is None:
-        raise FieldError("registration_id", "Azure Marketplace registrations cannot be completed by this build yet")
+        raise NotConfigured("Azure Marketplace is not configured for this API: its registrations cannot be completed")
     try:
         settings.activate_azure(registration)
     except ActivationFailed as failed:

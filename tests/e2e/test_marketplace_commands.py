@@ -99,3 +99,97 @@ def _sync(stack: LocalStack, invoice_id: str) -> dict[str, Any] | None:
     except Exception:  # 404 until the router has stored it
         return None
     return found
+
+
+# -- Azure --------------------------------------------------------------------------------------------
+
+
+def azure_buyer(stack: LocalStack, name: str, *extra: str) -> tuple[str, str]:
+    """`downbeat marketplace land azure`, then the registration completed: (customer id, subscription)."""
+    subscription = str(uuid.uuid4())
+    code, registration, _ = downbeat(
+        "marketplace", "land", "azure", "--subscription", subscription, *extra, "--api", stack.url
+    )
+    assert code == 0
+    assert registration["identifiers"]["azure_subscription_id"] == subscription
+    body = {"registration_id": registration["id"], "customer": {"name": name}}
+    customer = request_json(stack.url, "POST", "/v1/marketplaceRegistrations/complete", body)["data"]
+    return customer["id"], subscription
+
+
+def azure_event(stack: LocalStack, action: str, subscription: str, *extra: str) -> dict[str, Any]:
+    code, sent, err = downbeat(
+        "marketplace", "event", "azure", action, "--subscription", subscription, *extra, "--api", stack.url
+    )
+    assert code == 0, err
+    return dict(sent)
+
+
+def azure_events_for(stack: LocalStack, subscription: str) -> list[Any]:
+    double = stack.azure
+    assert double is not None
+    return [event for event in double.events() if event.resource_id == subscription]
+
+
+def meter_an_invoice(stack: LocalStack, customer_id: str) -> dict[str, Any]:
+    invoice_id = f"inv_az_{uuid.uuid4().hex[:8]}"
+    event = invoice_event(
+        id=invoice_id, customer_id=customer_id, total="2.50", subtotal="2.50", applied_credits=[], line_items=[]
+    )
+    stack.put_event(event)
+    poll_until(lambda: _sync(stack, invoice_id), what="the invoice routed")
+    stack.trigger("marketplace_meter")
+    status = _sync(stack, invoice_id)
+    assert status is not None
+    return status
+
+
+def test_land_azure_prints_the_registration_once_per_subscription(local_stack: LocalStack) -> None:
+    subscription = str(uuid.uuid4())
+    arguments = ("marketplace", "land", "azure", "--subscription", subscription, "--plan", "silver", "--quantity", "2")
+    code, first, _ = downbeat(*arguments, "--api", local_stack.url)
+    assert (code, first["provider"], first["status"]) == (0, "azure_marketplace", "pending")
+    assert (first["identifiers"]["azure_plan_id"], first["identifiers"]["azure_quantity"]) == ("silver", 2)
+    code, again, _ = downbeat(*arguments, "--api", local_stack.url)
+    assert (code, again["id"]) == (0, first["id"])
+
+
+def test_azure_options_are_refused_for_aws_and_an_azure_event_needs_its_subscription(local_stack: LocalStack) -> None:
+    code, _, err = downbeat("marketplace", "land", "aws", "--subscription", "s-1", "--api", local_stack.url)
+    assert (code, "--subscription" in err) == (2, True)
+    code, _, err = downbeat("marketplace", "event", "azure", "Suspend", "--api", local_stack.url)
+    assert (code, "--subscription" in err) == (2, True)
+    code, _, err = downbeat("marketplace", "event", "azure", "unsubscribe-success", "--subscription", "s-1")
+    assert (code, "ACTION for azure" in err) == (2, True)
+
+
+def test_azure_event_changes_the_plan_and_acknowledges_it(local_stack: LocalStack) -> None:
+    customer_id, subscription = azure_buyer(local_stack, "Plan Change Inc")
+    sent = azure_event(local_stack, "ChangePlan", subscription, "--plan", "platinum")
+    assert (sent["webhook"]["outcome"], sent["webhook"]["acknowledged"]) == ("changed", True)
+    shown = request_json(local_stack.url, "GET", f"/v1/customers/{customer_id}")["data"]
+    assert shown["billing_provider_configurations"][0]["configuration"]["azure_plan_id"] == "platinum"
+
+
+def test_azure_metering_holds_while_suspended_and_sends_once_reinstated(local_stack: LocalStack) -> None:
+    customer_id, subscription = azure_buyer(local_stack, "Paused Inc")
+    azure_event(local_stack, "Suspend", subscription)
+    held = meter_an_invoice(local_stack, customer_id)
+    assert held["status"] == "pending"
+    assert "suspended" in held["reason"]
+    assert azure_events_for(local_stack, subscription) == []
+    azure_event(local_stack, "Reinstate", subscription)
+    local_stack.trigger("marketplace_meter")
+    assert [event.quantity for event in azure_events_for(local_stack, subscription)] == [250]
+
+
+def test_azure_metering_stops_for_a_buyer_who_unsubscribed(local_stack: LocalStack) -> None:
+    customer_id, subscription = azure_buyer(local_stack, "Leaving Azure Inc")
+    assert meter_an_invoice(local_stack, customer_id)["status"] == "synced"
+    assert len(azure_events_for(local_stack, subscription)) == 1
+    sent = azure_event(local_stack, "Unsubscribe", subscription)
+    assert sent["webhook"]["outcome"] == "changed"
+    later = meter_an_invoice(local_stack, customer_id)
+    assert later["status"] == "failed"
+    assert "unsubscribed" in later["reason"]
+    assert len(azure_events_for(local_stack, subscription)) == 1  # nothing more was sent for this buyer

@@ -45,3 +45,30 @@ def test_only_the_marketplace_topic_may_send_to_the_subscription_queue(template:
     [statement] = props(policy)["PolicyDocument"]["Statement"]
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": "AwsMarketplaceSubscriptionTopicArn"}
+
+
+def test_the_azure_landing_and_webhook_are_the_api_functions_own_routes_without_an_authorizer(
+    template: dict[str, Json],
+) -> None:
+    api = props(resources(template, FUNCTION)["ApiFunction"])
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]): e["Properties"] for e in api["Events"].values()}
+    for route in (("GET", "/v1/marketplaces/azure/landing"), ("POST", "/v1/marketplaces/azure/webhook")):
+        assert "Auth" not in routes[route], "the function checks the landing token and the webhook's Entra token"
+    environment = api["Environment"]["Variables"]
+    assert environment["AZURE_FULFILLMENT_BASE_URL"] == {"Ref": "AzureFulfillmentBaseUrl"}
+    assert environment["AZURE_CREDENTIALS_SECRET_NAME"] == {"Ref": "AzureMeteringCredentialsSecret"}
+    assert template["Parameters"]["AzureFulfillmentBaseUrl"]["Default"] == "https://marketplaceapi.microsoft.com"
+
+
+def test_the_azure_app_registration_secret_is_read_by_the_api_and_the_metering_functions_alone(
+    template: dict[str, Json],
+) -> None:
+    readers = {
+        lid
+        for lid, function in resources(template, FUNCTION).items()
+        for policy in props(function).get("Policies", [])
+        if isinstance(policy, dict)
+        and policy.get("AWSSecretsManagerGetSecretValuePolicy", {}).get("SecretArn")
+        == {"Ref": "AzureMeteringCredentialsSecret"}
+    }
+    assert readers == {"ApiFunction", "MarketplaceMeterFunction", "ReconcilerFunction"}

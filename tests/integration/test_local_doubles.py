@@ -42,10 +42,14 @@ def test_the_stripe_double_starts_for_the_stripe_worker_and_only_it_gets_its_var
             "STRIPE_API_KEY": LOCAL_STRIPE_KEY,
         }
         assert providers.environment_for(SPECS["InvoiceRouterFunction"]) == {}
-        # the API resolves AWS Marketplace buyers' tokens (ResolveCustomer) at the AWS double
-        assert providers.environment_for(SPECS["ApiFunction"]) == {
-            "AWS_ENDPOINT_URL_MARKETPLACE_METERING": providers.running["AWS Marketplace Metering"].url
-        }
+        # the API resolves AWS Marketplace buyers' tokens (ResolveCustomer) at the AWS double, and
+        # Azure's landing tokens, activations and operations at the Azure double
+        api = providers.environment_for(SPECS["ApiFunction"])
+        azure = providers.running["Azure Marketplace"].url
+        assert api["AWS_ENDPOINT_URL_MARKETPLACE_METERING"] == providers.running["AWS Marketplace Metering"].url
+        assert (api["AZURE_FULFILLMENT_BASE_URL"], api["AZURE_AUTHORITY_HOST"]) == (azure, azure)
+        assert api["AZURE_CLIENT_ID"] == LOCAL_AZURE_CLIENT_ID
+        assert providers.parameter_overrides(SPECS.values())["AzureFulfillmentBaseUrl"] == azure
         # the webhook secret goes only to the function that names its secret
         assert providers.environment_for(SPECS["StripeWebhookFunction"]) == {
             "STRIPE_API_BASE": url,
@@ -177,3 +181,24 @@ def test_a_users_azure_variables_win_and_no_azure_double_starts() -> None:
         assert env["AZURE_METERING_BASE_URL"] == "https://marketplaceapi.microsoft.com"
         assert env["AZURE_TENANT_ID"] == "t-users"
         assert "AZURE_AUTHORITY_HOST" not in env
+
+
+def test_the_api_gets_the_azure_double_for_fulfillment_even_when_the_user_points_metering_elsewhere() -> None:
+    api = _spec("ApiFunction", AZURE_FULFILLMENT_BASE_URL="https://marketplaceapi.microsoft.com")
+    environ = {"AZURE_METERING_BASE_URL": "https://metering.example.com"}
+    with contextlib.ExitStack() as exit_stack:
+        providers = start_doubles([api], environ, exit_stack)
+        url = providers.running["Azure Marketplace"].url
+        env = providers.environment_for(api)
+        assert (env["AZURE_FULFILLMENT_BASE_URL"], env["AZURE_METERING_BASE_URL"]) == (
+            url,
+            environ["AZURE_METERING_BASE_URL"],
+        )
+    mine = {
+        "AZURE_FULFILLMENT_BASE_URL": "https://fulfillment.example.com",
+        "AZURE_METERING_BASE_URL": "https://m.example",
+    }
+    with contextlib.ExitStack() as exit_stack:
+        providers = start_doubles([api], mine, exit_stack)
+        assert providers.running == {}
+        assert providers.environment_for(api)["AZURE_FULFILLMENT_BASE_URL"] == "https://fulfillment.example.com"

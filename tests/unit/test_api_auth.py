@@ -82,3 +82,9 @@ def test_only_the_openapi_document_and_the_dashboard_pages_are_public() -> None:
     assert not is_public(event({}, "GET", "/v1/marketplaces/aws/fulfillment"))
     assert not is_public(event({}, "POST", "/v1/marketplaceRegistrations/complete"))
     assert not is_public(event({}, "GET", "/v1/marketplaceRegistrations"))
+    # Azure Marketplace: the buyer's browser lands with Microsoft's token in the query; Microsoft
+    # calls the webhook with its own Entra ID token, which the route verifies.
+    assert is_public(event({}, "GET", "/v1/marketplaces/azure/landing"))
+    assert is_public(event({}, "POST", "/v1/marketplaces/azure/webhook"))
+    assert not is_public(event({}, "POST", "/v1/marketplaces/azure/landing"))
+    assert not is_public(event({}, "GET", "/v1/marketplaces/azure/webhook"))

@@ -15,8 +15,9 @@ from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
 from shared.api.app import MAX_BODY_BYTES, openapi_json
 from shared.domain.invoice import InvoiceEvent
-from shared.services.api_dependencies import ApiDependencies
+from shared.services.api_dependencies import ApiDependencies, MarketplaceListing
 from tests.builders import STRIPE, configuration, contract, customer, invoice_event
+from tests.fakes.azure_fulfillment import FakeAzureFulfillment, FakeWebhookTokens
 from tests.fakes.memory_store import InMemoryStore
 
 TOKEN = "bounds-token"
@@ -47,7 +48,12 @@ def store() -> InMemoryStore:
 @pytest.fixture
 def deps(store: InMemoryStore) -> ApiDependencies:
     counter = itertools.count(1)
-    return ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN)
+    # The Azure webhook checks Microsoft's token itself: here a fake that takes this test's token,
+    # so the webhook's body meets the same bounds as every other route's.
+    listing = MarketplaceListing(azure=FakeAzureFulfillment(), azure_webhook_tokens=FakeWebhookTokens(TOKEN))
+    return ApiDependencies(
+        store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN, marketplace=listing
+    )
 
 
 def call(deps: ApiDependencies, method: str, target: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:

@@ -25,6 +25,7 @@ from shared.adapters.dynamodb.commit_items import commit_item, manual_entry_item
 from shared.adapters.dynamodb.keys import contract_from_item, contract_item, customer_from_item, customer_item
 from shared.api.app import openapi_json
 from shared.domain.alerts import Alert
+from shared.domain.azure_operations import AzureOperation
 from shared.domain.commits import Commit, Segment
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.ledger import LedgerEntry
@@ -32,6 +33,7 @@ from shared.domain.products import Product
 from shared.domain.registrations import AwsIdentifiers, Registration
 from shared.services.api_dependencies import ApiDependencies, MarketplaceListing
 from tests.builders import AWS, AZURE, STRIPE, configuration, contract, customer, dashboard_links, invoice_event
+from tests.fakes.azure_fulfillment import FakeAzureFulfillment, FakeSubscription, FakeWebhookTokens
 from tests.fakes.memory_store import InMemoryStore
 from tests.hostile import (
     COVERED,
@@ -112,7 +114,10 @@ BODIES: dict[str, list[dict[str, Any]]] = {
 BODIES["marketplaceRegistrations.complete"] = [
     {"registration_id": "reg_1", "customer": {"name": "Buyer Inc", "custom_fields": {"crm": "7"}}},
 ]
+# The Azure webhook's body as Microsoft sends it (the fake token check takes the API token here).
+BODIES["marketplaces.azure.webhook"] = [{"id": "op_1", "subscriptionId": "sub_1", "action": "Suspend"}]
 QUERIES: dict[str, dict[str, str]] = {
+    "marketplaces.azure.landing": {"token": "tok_1"},
     "customers.list": {"limit": "10"},
     "marketplaceRegistrations.list": {"status": "pending", "limit": "10"},
     "invoices.list": {"status": "FINALIZED", "starting_on": "2025-01-01", "ending_before": "2026-01-01T00:00:00Z",
@@ -207,7 +212,12 @@ def _deps() -> tuple[ApiDependencies, InMemoryStore]:
     )
     counter = itertools.count(1)
     deps = ApiDependencies(store, lambda: NOW, lambda prefix: f"{prefix}_new{next(counter)}", lambda: TOKEN)
-    return replace(deps, dashboards=dashboard_links(), marketplace=MarketplaceListing()), store
+    azure = FakeAzureFulfillment(
+        tokens={"tok_1": FakeSubscription("sub_1")},
+        operations={("sub_1", "op_1"): AzureOperation("op_1", "sub_1", "Suspend", "Succeeded")},
+    )
+    listing = MarketplaceListing(azure=azure, azure_webhook_tokens=FakeWebhookTokens(TOKEN))
+    return replace(deps, dashboards=dashboard_links(), marketplace=listing), store
 
 
 def _text(value: Any) -> str:

@@ -6,6 +6,7 @@
 | its buyer claim      | BUYER#<partition>  | REGISTRATION#<claim> |                        |                   |
 | a customer's pointer | BUYER#<partition>  | CUSTOMER#<customer>  |                        |                   |
 | unmatched event      | UNMATCHED#<source> | <event id>           |                        |                   |
+| handled operation    | OPERATION#<source> | <operation id>       |                        |                   |
 
 A buyer partition is a marketplace identity (`shared.domain.registrations`): `aws#<account>`,
 `aws-legacy#<product>#<customer identifier>`, `azure#<subscription>`. The claim is written with
@@ -244,6 +245,15 @@ class RegistrationTable(AuditTable, PagedQueries):
         item = {"PK": f"UNMATCHED#{source}", "SK": event_id, "entity": "unmatched_event", "at": format_timestamp(at)}
         with contextlib.suppress(AlreadyExists):  # the same event delivered again: kept once
             self._put_new({**item, "data": body})
+
+    def marketplace_operation_done(self, source: str, operation_id: str) -> bool:
+        return self._get({"PK": f"OPERATION#{source}", "SK": operation_id}) is not None
+
+    def remember_marketplace_operation(self, source: str, operation_id: str, at: datetime, outcome: str) -> None:
+        item = {"PK": f"OPERATION#{source}", "SK": operation_id, "entity": "marketplace_operation",
+                "at": format_timestamp(at), "outcome": outcome}  # fmt: skip
+        with contextlib.suppress(AlreadyExists):
+            self._put_new(item)
 
 
 def _customer_partitions(customer: Customer) -> set[str]:

@@ -104,3 +104,10 @@ class MemoryRegistrations(MemoryTables):
     def record_unmatched(self, source: str, event_id: str, at: datetime, body: str) -> None:
         with self._lock:
             self.unmatched_events.setdefault((source, event_id), body)
+
+    def marketplace_operation_done(self, source: str, operation_id: str) -> bool:
+        return (source, operation_id) in self.marketplace_operations
+
+    def remember_marketplace_operation(self, source: str, operation_id: str, at: datetime, outcome: str) -> None:
+        with self._lock:
+            self.marketplace_operations.setdefault((source, operation_id), outcome)

@@ -72,6 +72,7 @@ class MemoryTables:
         self.registrations: dict[str, Registration] = {}
         self.buyer_claims: dict[tuple[str, str], str] = {}  # (partition, claim) → registration id
         self.unmatched_events: dict[tuple[str, str], str] = {}  # (source, event id) → the event
+        self.marketplace_operations: dict[tuple[str, str], str] = {}  # (source, operation id) → outcome
 
     def plant_unreadable(self, list_name: str, position: list[str], key: dict[str, str]) -> None:
         with self._lock:
