@@ -12,11 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.api.schemas import at_least_minor_units
 from shared.domain.commits import Commit, CommitKind, CommitStatus, CommitType
 from shared.domain.customers import Contract
 from shared.domain.ledger import CommitLedger, EntryType, LedgerEntry
-from shared.domain.money import format_amount
+from shared.domain.money import at_least_minor_units, format_amount
 from shared.domain.types import Timestamp
 from shared.services.api_recurring import CreatedRecurringItem
 

@@ -23,10 +23,10 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
-from shared.api.schemas import at_least_minor_units
 from shared.domain.customers import Customer
 from shared.domain.dashboards import Display, SpendChart, UsageRange
 from shared.domain.invoice import Invoice
+from shared.domain.money import at_least_minor_units
 from shared.domain.timestamps import format_timestamp
 
 STATIC = Path(__file__).resolve().parent / "static"

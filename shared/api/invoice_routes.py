@@ -14,7 +14,6 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.api.breakdown_json import page_json
 from shared.api.routes import DateQuery, LimitQuery, NextPageQuery, PathId, path_id
 from shared.api.routes import current_deps as _deps
 from shared.api.schemas import (
@@ -24,6 +23,7 @@ from shared.api.schemas import (
     InvoiceView,
     error_responses,
 )
+from shared.domain.breakdown_json import page_json
 from shared.domain.breakdowns import BreakdownQuery, WindowSize
 from shared.domain.invoice import InvoiceStatus
 from shared.domain.invoice_listing import InvoiceQuery

@@ -17,7 +17,7 @@ from shared.domain.audit import AuditEntry
 from shared.domain.customers import Contract, Customer
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import InvoiceListing
-from shared.domain.money import MONEY, format_amount, minor_units, quantum
+from shared.domain.money import at_least_minor_units, format_amount
 from shared.domain.products import Product
 from shared.domain.providers import ProviderConfiguration
 from shared.domain.sync import SyncRecord
@@ -187,14 +187,6 @@ class InvoiceView(Invoice):
         cls, listing: InvoiceListing, product_fields: Mapping[str, Mapping[str, str]] | None = None
     ) -> InvoiceView:
         return cls.of(listing.invoice, listing.line_items_count, product_fields)
-
-
-def at_least_minor_units(value: Decimal, currency: str) -> Decimal:
-    """`value` written with at least the currency's minor units, never rounded: 7.5 → 7.50, 0.001 stays."""
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > -minor_units(currency):
-        return value.quantize(quantum(currency), context=MONEY)
-    return value
 
 
 class InvoiceDetailView(InvoiceView):

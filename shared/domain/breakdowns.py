@@ -17,9 +17,10 @@ Nothing here rounds: amounts are sums of what the invoice holds.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
@@ -27,7 +28,10 @@ from shared.domain.invoice import Invoice, InvoiceStatus
 from shared.domain.validation import FieldError
 
 WindowSize = Literal["HOUR", "DAY"]
+WINDOW_SIZES: tuple[WindowSize, ...] = ("HOUR", "DAY")
 WINDOW_LENGTH: dict[WindowSize, timedelta] = {"HOUR": timedelta(hours=1), "DAY": timedelta(days=1)}
+# Every instant an invoice or a bucket can hold (timestamps are bounded to 1970-9999).
+EVERY_INSTANT = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC))
 
 
 @dataclass(frozen=True)
@@ -51,12 +55,26 @@ class BreakdownQuery:
             and (self.currency is None or invoice.currency == self.currency)
         )
 
+    @property
+    def aligned(self) -> bool:
+        """Whether both ends of the range are window boundaries (whole UTC hours, or midnights for
+        DAY): then every window is inside the range or outside it, never cut by it, and the
+        entries are those of the whole invoice whose window starts in the range."""
+        return all(
+            moment.astimezone(UTC) == window_start(moment.astimezone(UTC), self.window_size)
+            for moment in (self.starting_on, self.ending_before)
+        )
+
     def window_of(self, moment: datetime) -> datetime | None:
         """The start of the window holding `moment`, or None when `moment` is outside the range."""
         if not self.starting_on <= moment < self.ending_before:
             return None
-        hour = moment.replace(minute=0, second=0, microsecond=0)
-        return hour if self.window_size == "HOUR" else hour.replace(hour=0)
+        return window_start(moment, self.window_size)
+
+
+def window_start(moment: datetime, size: WindowSize) -> datetime:
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour if size == "HOUR" else hour.replace(hour=0)
 
 
 BucketUsage = tuple[datetime, Decimal, Decimal]  # a bucket's starting_at, quantity, total
@@ -100,6 +118,38 @@ class Breakdown(NamedTuple):
     @property
     def subtotal(self) -> Decimal:
         return sum((line.total for line in self.line_items), Decimal(0))
+
+
+# An entry as values, or as written out when its invoice version was stored: its JSON, byte for
+# byte what the API answers for it (shared/domain/breakdown_json.py).
+BreakdownEntry = Breakdown | str
+
+
+@dataclass(frozen=True)
+class StoredWindows:
+    """An invoice version's entries for every window of one size, written when the version was
+    stored (docs/breakdowns.md, "Windows stored with the invoice"). `starts[i]` is the start of
+    `entries[i]`'s window, in seconds since the epoch, ascending; `weights[i]` its weight in a page.
+    `after` is where the customer's invoice list goes on after this invoice (a `list_invoices`
+    cursor)."""
+
+    customer_id: str
+    starts: Sequence[int]
+    entries: Sequence[str]
+    weights: Sequence[int]
+    after: str
+
+    def within(self, query: BreakdownQuery) -> tuple[Sequence[str], Sequence[int]]:
+        """The entries an aligned query answers for this invoice (those whose window starts in its
+        range), and their weights."""
+        low = bisect_left(self.starts, int(query.starting_on.timestamp()))
+        high = bisect_left(self.starts, int(query.ending_before.timestamp()))
+        return self.entries[low:high], self.weights[low:high]
+
+
+def every_window(read: Invoice | InvoiceUsage, size: WindowSize) -> list[Breakdown]:
+    """The invoice's entries over all time: what `StoredWindows` holds, before it is written."""
+    return breakdowns_of(read, BreakdownQuery(*EVERY_INSTANT, size))
 
 
 def breakdowns_of(read: Invoice | InvoiceUsage, query: BreakdownQuery) -> list[Breakdown]:

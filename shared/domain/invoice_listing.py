@@ -42,6 +42,9 @@ class InvoiceListing:
 
     invoice: Invoice
     line_items_count: int
+    # The breakdown windows written with this version, as the store names them (None: not written,
+    # the entries are computed from the buckets): docs/breakdowns.md.
+    windows: str | None = None
 
     @property
     def line_items_truncated(self) -> bool:

@@ -123,3 +123,11 @@ def _why_not_plain(text: str) -> str:
     if "e" in lowered:
         return "no exponent notation"
     return "only an optional minus, ASCII digits and one optional point with digits after it"
+
+
+def at_least_minor_units(value: Decimal, currency: str) -> Decimal:
+    """`value` written with at least the currency's minor units, never rounded: 7.5 → 7.50, 0.001 stays."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -minor_units(currency):
+        return value.quantize(quantum(currency), context=MONEY)
+    return value

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from shared.domain.audit import AuditEntry, AuditQuery
-    from shared.domain.breakdowns import InvoiceUsage
+    from shared.domain.breakdowns import InvoiceUsage, StoredWindows, WindowSize
     from shared.domain.commits import Commit, CommitQuery
     from shared.domain.contract_end_date import FinalizedUsageEnd
     from shared.domain.invoice import Invoice
@@ -104,6 +104,12 @@ class InvoiceReads(Protocol):
 
     def invoice_version(self, invoice_id: str) -> int | None:
         """The latest stored version's number (a read of a few bytes), or None if never stored."""
+        ...
+
+    def get_invoice_windows(self, invoice_id: str, ref: str, size: WindowSize) -> StoredWindows | None:
+        """The breakdown entries of `size` written with the version that `ref` (an `InvoiceListing`'s
+        `windows`) names — still there a day after a newer version replaced it — or None when they
+        were not written, `ref` is not the store's, or they expired."""
         ...
 
 

@@ -1,218 +1,235 @@
 """Invoice breakdowns, paged (the rules: shared/domain/breakdowns.py, docs/breakdowns.md).
 
-A page walks the customer's invoice list in its order, a few invoices at a time, reads each
-invoice that meets the range with its buckets and turns it into entries. The cursor holds where
-that walk stands — the invoice list's own cursor to a stretch of invoices, how many of the
-stretch's invoices are behind it (`at`) and how many entries of the next one were already served
-(`skip`) — so the next page starts at the invoice it stopped in and answers the same bytes for the
-same request.
+A page walks the customer's invoice list in its order, a few invoices at a time, and turns each
+invoice that meets the range into entries. Its cursor (`breakdown_positions.Position`) says where
+the walk stands, so the next page starts at the invoice it stopped in and answers the same bytes
+for the same request.
 
-An invoice of a month of hourly buckets spans several pages of 100 HOUR windows; its entries are
-computed once and kept for the next pages (`_RecentEntries`, per store, a few invoices): an
-invoice version never changes once stored, so `(customer, id, version, query)` always gives the
-same entries (a version the router has not seen yet is a new key). A page that resumes in kept
-entries whose version is still the stored one serves them without listing, and when it goes on
-past them continues the list right after that invoice — with the cursors the walk would hand out.
+An invoice's entries come one of two ways:
+
+- **written**: an invoice whose lines are in chunk items had every HOUR and DAY entry written with
+  it (`StoredWindows`); a range aligned to its windows answers them as written, reading no bucket.
+  A page that stops inside such an invoice names those windows in its cursor, and the invoices
+  after it in the list it read, when theirs were written too; the next pages serve them from this
+  function's memory or with one read of each by name, without listing again. So a walk shows each
+  of those invoices at the version it first met, whichever instance serves each page (the windows
+  of a replaced version are kept a day);
+- **computed** from the buckets, for every other invoice and range: kept for the next pages by
+  `(customer, id, version, query)`; a page that resumes in them reads the invoice's version first,
+  and a newer version is what it shows.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
-from shared.domain.breakdowns import Breakdown, BreakdownQuery, breakdowns_of
-from shared.domain.invoice import Invoice
+from shared.domain.breakdown_json import weight
+from shared.domain.breakdowns import BreakdownEntry, BreakdownQuery, StoredWindows, WindowSize, breakdowns_of
 from shared.domain.invoice_listing import InvoiceListing, InvoiceQuery
-from shared.domain.paging import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
-from shared.domain.types import MAX_ID_LENGTH
+from shared.domain.paging import Page, PageRequest
 from shared.services.api_dependencies import ApiDependencies
 from shared.services.api_errors import NotFound
+from shared.services.breakdown_positions import (
+    INVOICES_PER_STEP,
+    Followers,
+    Kept,
+    Key,
+    Position,
+    followers_within_bound,
+    recent,
+)
 
-INVOICES_PER_STEP = 10  # the most invoices listed at once (the first stretch of a page lists fewer)
 PAGE_BYTES_MAX = 4_000_000  # of the entries' weight; the rest of Lambda's 6 MB is the answer's own
-MAX_SKIP = 10**7
-RECENT_INVOICES = 4  # per store: the invoice a page stopped in, and a few around it
+
+
+@dataclass
+class _Answer:
+    """The page being filled: up to `limit` entries, ending earlier rather than pass PAGE_BYTES_MAX."""
+
+    limit: int
+    entries: list[BreakdownEntry] = field(default_factory=list)
+    used: int = 0
+
+    def take(self, found: Sequence[BreakdownEntry], weights: Sequence[int], skip: int) -> int | None:
+        """Add `found[skip:]`; the number of the first entry that did not fit, or None when all did."""
+        for number in range(skip, len(found)):
+            self.used += weights[number]
+            if len(self.entries) == self.limit or (self.entries and self.used > PAGE_BYTES_MAX):
+                return number
+            self.entries.append(found[number])
+        return None
 
 
 @dataclass(frozen=True)
-class _Position:
-    invoices: str | None  # the invoice list's cursor to the stretch of invoices being served
-    skip: int  # entries already served of the stretch's invoices from `at` on
-    at: int = 0  # the stretch's invoices wholly served (their entries need not be computed again)
-    # The invoice (and its version) the page stopped in: a next page that stays inside it is served
-    # from the entries kept for it, after one read of its version number — no list, no buckets.
-    invoice: str | None = None
-    version: int | None = None
+class _Held:
+    """The entries of the invoice a cursor stopped in, and where the customer's list goes on after it."""
 
-    @classmethod
-    def of(cls, cursor: str | None) -> _Position:
-        if cursor is None:
-            return cls(None, 0)
-        position = decode_cursor(cursor)
-        if (
-            not isinstance(position, dict)
-            or not {"invoices", "skip"} <= set(position) <= {"invoices", "skip", "at", "id", "version"}
-            or ("id" in position) != ("version" in position)
-            or not (position["invoices"] is None or isinstance(position["invoices"], str))
-            or not all(_count(position.get(name, 0)) for name in ("skip", "at", "version"))
-            or not position.get("at", 0) < INVOICES_PER_STEP
-            or not (isinstance(position.get("id", ""), str) and len(position.get("id", "")) <= MAX_ID_LENGTH)
-        ):
-            raise InvalidCursor("next_page belongs to another list")
-        return cls(
-            position["invoices"], position["skip"], position.get("at", 0), position.get("id"), position.get("version")
-        )
-
-    def cursor(self) -> str:
-        fields: dict[str, object] = {"invoices": self.invoices, "skip": self.skip, "at": self.at}
-        if self.invoice is not None:
-            fields.update({"id": self.invoice, "version": self.version})
-        return encode_cursor(fields)
+    entries: Sequence[BreakdownEntry]
+    weights: Sequence[int]
+    after: str
 
 
-def _count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_SKIP
+def list_breakdowns(
+    deps: ApiDependencies, customer_id: str, query: BreakdownQuery, page: PageRequest
+) -> Page[BreakdownEntry]:
+    position = Position.of(page.cursor)
+    answer = _Answer(page.limit)
+    held = _held_for(deps, customer_id, query, position)
+    if held is None:
+        if page.cursor is None:
+            # A later page reads no customer: its cursor came from this customer's list, and
+            # customers are never deleted. Only a walk that finds nothing at its start asks.
+            _check_customer(deps, customer_id)
+        return _walk(deps, customer_id, query, position, answer, resumed=page.cursor is not None)
+    # The page resumes in entries held here, or read by name: no list while it stays inside them.
+    stopped = answer.take(held.entries, held.weights, position.skip)
+    if stopped is not None:
+        return Page(answer.entries, replace(position, skip=stopped).cursor())
+    # Then the invoices the cursor names after it, each served whole or until the page is full.
+    after, then = held.after, position.then
+    while then:
+        (invoice_id, name), then = then[0], then[1:]
+        windows = _written(deps, customer_id, invoice_id, name, query.window_size)
+        if windows is None:  # expired since (a day after a newer version): the list from here on
+            break
+        stopped = answer.take(*windows.within(query), 0)
+        if stopped is not None:
+            return Page(answer.entries, Position(after, stopped, 0, invoice_id, None, name, then).cursor())
+        after = windows.after
+    # It goes on past them: with the stretch after the last (which ended its stretch, as the walk's
+    # stretches end at the invoice a page stops in), so the cursors are the walk's. A whole stretch:
+    # the invoices after the one the page stops in go into its cursor.
+    return _walk(deps, customer_id, query, Position(after, 0), answer, size=INVOICES_PER_STEP)
 
 
-_Key = tuple[str, str, int, BreakdownQuery]  # customer, invoice id, version, the query
+def _walk(
+    deps: ApiDependencies,
+    customer_id: str,
+    query: BreakdownQuery,
+    position: Position,
+    answer: _Answer,
+    *,
+    resumed: bool = False,
+    size: int | None = None,
+) -> Page[BreakdownEntry]:
+    """Fill the page from the customer's list, from `position` on."""
+    invoice_query = InvoiceQuery(status=query.status)
+    # The first stretch ends at the invoice the page resumes in (a page that stops inside an
+    # invoice resumes with a list of that one, not of the nine after it); they grow to ten.
+    size = size or position.at + 1
+    # Entries already served, from the stretch's invoice `at` on: a cursor of this build names
+    # entries of that one invoice; an earlier build's counted on across its stretch of ten.
+    skip = position.skip
+    first = True
+    while True:
+        stretch = deps.store.list_invoices(customer_id, invoice_query, PageRequest(size, position.invoices))
+        if first and resumed and not stretch.items:
+            _check_customer(deps, customer_id)
+        first = False
+        for index, listing in enumerate(stretch.items[position.at :], start=position.at):
+            if _past_the_range(listing, query):
+                return Page(answer.entries, None)
+            if not query.overlaps(listing.invoice):
+                continue
+            found, weights, windows = _entries_of(deps, listing, query)
+            stopped = answer.take(found, weights, skip)
+            if stopped is not None:
+                invoice = listing.invoice
+                then = _followers(stretch.items[index + 1 :], query)
+                at = Position(position.invoices, stopped, index, invoice.id, invoice.version, windows, then)
+                return Page(answer.entries, at.cursor())
+            skip = max(0, skip - len(found))
+        if stretch.next_page is None:
+            return Page(answer.entries, None)
+        position = Position(stretch.next_page, 0)
+        size = min(2 * size, INVOICES_PER_STEP)
 
 
-@dataclass(frozen=True)
-class _Kept:
-    invoice: Invoice  # the version the entries are of (where the customer's list goes on after it)
-    entries: list[Breakdown]
+def _past_the_range(listing: InvoiceListing, query: BreakdownQuery) -> bool:
+    # The list is in order of start, to the second (a fraction sorts within its second).
+    return listing.invoice.start_timestamp.replace(microsecond=0) >= query.ending_before
 
 
-class _RecentEntries:
-    """The entries of the last few invoices read, by (customer, id, version, query): a later page of
-    the same walk takes them from here instead of reading the invoice's buckets again."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[_Key, _Kept] = OrderedDict()
-
-    def get(self, key: _Key) -> _Kept | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: _Key, kept: _Kept) -> None:
-        with self._lock:
-            self._entries[key] = kept
-            self._entries.move_to_end(key)
-            while len(self._entries) > RECENT_INVOICES:
-                self._entries.popitem(last=False)
+def _followers(listed: Sequence[InvoiceListing], query: BreakdownQuery) -> Followers:
+    """The invoices after the one a page stopped in that the next pages can serve without listing:
+    in list order, those meeting the query, up to the first whose windows were not written (or the
+    end of the range, or of what was listed)."""
+    if not query.aligned:
+        return ()
+    followers: list[tuple[str, str]] = []
+    for listing in listed:
+        if _past_the_range(listing, query):
+            break
+        if not query.overlaps(listing.invoice):
+            continue
+        if listing.windows is None:
+            break
+        followers.append((listing.invoice.id, listing.windows))
+    return followers_within_bound(followers)
 
 
-_RECENT: weakref.WeakKeyDictionary[object, _RecentEntries] = weakref.WeakKeyDictionary()
-_RECENT_LOCK = threading.Lock()
-
-
-def _recent(store: object) -> _RecentEntries:
-    with _RECENT_LOCK:
-        recent = _RECENT.get(store)
-        if recent is None:
-            recent = _RECENT[store] = _RecentEntries()
-        return recent
-
-
-def _entries_of(deps: ApiDependencies, listing: InvoiceListing, query: BreakdownQuery) -> list[Breakdown]:
-    key = (listing.invoice.customer_id, listing.invoice.id, listing.invoice.version, query)
-    recent = _recent(deps.store)
-    kept = recent.get(key)
-    if kept is not None:
-        return kept.entries
-    usage = deps.store.get_invoice_usage(listing.invoice.id)
+def _entries_of(
+    deps: ApiDependencies, listing: InvoiceListing, query: BreakdownQuery
+) -> tuple[Sequence[BreakdownEntry], Sequence[int], str | None]:
+    """The invoice's entries for the query, their weights, and the name of the written windows they
+    are from (None: computed)."""
+    invoice = listing.invoice
+    if listing.windows is not None and query.aligned:
+        windows = _written(deps, invoice.customer_id, invoice.id, listing.windows, query.window_size)
+        if windows is not None:
+            return *windows.within(query), listing.windows
+    key: Key = ("computed", invoice.customer_id, invoice.id, invoice.version, query)
+    kept = recent(deps.store).get(key)
+    if isinstance(kept, Kept):
+        return kept.entries, kept.weights, None
+    usage = deps.store.get_invoice_usage(invoice.id)
     if usage is None:  # deleted between the two reads: nothing to show
-        return []
+        return [], [], None
     # Replaced by a newer version between the two reads: its entries are the newer version's, kept
     # under the version they belong to.
-    invoice = usage.invoice
+    read = usage.invoice
     entries = breakdowns_of(usage, query)
-    recent.put((invoice.customer_id, invoice.id, invoice.version, query), _Kept(invoice, entries))
-    return entries
+    kept = Kept(read, entries, [weight(entry) for entry in entries])
+    recent(deps.store).put(("computed", read.customer_id, read.id, read.version, query), kept)
+    return kept.entries, kept.weights, None
 
 
-def weight(entry: Breakdown) -> int:
-    """About what an entry weighs in the answer's JSON, bytes (generous: ids and names at full length)."""
-    return 300 + sum(200 + len(line.id) * 6 + len(line.name) * 6 for line in entry.line_items)
+def _written(
+    deps: ApiDependencies, customer_id: str, invoice_id: str, name: str, size: WindowSize
+) -> StoredWindows | None:
+    """The windows written with an invoice version, from memory or read by their name; None when
+    they are gone (expired a day after a newer version) or are not this customer's (a cursor
+    edited to name another customer's invoice)."""
+    key: Key = ("written", customer_id, invoice_id, name, size)
+    windows = recent(deps.store).get(key)
+    if isinstance(windows, StoredWindows):
+        return windows
+    windows = deps.store.get_invoice_windows(invoice_id, name, size)
+    if windows is None or windows.customer_id != customer_id:
+        return None
+    recent(deps.store).put(key, windows)
+    return windows
+
+
+def _held_for(deps: ApiDependencies, customer_id: str, query: BreakdownQuery, position: Position) -> _Held | None:
+    """The entries of the invoice the cursor stopped in: its written windows (from memory or read by
+    name); or its computed entries, when this function holds them and that invoice's stored version
+    is still the one they were computed from (one small GetItem). Else None: the walk of the list
+    serves the page, with the same entries and cursor."""
+    if position.invoice is None:
+        return None
+    if position.windows is not None and query.aligned:
+        windows = _written(deps, customer_id, position.invoice, position.windows, query.window_size)
+        return None if windows is None else _Held(*windows.within(query), windows.after)
+    if position.version is None:
+        return None
+    kept = recent(deps.store).get(("computed", customer_id, position.invoice, position.version, query))
+    if not isinstance(kept, Kept) or deps.store.invoice_version(position.invoice) != position.version:
+        return None
+    return _Held(kept.entries, kept.weights, deps.store.invoice_list_cursor(kept.invoice))
 
 
 def _check_customer(deps: ApiDependencies, customer_id: str) -> None:
     if deps.store.get_customer(customer_id) is None:
         raise NotFound(f"customer {customer_id!r} not found")
-
-
-def _kept_for(deps: ApiDependencies, customer_id: str, query: BreakdownQuery, position: _Position) -> _Kept | None:
-    """The entries kept of the invoice the cursor stopped in, when this function holds them and
-    that invoice's stored version is still the one they were computed from (one small GetItem);
-    else None (the walk of the list serves the page, with the same entries and cursor)."""
-    if position.invoice is None or position.version is None:
-        return None
-    kept = _recent(deps.store).get((customer_id, position.invoice, position.version, query))
-    if kept is None or deps.store.invoice_version(position.invoice) != position.version:
-        return None
-    return kept
-
-
-def list_breakdowns(
-    deps: ApiDependencies, customer_id: str, query: BreakdownQuery, page: PageRequest
-) -> Page[Breakdown]:
-    position = _Position.of(page.cursor)
-    entries: list[Breakdown] = []
-    used = 0
-    invoice_query = InvoiceQuery(status=query.status)
-    # The first stretch ends at the invoice the page resumes in; then they grow to INVOICES_PER_STEP.
-    # A page that stops inside an invoice (a month of HOUR windows spans several) resumes with a
-    # list of that one invoice, not of the nine after it.
-    size = position.at + 1
-    # Entries already served, from the stretch's invoice `at` on: a cursor of this build names
-    # entries of that one invoice; an earlier build's counted on across its stretch of ten.
-    skip = position.skip
-    first = True
-    kept = _kept_for(deps, customer_id, query, position)
-    if kept is not None:
-        # The page resumes in entries kept here: no list, no buckets, while it stays inside them.
-        for number in range(position.skip, len(kept.entries)):
-            used += weight(kept.entries[number])
-            if len(entries) == page.limit or (entries and used > PAGE_BYTES_MAX):
-                return Page(entries, replace(position, skip=number).cursor())
-            entries.append(kept.entries[number])
-        # It goes on past that invoice: with the stretch after it, as the walk would (that invoice
-        # ends its stretch of `at + 1`), so the cursors are the walk's.
-        position = _Position(deps.store.invoice_list_cursor(kept.invoice), 0)
-        size, skip, first = min(2 * size, INVOICES_PER_STEP), max(0, skip - len(kept.entries)), False
-    elif page.cursor is None:
-        # A later page reads no customer: its cursor came from this customer's list, and customers
-        # are never deleted. Only a walk that finds nothing at its start asks whether it exists.
-        _check_customer(deps, customer_id)
-    while True:
-        stretch = deps.store.list_invoices(customer_id, invoice_query, PageRequest(size, position.invoices))
-        if first and page.cursor is not None and not stretch.items:
-            _check_customer(deps, customer_id)
-        first = False
-        for index, listing in enumerate(stretch.items[position.at :], start=position.at):
-            # The list is in order of start, to the second (a fraction sorts within its second).
-            if listing.invoice.start_timestamp.replace(microsecond=0) >= query.ending_before:
-                return Page(entries, None)
-            if not query.overlaps(listing.invoice):
-                continue
-            for number, entry in enumerate(_entries_of(deps, listing, query)):
-                if skip:
-                    skip -= 1
-                    continue
-                used += weight(entry)
-                if len(entries) == page.limit or (entries and used > PAGE_BYTES_MAX):
-                    stopped_in = _Position(
-                        position.invoices, number, index, listing.invoice.id, listing.invoice.version
-                    )
-                    return Page(entries, stopped_in.cursor())
-                entries.append(entry)
-        if stretch.next_page is None:
-            return Page(entries, None)
-        position = _Position(stretch.next_page, 0)
-        size = min(2 * size, INVOICES_PER_STEP)

@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from shared.domain.audit import Caller
+from shared.domain.breakdown_json import as_breakdown
 from shared.domain.breakdowns import Breakdown, BreakdownQuery
 from shared.domain.customers import Customer
 from shared.domain.dashboards import (
@@ -156,7 +157,7 @@ def _daily_breakdowns(deps: ApiDependencies, customer_id: str, window: UsageRang
     cursor: str | None = None
     for _ in range(MAX_BREAKDOWN_PAGES):
         page = api_breakdowns.list_breakdowns(deps, customer_id, query, PageRequest(MAX_LIMIT, cursor))
-        entries.extend(page.items)
+        entries.extend(as_breakdown(entry) for entry in page.items)
         cursor = page.next_page
         if cursor is None:
             return entries, False

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.domain.breakdown_json import as_breakdown
 from shared.domain.breakdowns import BreakdownQuery, breakdowns_of
 from shared.domain.invoice import Invoice, InvoiceEvent
 from shared.domain.paging import InvalidCursor, PageRequest, encode_cursor
@@ -165,7 +166,7 @@ def walk(deps: ApiDependencies, limit: int, breakdown_query: BreakdownQuery) -> 
     while True:
         page = list_breakdowns(deps, "cust_acme", breakdown_query, PageRequest(limit, cursor))
         assert len(page.items) <= limit
-        seen += [(e.invoice_id, e.breakdown_start_timestamp) for e in page.items]
+        seen += [(e.invoice_id, e.breakdown_start_timestamp) for e in map(as_breakdown, page.items)]
         if page.next_page is None:
             return seen
         cursor = page.next_page

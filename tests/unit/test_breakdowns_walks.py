@@ -11,9 +11,10 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.domain.breakdown_json import as_breakdown
 from shared.domain.breakdowns import Breakdown, BreakdownQuery, breakdowns_of
 from shared.domain.paging import PageRequest
-from shared.services import api_breakdowns
+from shared.services import api_breakdowns, breakdown_positions
 from shared.services.api_dependencies import ApiDependencies
 from tests.builders import customer
 from tests.fakes.memory_store import InMemoryStore
@@ -41,10 +42,10 @@ def _walk(deps: ApiDependencies, breakdown_query: BreakdownQuery, limit: int, fo
     cursor = None
     while True:
         if forget:  # as if every page ran in a function that holds nothing
-            api_breakdowns._RECENT.pop(deps.store, None)
+            breakdown_positions.recent(deps.store).forget()
         page = api_breakdowns.list_breakdowns(deps, "cust_acme", breakdown_query, PageRequest(limit, cursor))
         assert len(page.items) <= limit
-        seen += page.items
+        seen += map(as_breakdown, page.items)
         if (cursor := page.next_page) is None:
             return seen
 

@@ -12,7 +12,8 @@ in its transaction: a reader that sees a head finds its chunks, and a version's 
 with another's (the digest of the content is in the key, so even two different events with the
 same version cannot overwrite each other's chunks). Chunks a newer head replaced are given an
 `expires_at` (the table's TTL) a day later, so a reader that just read the old head still finds
-them. docs/architecture.md, "Large invoices", has the whole picture.
+them. docs/architecture.md, "Large invoices", has the whole picture. The same key names the
+invoice's breakdown windows, written with the lines when it has buckets (`invoice_windows`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,19 @@ from typing import Any, TypeVar
 from pydantic import TypeAdapter
 
 from shared.adapters.aws_errors import ConditionFailed
-from shared.adapters.dynamodb.keys import invoice_lines_key, lines_sort_key
+from shared.adapters.dynamodb.invoice_windows import (
+    WINDOW_STREAMS,
+    encode_windows,
+    parse_ref,
+    stored_windows,
+    windows_ref,
+)
+from shared.adapters.dynamodb.keys import invoice_lines_key, invoice_list_position, lines_sort_key, windows_sort_key
 from shared.adapters.dynamodb.table import Item, TableAccess, from_attributes, to_attributes
-from shared.domain.breakdowns import BucketUsage, InvoiceUsage
+from shared.domain.breakdowns import BucketUsage, InvoiceUsage, StoredWindows, WindowSize
 from shared.domain.invoice import Invoice, LineItem, UsageBucket
 from shared.domain.invoice_listing import without_buckets
+from shared.domain.paging import encode_cursor
 from shared.domain.types import DEFERRED, STORAGE
 
 # Lines (and buckets) JSON up to this size stay in the invoice's own item, with the rest of it
@@ -55,20 +64,52 @@ class LineChunks:
     key: str  # `<version:016d>#<digest>`
     line_chunks: int
     bucket_chunks: int
+    hour_chunks: int = 0  # the breakdown windows' streams (0: not written; heads before them have none)
+    day_chunks: int = 0
 
     def attributes(self) -> Item:
-        return {"lines_key": self.key, "line_chunks": self.line_chunks, "bucket_chunks": self.bucket_chunks}
+        return {
+            "lines_key": self.key,
+            "line_chunks": self.line_chunks,
+            "bucket_chunks": self.bucket_chunks,
+            "hour_chunks": self.hour_chunks,
+            "day_chunks": self.day_chunks,
+        }
+
+    @property
+    def windows(self) -> str | None:
+        return windows_ref(self.key, self.hour_chunks, self.day_chunks)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            LINES: self.line_chunks,
+            BUCKETS: self.bucket_chunks,
+            WINDOW_STREAMS["HOUR"]: self.hour_chunks,
+            WINDOW_STREAMS["DAY"]: self.day_chunks,
+        }
 
     def sort_keys(self) -> Iterator[str]:
-        for stream, count in ((LINES, self.line_chunks), (BUCKETS, self.bucket_chunks)):
+        for stream, count in self.counts().items():
             for index in range(count):
-                yield lines_sort_key(self.key, stream, index)
+                yield _sort_key(self.key, stream, index)
 
     @classmethod
     def of_head(cls, item: Item | None) -> LineChunks | None:
         if item is None or "lines_key" not in item:
             return None
-        return cls(str(item["lines_key"]), int(item["line_chunks"]), int(item["bucket_chunks"]))
+        return cls(
+            str(item["lines_key"]),
+            int(item["line_chunks"]),
+            int(item["bucket_chunks"]),
+            int(item.get("hour_chunks", 0)),
+            int(item.get("day_chunks", 0)),
+        )
+
+
+def _sort_key(lines_key: str, stream: str, index: int) -> str:
+    if stream in (LINES, BUCKETS):
+        return lines_sort_key(lines_key, stream, index)
+    return windows_sort_key(lines_key, stream, index)
 
 
 @dataclass(frozen=True)
@@ -84,9 +125,15 @@ def encode_lines(invoice: Invoice) -> EncodedLines | None:
     buckets = _BUCKETS.dump_json([line.buckets for line in invoice.line_items], context=STORAGE) if has_buckets else b""
     if len(lines) + len(buckets) <= INLINE_LINES_MAX_BYTES:
         return None
-    digest = hashlib.sha256(lines + b"\n" + buckets).hexdigest()[:16]
     streams = {LINES: _cut(zlib.compress(lines)), BUCKETS: _cut(zlib.compress(buckets)) if has_buckets else []}
-    chunks = LineChunks(f"{invoice.version:016d}#{digest}", len(streams[LINES]), len(streams[BUCKETS]))
+    texts = [lines, buckets]
+    if has_buckets:
+        windows = encode_windows(invoice, encode_cursor(invoice_list_position(invoice)))
+        texts += windows.text.values()  # the entries name the invoice's id, status and currency too
+        streams |= {stream: _cut(data) for stream, data in windows.compressed.items()}
+    digest = hashlib.sha256(b"\n".join(texts)).hexdigest()[:16]
+    hour, day = (len(streams.get(WINDOW_STREAMS[size], [])) for size in ("HOUR", "DAY"))
+    chunks = LineChunks(f"{invoice.version:016d}#{digest}", len(streams[LINES]), len(streams[BUCKETS]), hour, day)
     return EncodedLines(chunks, streams)
 
 
@@ -140,7 +187,7 @@ class InvoiceLineChunks(TableAccess):
         for stream, parts in encoded.streams.items():
             for index, part in enumerate(parts):
                 item = {
-                    **invoice_lines_key(invoice_id, lines_sort_key(encoded.chunks.key, stream, index)),
+                    **invoice_lines_key(invoice_id, _sort_key(encoded.chunks.key, stream, index)),
                     "entity": "invoice_lines",
                     "data": part,
                 }
@@ -180,6 +227,19 @@ class InvoiceLineChunks(TableAccess):
         if len(found[LINES]) != chunks.line_chunks or (buckets and len(found[BUCKETS]) != chunks.bucket_chunks):
             return None
         return {stream: zlib.decompress(b"".join(parts)) if parts else b"" for stream, parts in found.items()}
+
+    def get_invoice_windows(self, invoice_id: str, ref: str, size: WindowSize) -> StoredWindows | None:
+        """The entries of `size` written with the version `ref` names (one Query of its chunks), or
+        None: not written, not one of ours, or expired since (a day after a newer version)."""
+        parsed = parse_ref(ref, size)
+        if parsed is None:
+            return None
+        key, count = parsed
+        prefix = invoice_lines_key(invoice_id, windows_sort_key(key, WINDOW_STREAMS[size]))
+        parts = [bytes(item["data"]) for item in self._query_prefix(prefix["PK"], prefix["SK"])]
+        if len(parts) != count:
+            return None
+        return stored_windows(zlib.decompress(b"".join(parts)))
 
     def _query_prefix(self, partition: str, sort_prefix: str) -> Iterator[Item]:
         kwargs: dict[str, Any] = {

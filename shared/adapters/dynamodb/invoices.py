@@ -20,7 +20,7 @@ from shared.adapters.dynamodb.commit_items import drawdown_item
 from shared.adapters.dynamodb.commits import CommitTable
 from shared.adapters.dynamodb.contract_end_dates import finalized_usage_writes
 from shared.adapters.dynamodb.invoice_lines import EncodedLines, InvoiceLineChunks, LineChunks, encode_lines
-from shared.adapters.dynamodb.keys import customer_key, drawdown_key, id_part, invoice_key
+from shared.adapters.dynamodb.keys import customer_key, drawdown_key, invoice_key, invoice_list_position
 from shared.adapters.dynamodb.pages import PagedQueries
 from shared.adapters.dynamodb.table import MAX_OPTIMISTIC_RETRIES, Item, from_attributes, to_attributes
 from shared.domain.breakdowns import InvoiceUsage
@@ -113,7 +113,7 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
         drawdowns: _DrawdownWrites = NO_DRAWDOWNS,
     ) -> list[TransactWriteItemTypeDef]:
         item: Item = {
-            **_list_position(invoice),
+            **invoice_list_position(invoice),
             "entity": "invoice",
             "customer_id": invoice.customer_id,
             "status": invoice.status,
@@ -276,7 +276,7 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
 
     def invoice_list_cursor(self, invoice: Invoice) -> str:
         # What `_query_page` hands out: the keys of the last item of the page.
-        return encode_cursor(_list_position(invoice))
+        return encode_cursor(invoice_list_position(invoice))
 
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         # GSI1SK is `<start_timestamp>#<id>`; a start with a fraction ("…:00.5Z") sorts before "…:00Z",
@@ -295,15 +295,6 @@ class InvoiceTable(InvoiceLineChunks, CommitTable, PagedQueries):
         )
 
 
-def _list_position(invoice: Invoice) -> Item:
-    """The invoice item's keys, its place in its customer's list (GSI1) included."""
-    return {
-        **invoice_key(invoice.id),
-        "GSI1PK": f"CUSTOMER#{invoice.customer_id}#INVOICES",
-        "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{id_part(invoice.id)}",
-    }
-
-
 def _invoice_from_item(item: Item) -> Invoice:
     return Invoice.model_validate_json(item["data"])
 
@@ -311,9 +302,10 @@ def _invoice_from_item(item: Item) -> Invoice:
 def _listing_from_item(item: Item) -> InvoiceListing:
     """A list item from the head alone: a chunked invoice's head already holds its first lines."""
     invoice = _invoice_from_item(item)
-    if LineChunks.of_head(item) is None:
+    chunks = LineChunks.of_head(item)
+    if chunks is None:
         return listing_of(invoice)
-    return InvoiceListing(invoice, int(item["line_items_count"]))
+    return InvoiceListing(invoice, int(item["line_items_count"]), chunks.windows)
 
 
 def _billed(invoice: Invoice | None) -> tuple[str, Decimal] | None:

@@ -10,6 +10,7 @@
 | uniqueness key  | CUSTOMER#<customer>   | UNIQUE#<uniqueness_key> (claimed in the commit's transaction)   |
 | invoice         | INVOICE#<id>          | #INVOICE           | CUSTOMER#<customer>#INVOICES| <start_timestamp>#<id> |
 | invoice lines   | INVOICE#<id>          | LINES#<version>#<digest>#<L|B>#<n> (chunks: dynamodb/invoice_lines.py)  |
+| its windows     | INVOICE#<id>          | WINDOWS#<version>#<digest>#<H|D>#<n> (dynamodb/invoice_windows.py)     |
 | sync status     | INVOICE#<id>          | SYNC               |                             |                        |
 | Stripe event    | STRIPE_EVENT#<evt id> | #EVENT (a webhook event handled; expires_at: 30 days)                |
 | meter outbox    | INVOICE#<id>          | METER#<provider>   | OUTBOX#<provider> (waiting) | <customer>#<id>        |
@@ -45,6 +46,7 @@ from decimal import Decimal
 from shared.adapters.dynamodb.table import Item
 from shared.domain.customers import Contract, Customer
 from shared.domain.id_keys import bounded_key_part, digest
+from shared.domain.invoice import Invoice
 from shared.domain.products import Product
 from shared.domain.timestamps import format_timestamp, sortable_timestamp
 from shared.domain.types import STORAGE
@@ -95,6 +97,15 @@ def invoice_key(invoice_id: str) -> Item:
     return {"PK": f"INVOICE#{invoice_id}", "SK": "#INVOICE"}
 
 
+def invoice_list_position(invoice: Invoice) -> Item:
+    """The invoice item's keys, its place in its customer's list (GSI1) included."""
+    return {
+        **invoice_key(invoice.id),
+        "GSI1PK": f"CUSTOMER#{invoice.customer_id}#INVOICES",
+        "GSI1SK": f"{format_timestamp(invoice.start_timestamp)}#{id_part(invoice.id)}",
+    }
+
+
 def lines_sort_key(lines_key: str, stream: str = "", index: int | None = None) -> str:
     """`LINES#<version>#<digest>#<stream>#<n>`, or a prefix of it when stream or index is left out."""
     sort = f"LINES#{lines_key}#"
@@ -103,6 +114,11 @@ def lines_sort_key(lines_key: str, stream: str = "", index: int | None = None) -
     if index is not None:
         sort += f"{index:04d}"
     return sort
+
+
+def windows_sort_key(lines_key: str, stream: str, index: int | None = None) -> str:
+    """`WINDOWS#<version>#<digest>#<stream>#<n>`, or the prefix of a stream's chunks without index."""
+    return f"WINDOWS#{lines_key}#{stream}#" + ("" if index is None else f"{index:04d}")
 
 
 def invoice_lines_key(invoice_id: str, sort_key: str) -> Item:

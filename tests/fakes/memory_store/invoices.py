@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from shared.domain.breakdowns import InvoiceUsage
+from shared.domain.breakdowns import InvoiceUsage, StoredWindows, WindowSize
 from shared.domain.invoice import Invoice
 from shared.domain.invoice_listing import (
     LIST_PAGE_BYTES_MAX,
@@ -71,6 +71,9 @@ class MemoryInvoices(MemoryTables):
     def invoice_version(self, invoice_id: str) -> int | None:
         invoice = self.invoices.get(invoice_id)
         return None if invoice is None else invoice.version
+
+    def get_invoice_windows(self, invoice_id: str, ref: str, size: WindowSize) -> StoredWindows | None:
+        return None  # lists name no windows here: every page computes its entries from the buckets
 
     def mark_dispatched(self, invoice_id: str, version: int) -> None:
         with self._lock:
