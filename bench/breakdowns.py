@@ -21,12 +21,14 @@ python -m bench breakdowns
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import boto3
 from moto import mock_aws
@@ -36,7 +38,8 @@ from functions.api.handler import lambda_handler
 from local.http_server import http_api_event
 from local.lambda_context import LocalLambdaContext
 from local.template import create_table
-from shared.adapters.dynamodb import DynamoDBStore
+from shared.adapters.dynamodb import DynamoDBStore, invoice_lines
+from shared.adapters.dynamodb.invoice_windows import EncodedWindows
 from shared.domain.breakdowns import BreakdownQuery
 from shared.domain.invoice import InvoiceEvent
 from shared.domain.invoice_listing import InvoiceQuery
@@ -144,22 +147,47 @@ def _store_read(store: DynamoDBStore) -> int:
 
 def _bare_read(client: Any) -> int:
     """The same items, Query pages only: the customer's invoice index, then each invoice's partition."""
-
-    def items(**kwargs: Any) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        while True:
-            response = client.query(TableName=TABLE, **kwargs)
-            found += response["Items"]
-            if "LastEvaluatedKey" not in response:
-                return found
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    listing = items(IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
-                    ExpressionAttributeValues={":pk": {"S": f"CUSTOMER#{CUSTOMER}#INVOICES"}})  # fmt: skip
+    listing = _pages(client, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                     ExpressionAttributeValues={":pk": {"S": f"CUSTOMER#{CUSTOMER}#INVOICES"}})  # fmt: skip
     count = len(listing)
     for head in listing:
-        count += len(items(KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": head["PK"]}))
+        count += len(_pages(client, KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": head["PK"]}))
     return count
+
+
+def _bare_read_of_what_the_walk_reads(client: Any) -> int:
+    """Only the items the walk reads, Query pages only: the invoice index, then each invoice's HOUR
+    windows (the chunks its head names)."""
+    listing = _pages(client, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                     ExpressionAttributeValues={":pk": {"S": f"CUSTOMER#{CUSTOMER}#INVOICES"}})  # fmt: skip
+    count = len(listing)
+    for head in listing:
+        prefix = {"S": f"WINDOWS#{head['lines_key']['S']}#H#"}
+        count += len(_pages(client, KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+                            ExpressionAttributeValues={":pk": head["PK"], ":prefix": prefix}))  # fmt: skip
+    return count
+
+
+def _bare_read_without_windows(client: Any) -> int:
+    """The invoices' items as they were before their windows were written: the index, then each
+    partition's head and line chunks (the keys before `WINDOWS#`)."""
+    listing = _pages(client, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                     ExpressionAttributeValues={":pk": {"S": f"CUSTOMER#{CUSTOMER}#INVOICES"}})  # fmt: skip
+    count = len(listing)
+    for head in listing:
+        count += len(_pages(client, KeyConditionExpression="PK = :pk AND SK < :windows",
+                            ExpressionAttributeValues={":pk": head["PK"], ":windows": {"S": "WINDOWS#"}}))  # fmt: skip
+    return count
+
+
+def _pages(client: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while True:
+        response = client.query(TableName=TABLE, **kwargs)
+        found += response["Items"]
+        if "LastEvaluatedKey" not in response:
+            return found
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _replay(client: Any, calls: list[tuple[str, dict[str, Any]]]) -> int:
@@ -176,6 +204,31 @@ def _best(runs: int, call: Any) -> tuple[float, Any]:
         result = call()
         best = min(best, time.perf_counter() - started)
     return best, result
+
+
+def _windows_items(client: Any, invoice_id: str) -> list[dict[str, Any]]:
+    values = {":pk": {"S": f"INVOICE#{invoice_id}"}, ":windows": {"S": "WINDOWS#"}}
+    condition = "PK = :pk AND begins_with(SK, :windows)"
+    return _pages(client, KeyConditionExpression=condition, ExpressionAttributeValues=values)
+
+
+def _writes(without_windows: bool) -> tuple[float, int, int]:
+    """The 24 invoices saved into an empty table: (seconds, windows chunk items, their bytes)."""
+    with mock_aws(), contextlib.ExitStack() as patches:
+        if without_windows:
+            unwritten = EncodedWindows({}, {})
+            patches.enter_context(mock.patch.object(invoice_lines, "encode_windows", return_value=unwritten))
+        raw = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(raw, TABLE)
+        store = DynamoDBStore(raw, TABLE)
+        store.create_customer(customer(CUSTOMER))
+        invoices = [InvoiceEvent.model_validate(_invoice(number)).detail for number in range(MONTHS)]
+        started = time.perf_counter()
+        for invoice in invoices:
+            store.save_invoice(invoice, RECEIVED)
+        elapsed = time.perf_counter() - started
+        chunks = [item for number in range(MONTHS) for item in _windows_items(raw, f"inv_{number:02d}")]
+        return elapsed, len(chunks), sum(len(item["data"]["B"]) for item in chunks)
 
 
 def main() -> None:
@@ -204,12 +257,16 @@ def main() -> None:
         bare_counter = CountingClient(raw)
         bare_time, found = _best(3, lambda: _bare_read(bare_counter))
         bare_queries = bare_counter.calls["query"] // 3
+        walk_items_time, walk_items = _best(3, lambda: _bare_read_of_what_the_walk_reads(raw))
+        before_time, before_items = _best(3, lambda: _bare_read_without_windows(raw))
         store_time, buckets = _best(3, lambda: _store_read(DynamoDBStore(raw, TABLE)))
         replay_time, replayed = _best(3, lambda: _replay(raw, counting.recorded))
         cold_time, _ = _best(1, lambda: _cold_walk(fresh))
+    with_windows, without = min(_writes(False) for _ in range(2)), min(_writes(True) for _ in range(2))
     print(f"{MONTHS} monthly invoices x {LINES} lines with hourly buckets: {windows:,} HOUR windows in {pages} pages")
     print(f"  store reads, all pages: {reads}")
-    print(f"  bare read of the same {found:,} items: {bare_queries} Query pages")
+    print(f"  bare read of the same {found:,} items (the invoices' partitions, their windows included): "
+          f"{bare_queries} Query pages")  # fmt: skip
     print(f"  time (best of 3): breakdowns through the handler {breakdown_time:.2f} s, through the use case "
           f"{use_case_time:.2f} s; bare read {bare_time:.2f} s; the store's read of the invoices "
           f"({buckets:,} buckets) {store_time:.2f} s; the walk's {replayed} calls replayed bare "
@@ -218,10 +275,18 @@ def main() -> None:
     print(f"  ratio breakdowns / bare read: {ratio:.2f}x (goal <= 2x: {'met' if ratio <= 2 else 'NOT met'}); "
           f"breakdowns / the store's read: {breakdown_time / store_time:.2f}x; "
           f"use case / the store's read: {use_case_time / store_time:.2f}x")  # fmt: skip
+    print(f"  against narrower bare reads: only the {walk_items} items the walk reads (index and HOUR windows) "
+          f"{walk_items_time:.2f} s, breakdowns {breakdown_time / walk_items_time:.2f}x; the {before_items} items "
+          f"without the windows (as stored before them) {before_time:.2f} s, breakdowns "
+          f"{breakdown_time / before_time:.2f}x")  # fmt: skip
     print(f"  the floor of one request per page: the walk's calls replayed bare / bare read "
           f"{replay_time / bare_time:.2f}x; breakdowns / those calls {breakdown_time / replay_time:.2f}x")  # fmt: skip
     print(f"  every page in a function that holds nothing (use case, one run): {cold_time:.2f} s, "
           f"{cold_time / bare_time:.2f}x the bare read")  # fmt: skip
+    per_invoice = with_windows[2] / MONTHS / 1024
+    print(f"  writing the windows: {with_windows[1] / MONTHS:.0f} chunk item(s), {per_invoice:.0f} KiB per invoice;"
+          f" saving the {MONTHS} invoices {with_windows[0]:.2f} s against {without[0]:.2f} s without them"
+          f" ({with_windows[0] / without[0]:.2f}x, best of 2)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -106,10 +106,11 @@ class InvoiceReads(Protocol):
         """The latest stored version's number (a read of a few bytes), or None if never stored."""
         ...
 
-    def get_invoice_windows(self, invoice_id: str, ref: str, size: WindowSize) -> StoredWindows | None:
-        """The breakdown entries of `size` written with the version that `ref` (an `InvoiceListing`'s
-        `windows`) names — still there a day after a newer version replaced it — or None when they
-        were not written, `ref` is not the store's, or they expired."""
+    def get_invoice_windows(self, wanted: Sequence[tuple[str, str]], size: WindowSize) -> dict[str, StoredWindows]:
+        """The breakdown entries of `size` written with each (invoice id, windows) of `wanted` — the
+        `windows` an `InvoiceListing` names, still there a day after a newer version replaced it —
+        by invoice id, read together; an invoice whose windows were not written, are not the
+        store's, or expired is left out."""
         ...
 
 

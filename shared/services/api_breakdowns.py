@@ -90,7 +90,7 @@ def list_breakdowns(
     after, then = held.after, position.then
     while then:
         (invoice_id, name), then = then[0], then[1:]
-        windows = _written(deps, customer_id, invoice_id, name, query.window_size)
+        windows = _written(deps, customer_id, [(invoice_id, name), *then], query.window_size).get(invoice_id)
         if windows is None:  # expired since (a day after a newer version): the list from here on
             break
         stopped = answer.take(*windows.within(query), 0)
@@ -132,7 +132,7 @@ def _walk(
                 return Page(answer.entries, None)
             if not query.overlaps(listing.invoice):
                 continue
-            found, weights, windows = _entries_of(deps, listing, query)
+            found, weights, windows = _entries_of(deps, listing, query, stretch.items[index + 1 :])
             stopped = answer.take(found, weights, skip)
             if stopped is not None:
                 invoice = listing.invoice
@@ -170,13 +170,15 @@ def _followers(listed: Sequence[InvoiceListing], query: BreakdownQuery) -> Follo
 
 
 def _entries_of(
-    deps: ApiDependencies, listing: InvoiceListing, query: BreakdownQuery
+    deps: ApiDependencies, listing: InvoiceListing, query: BreakdownQuery, listed_after: Sequence[InvoiceListing]
 ) -> tuple[Sequence[BreakdownEntry], Sequence[int], str | None]:
     """The invoice's entries for the query, their weights, and the name of the written windows they
-    are from (None: computed)."""
+    are from (None: computed). Written windows are read with those of the invoices listed after it
+    that a cursor stopping in it would name (one batch read, not one read each)."""
     invoice = listing.invoice
     if listing.windows is not None and query.aligned:
-        windows = _written(deps, invoice.customer_id, invoice.id, listing.windows, query.window_size)
+        wanted = [(invoice.id, listing.windows), *_followers(listed_after, query)]
+        windows = _written(deps, invoice.customer_id, wanted, query.window_size).get(invoice.id)
         if windows is not None:
             return *windows.within(query), listing.windows
     key: Key = ("computed", invoice.customer_id, invoice.id, invoice.version, query)
@@ -196,20 +198,26 @@ def _entries_of(
 
 
 def _written(
-    deps: ApiDependencies, customer_id: str, invoice_id: str, name: str, size: WindowSize
-) -> StoredWindows | None:
-    """The windows written with an invoice version, from memory or read by their name; None when
-    they are gone (expired a day after a newer version) or are not this customer's (a cursor
-    edited to name another customer's invoice)."""
-    key: Key = ("written", customer_id, invoice_id, name, size)
-    windows = recent(deps.store).get(key)
-    if isinstance(windows, StoredWindows):
-        return windows
-    windows = deps.store.get_invoice_windows(invoice_id, name, size)
-    if windows is None or windows.customer_id != customer_id:
-        return None
-    recent(deps.store).put(key, windows)
-    return windows
+    deps: ApiDependencies, customer_id: str, wanted: Sequence[tuple[str, str]], size: WindowSize
+) -> dict[str, StoredWindows]:
+    """The windows written with each (invoice id, name) of `wanted`, by invoice id: from memory, the
+    rest read together by name. An invoice is left out when they are gone (expired a day after a
+    newer version) or are not this customer's (a cursor edited to name another customer's invoice)."""
+    kept = recent(deps.store)
+    found: dict[str, StoredWindows] = {}
+    missing: dict[str, str] = {}
+    for invoice_id, name in wanted:
+        windows = kept.get(("written", customer_id, invoice_id, name, size))
+        if isinstance(windows, StoredWindows):
+            found[invoice_id] = windows
+        else:
+            missing[invoice_id] = name
+    if missing:
+        for invoice_id, windows in deps.store.get_invoice_windows(list(missing.items()), size).items():
+            if invoice_id in missing and windows.customer_id == customer_id:
+                kept.put(("written", customer_id, invoice_id, missing[invoice_id], size), windows)
+                found[invoice_id] = windows
+    return found
 
 
 def _held_for(deps: ApiDependencies, customer_id: str, query: BreakdownQuery, position: Position) -> _Held | None:
@@ -220,7 +228,10 @@ def _held_for(deps: ApiDependencies, customer_id: str, query: BreakdownQuery, po
     if position.invoice is None:
         return None
     if position.windows is not None and query.aligned:
-        windows = _written(deps, customer_id, position.invoice, position.windows, query.window_size)
+        # Alone: most pages stay inside it (those that go on read the rest of `then` together).
+        windows = _written(deps, customer_id, [(position.invoice, position.windows)], query.window_size).get(
+            position.invoice
+        )
         return None if windows is None else _Held(*windows.within(query), windows.after)
     if position.version is None:
         return None

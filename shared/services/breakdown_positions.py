@@ -26,7 +26,9 @@ INVOICES_PER_STEP = 10  # the most invoices listed at once (the first stretch of
 MAX_SKIP = 10**7
 MAX_NAME_LENGTH = 100  # of a store's name for written windows
 THEN_MAX_CHARACTERS = 1_500  # of the invoices named after the one a page stopped in (the cursor stays short)
-RECENT_INVOICES = 4  # per store: the invoice a page stopped in, and a few around it
+# Per store, about (the entries' weights): the invoice a page stopped in and those its cursor names
+# after it — ten months of hourly windows of a few lines are ~4 MB, one of thousands of lines ~30 MB.
+RECENT_WEIGHT_MAX = 64_000_000
 
 Followers = tuple[tuple[str, str], ...]  # (invoice id, its windows), in list order
 
@@ -135,30 +137,35 @@ class Kept:
 
 
 class RecentEntries:
-    """The entries of the last few invoices read: a later page of the same walk takes them from
-    here instead of reading the invoice again."""
+    """The entries of the last invoices read, up to RECENT_WEIGHT_MAX: a later page of the same walk
+    takes them from here instead of reading the invoice again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Key, Kept | StoredWindows] = OrderedDict()
+        self._entries: OrderedDict[Key, tuple[Kept | StoredWindows, int]] = OrderedDict()
+        self._weight = 0
 
     def get(self, key: Key) -> Kept | StoredWindows | None:
         with self._lock:
             found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return found[0]
 
     def put(self, key: Key, kept: Kept | StoredWindows) -> None:
+        weight = sum(kept.weights)
         with self._lock:
-            self._entries[key] = kept
-            self._entries.move_to_end(key)
-            while len(self._entries) > RECENT_INVOICES:
-                self._entries.popitem(last=False)
+            previous = self._entries.pop(key, None)
+            self._weight += weight - (0 if previous is None else previous[1])
+            self._entries[key] = (kept, weight)
+            while self._weight > RECENT_WEIGHT_MAX and len(self._entries) > 1:  # the newest always stays
+                self._weight -= self._entries.popitem(last=False)[1][1]
 
     def forget(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weight = 0
 
 
 _RECENT: weakref.WeakKeyDictionary[object, RecentEntries] = weakref.WeakKeyDictionary()

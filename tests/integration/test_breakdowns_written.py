@@ -7,6 +7,7 @@ a cursor never reaches another customer's windows, and windows past their bound 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -37,16 +38,16 @@ class CountingStore(DynamoDBStore):
     def __init__(self, client: DynamoDBClient) -> None:
         super().__init__(client, TABLE_NAME)
         self.bucket_reads: list[str] = []
-        self.window_reads: list[str] = []
+        self.window_reads: list[list[str]] = []  # the invoices of each batch read
         self.lists = 0
 
     def get_invoice_usage(self, invoice_id: str) -> InvoiceUsage | None:
         self.bucket_reads.append(invoice_id)
         return super().get_invoice_usage(invoice_id)
 
-    def get_invoice_windows(self, invoice_id: str, ref: str, size: Any) -> StoredWindows | None:
-        self.window_reads.append(invoice_id)
-        return super().get_invoice_windows(invoice_id, ref, size)
+    def get_invoice_windows(self, wanted: Sequence[tuple[str, str]], size: Any) -> dict[str, StoredWindows]:
+        self.window_reads.append([invoice_id for invoice_id, _ in wanted])
+        return super().get_invoice_windows(wanted, size)
 
     def list_invoices(self, customer_id: str, query: InvoiceQuery, page: PageRequest) -> Page[InvoiceListing]:
         self.lists += 1
@@ -110,7 +111,9 @@ def test_an_aligned_walk_answers_the_written_windows_and_reads_no_bucket(dynamod
     assert seen == computed(store, ALIGNED)
     assert len(seen) == 3 * HOURS
     assert store.bucket_reads == []
-    assert store.window_reads == ["inv_cust_acme_0", "inv_cust_acme_1", "inv_cust_acme_2"]
+    # The first page lists one invoice; the page that goes on past it lists the next ten and reads
+    # their windows together.
+    assert store.window_reads == [["inv_cust_acme_0"], ["inv_cust_acme_1", "inv_cust_acme_2"]]
 
 
 def test_the_invoices_after_the_one_a_page_stops_in_are_served_without_listing(dynamodb_with_invoices: Any) -> None:

@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -228,18 +228,26 @@ class InvoiceLineChunks(TableAccess):
             return None
         return {stream: zlib.decompress(b"".join(parts)) if parts else b"" for stream, parts in found.items()}
 
-    def get_invoice_windows(self, invoice_id: str, ref: str, size: WindowSize) -> StoredWindows | None:
-        """The entries of `size` written with the version `ref` names (one Query of its chunks), or
-        None: not written, not one of ours, or expired since (a day after a newer version)."""
-        parsed = parse_ref(ref, size)
-        if parsed is None:
-            return None
-        key, count = parsed
-        prefix = invoice_lines_key(invoice_id, windows_sort_key(key, WINDOW_STREAMS[size]))
-        parts = [bytes(item["data"]) for item in self._query_prefix(prefix["PK"], prefix["SK"])]
-        if len(parts) != count:
-            return None
-        return stored_windows(zlib.decompress(b"".join(parts)))
+    def get_invoice_windows(self, wanted: Sequence[tuple[str, str]], size: WindowSize) -> dict[str, StoredWindows]:
+        """The entries of `size` written with each (invoice id, windows) of `wanted`, by invoice id, in
+        batch reads of their chunks; an invoice is left out when its windows were not written, the
+        name is not one of ours, or they expired since (a day after a newer version)."""
+        parts: dict[str, list[str]] = {}  # invoice id → its chunks' sort keys, in order
+        for invoice_id, ref in wanted:
+            parsed = parse_ref(ref, size)
+            if parsed is not None:
+                key, count = parsed
+                parts[invoice_id] = [windows_sort_key(key, WINDOW_STREAMS[size], index) for index in range(count)]
+        keys = [invoice_lines_key(invoice_id, sort) for invoice_id, sorts in parts.items() for sort in sorts]
+        data = {(str(item["PK"]), str(item["SK"])): bytes(item["data"]) for item in self._batch_get(keys)}
+        found: dict[str, StoredWindows] = {}
+        for invoice_id, sorts in parts.items():
+            chunks = [data.get((f"INVOICE#{invoice_id}", sort)) for sort in sorts]
+            if all(chunk is not None for chunk in chunks):
+                windows = stored_windows(zlib.decompress(b"".join(chunk for chunk in chunks if chunk is not None)))
+                if windows is not None:
+                    found[invoice_id] = windows
+        return found
 
     def _query_prefix(self, partition: str, sort_prefix: str) -> Iterator[Item]:
         kwargs: dict[str, Any] = {

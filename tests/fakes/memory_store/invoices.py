@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -72,8 +73,8 @@ class MemoryInvoices(MemoryTables):
         invoice = self.invoices.get(invoice_id)
         return None if invoice is None else invoice.version
 
-    def get_invoice_windows(self, invoice_id: str, ref: str, size: WindowSize) -> StoredWindows | None:
-        return None  # lists name no windows here: every page computes its entries from the buckets
+    def get_invoice_windows(self, wanted: Sequence[tuple[str, str]], size: WindowSize) -> dict[str, StoredWindows]:
+        return {}  # lists name no windows here: every page computes its entries from the buckets
 
     def mark_dispatched(self, invoice_id: str, version: int) -> None:
         with self._lock:
