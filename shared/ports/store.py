@@ -109,8 +109,9 @@ class InvoiceReads(Protocol):
     def get_invoice_windows(self, wanted: Sequence[tuple[str, str]], size: WindowSize) -> dict[str, StoredWindows]:
         """The breakdown entries of `size` written with each (invoice id, windows) of `wanted` — the
         `windows` an `InvoiceListing` names, still there a day after a newer version replaced it —
-        by invoice id, read together; an invoice whose windows were not written, are not the
-        store's, or expired is left out."""
+        by invoice id, read together: the first always, the others as far as one read of a bounded
+        size takes them. An invoice whose windows were not written, are not the store's, or expired
+        is left out."""
         ...
 
 

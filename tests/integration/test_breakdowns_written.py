@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from shared.adapters.dynamodb import DynamoDBStore, from_attributes, invoice_windows
+from shared.adapters.dynamodb import DynamoDBStore, from_attributes, invoice_lines, invoice_windows
 from shared.domain.breakdown_json import entry_json
 from shared.domain.breakdowns import BreakdownEntry, BreakdownQuery, InvoiceUsage, StoredWindows, breakdowns_of
 from shared.domain.invoice import Invoice, InvoiceEvent
@@ -54,9 +54,13 @@ class CountingStore(DynamoDBStore):
         return super().list_invoices(customer_id, query, page)
 
 
-def invoice(number: int, *, customer_id: str = "cust_acme", version: int = 1, scale: int = 1) -> Invoice:
+def invoice(
+    number: int, *, customer_id: str = "cust_acme", version: int = 1, scale: int = 1, currency: str = "USD"
+) -> Invoice:
     """One of the customer's invoices; `scale` multiplies its amounts (a re-rated version)."""
-    event = large_invoice_event(10, HOURS, id=f"inv_{customer_id}_{number}", customer_id=customer_id, version=version)
+    event = large_invoice_event(
+        10, HOURS, id=f"inv_{customer_id}_{number}", customer_id=customer_id, version=version, currency=currency
+    )
     detail = event["detail"]
     for line in detail["line_items"]:
         for bucket in line["buckets"]:
@@ -124,6 +128,26 @@ def test_the_invoices_after_the_one_a_page_stops_in_are_served_without_listing(d
     # and stops in the first of them, naming the other in its cursor; the end of the walk lists once.
     assert store.lists <= 4
     assert decode_cursor(first.next_page or "")["windows"]
+
+
+def test_a_cursor_names_after_its_invoice_only_those_the_query_keeps(dynamodb: DynamoDBClient) -> None:
+    store = CountingStore(dynamodb)
+    store.create_customer(customer("cust_acme"))
+    for number, currency in enumerate(["USD", "USD", "EUR", "USD"]):
+        store.save_invoice(invoice(number, currency=currency), MAR)
+    dollars = BreakdownQuery(FEB, MAR, "HOUR", currency="USD")
+    deps, cursor, positions = deps_of(store), None, []
+    while True:
+        page = list_breakdowns(deps, "cust_acme", dollars, PageRequest(20, cursor))
+        if (cursor := page.next_page) is None:
+            break
+        positions.append(decode_cursor(cursor))
+    inside_the_second = [position for position in positions if position["id"] == "inv_cust_acme_1"]
+    assert inside_the_second
+    assert all([name for name, _ in position["then"]] == ["inv_cust_acme_3"] for position in inside_the_second)
+    seen = walk(store, dollars)
+    assert "inv_cust_acme_2" not in "".join(str(entry) for entry in seen)
+    assert len(seen) == 3 * HOURS
 
 
 def test_a_range_off_the_windows_boundaries_is_computed_from_the_buckets(dynamodb_with_invoices: Any) -> None:
@@ -213,3 +237,23 @@ def _items(client: DynamoDBClient, invoice_id: str) -> list[dict[str, Any]]:
         ExpressionAttributeValues={":pk": {"S": f"INVOICE#{invoice_id}"}},
     )
     return [from_attributes(raw) for raw in response["Items"]]
+
+
+def test_windows_in_many_chunks_read_in_bounded_batches_answer_the_same(
+    dynamodb: DynamoDBClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(invoice_lines, "CHUNK_BYTES", 2_000)  # each invoice's windows in several chunk items
+    monkeypatch.setattr(invoice_lines, "CHUNKS_PER_BATCH_GET", 2)
+    monkeypatch.setattr(invoice_lines, "WINDOWS_READ_CHUNKS", 1)  # no invoice read beyond the first of a batch
+    store = CountingStore(dynamodb)
+    store.create_customer(customer("cust_acme"))
+    for number in range(3):
+        store.save_invoice(invoice(number), MAR)
+    assert all(int(name.split("#")[2]) > 2 for name in _names(store))  # HOUR chunks per invoice
+    assert walk(store) == computed(store, ALIGNED)
+    assert store.bucket_reads == []
+
+
+def _names(store: DynamoDBStore) -> list[str]:
+    listed = store.list_invoices("cust_acme", InvoiceQuery(), PageRequest(10)).items
+    return [listing.windows or "" for listing in listed]

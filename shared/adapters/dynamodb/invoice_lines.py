@@ -50,6 +50,8 @@ from shared.domain.types import DEFERRED, STORAGE
 # (at most MAX_HEAD_BYTES, shared/domain/invoice_storage.py): together well under DynamoDB's 400 KB.
 INLINE_LINES_MAX_BYTES = 48_000
 CHUNK_BYTES = 300_000  # compressed bytes per chunk item
+CHUNKS_PER_BATCH_GET = 16_000_000 // CHUNK_BYTES - 1  # within a BatchGetItem response's 16 MB
+WINDOWS_READ_CHUNKS = 16  # the most windows chunks one read takes beyond its first invoice's (~5 MB)
 STALE_CHUNKS_TTL_SECONDS = 86_400
 LINES, BUCKETS = "L", "B"
 _LINES: TypeAdapter[list[LineItem]] = TypeAdapter(list[LineItem], config=DEFERRED)
@@ -230,16 +232,22 @@ class InvoiceLineChunks(TableAccess):
 
     def get_invoice_windows(self, wanted: Sequence[tuple[str, str]], size: WindowSize) -> dict[str, StoredWindows]:
         """The entries of `size` written with each (invoice id, windows) of `wanted`, by invoice id, in
-        batch reads of their chunks; an invoice is left out when its windows were not written, the
+        a batch read of their chunks: the first always, the others while the read stays within
+        WINDOWS_READ_CHUNKS chunks. An invoice is left out when its windows were not written, the
         name is not one of ours, or they expired since (a day after a newer version)."""
         parts: dict[str, list[str]] = {}  # invoice id → its chunks' sort keys, in order
+        chunks_read = 0
         for invoice_id, ref in wanted:
             parsed = parse_ref(ref, size)
             if parsed is not None:
                 key, count = parsed
+                if parts and chunks_read + count > WINDOWS_READ_CHUNKS:
+                    break
+                chunks_read += count
                 parts[invoice_id] = [windows_sort_key(key, WINDOW_STREAMS[size], index) for index in range(count)]
         keys = [invoice_lines_key(invoice_id, sort) for invoice_id, sorts in parts.items() for sort in sorts]
-        data = {(str(item["PK"]), str(item["SK"])): bytes(item["data"]) for item in self._batch_get(keys)}
+        read = self._batch_get(keys, per_request=CHUNKS_PER_BATCH_GET)
+        data = {(str(item["PK"]), str(item["SK"])): bytes(item["data"]) for item in read}
         found: dict[str, StoredWindows] = {}
         for invoice_id, sorts in parts.items():
             chunks = [data.get((f"INVOICE#{invoice_id}", sort)) for sort in sorts]

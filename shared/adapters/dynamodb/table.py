@@ -71,11 +71,12 @@ class TableAccess:
             }
         }
 
-    def _batch_get(self, keys: Sequence[Mapping[str, Any]]) -> list[Item]:
-        """The items of `keys` that exist, read consistently, 100 keys a request."""
+    def _batch_get(self, keys: Sequence[Mapping[str, Any]], per_request: int = BATCH_GET_KEYS) -> list[Item]:
+        """The items of `keys` that exist, read consistently, 100 keys a request (fewer for items so
+        large that 100 would pass a response's 16 MB)."""
         found: list[Item] = []
-        for start in range(0, len(keys), BATCH_GET_KEYS):
-            chunk = [to_attributes(key) for key in keys[start : start + BATCH_GET_KEYS]]
+        for start in range(0, len(keys), per_request):
+            chunk = [to_attributes(key) for key in keys[start : start + per_request]]
             request: dict[str, KeysAndAttributesTypeDef] = {self._table: {"Keys": chunk, "ConsistentRead": True}}
             for round_number in range(BATCH_ROUNDS):
                 response = self._client.batch_get_item(RequestItems=request)
