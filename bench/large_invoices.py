@@ -47,9 +47,10 @@ def _get(stack: LocalStack, path: str) -> tuple[float, int, Any]:
     return time.perf_counter() - started, len(body), json.loads(body)["data"]
 
 
-def _stored_sizes(stack: LocalStack, invoice_id: str) -> tuple[int, int, int]:
-    """(head item bytes, chunk items, chunk bytes) of the invoice in the table."""
-    head, chunks, chunk_bytes = 0, 0, 0
+def _stored_sizes(stack: LocalStack, invoice_id: str) -> tuple[int, int, int, int, int]:
+    """(head item bytes, line chunk items, their bytes, windows chunk items, their bytes) of the
+    invoice in the table."""
+    head, chunks, chunk_bytes, windows, windows_bytes = 0, 0, 0, 0, 0
     kwargs: dict[str, Any] = {
         "TableName": stack.table_name,
         "KeyConditionExpression": "PK = :pk",
@@ -64,8 +65,11 @@ def _stored_sizes(stack: LocalStack, invoice_id: str) -> tuple[int, int, int]:
             elif item["SK"].startswith("LINES#"):
                 chunks += 1
                 chunk_bytes += len(bytes(item["data"]))
+            elif item["SK"].startswith("WINDOWS#"):
+                windows += 1
+                windows_bytes += len(bytes(item["data"]))
         if "LastEvaluatedKey" not in response:
-            return head, chunks, chunk_bytes
+            return head, chunks, chunk_bytes, windows, windows_bytes
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
@@ -127,7 +131,7 @@ def main() -> None:
             route = sum(invocations.get("InvoiceRouterFunction", []))
             stripe = sum(invocations.get("StripeSyncFunction", []))
             claim = len(json.dumps(event["detail"]["line_items"], separators=(",", ":")).encode())
-            head, chunks, chunk_bytes = _stored_sizes(stack, invoice_id)
+            head, chunks, chunk_bytes, windows, windows_bytes = _stored_sizes(stack, invoice_id)
             get_s, get_bytes, got = _get(stack, f"/v1/customers/cust_acme/invoices/{invoice_id}")
             assert len(got["line_items"]) == lines
             list_s, list_bytes, _ = _get(stack, "/v1/customers/cust_acme/invoices?limit=100")
@@ -145,6 +149,7 @@ def main() -> None:
                 f"{chunks:>3} = {chunk_bytes / 1e6:5.2f}MB  {put:6.2f} {route:6.2f} {stripe:6.2f} {settled:7.2f}  "
                 f"{get_s:6.3f} {get_bytes:7d}  {list_s:6.3f} {list_bytes:7d}  {read_full:6.2f}  {lines} -> {items}"
             )
+            print(f"{'':>10} + its breakdown windows (HOUR, DAY): {windows} chunk items = {windows_bytes / 1e6:.2f}MB")
         print("seconds; event = detail inline (PutEvents takes < 1 MiB), claim = the S3 object, head/chunks =")
         print("the table (chunks zlib-compressed); route/stripe = the functions' invocations; settled = put to synced;")
         print("GET/list = invoice API over HTTP (no buckets; list: first lines only); read+b = full read with buckets.")
