@@ -189,6 +189,28 @@ def test_once_the_version_s_windows_expired_a_next_page_shows_the_latest(dynamod
     assert list(page.items) == computed(cold, ALIGNED)[20:40]  # version 2's, from where page 1 stopped
 
 
+def test_a_named_invoice_whose_windows_expired_is_listed_again_at_its_latest(dynamodb_with_invoices: Any) -> None:
+    table = dynamodb_with_invoices
+    store = DynamoDBStore(table, TABLE_NAME)
+    before = computed(store, ALIGNED)
+    cursor: str | None = None
+    seen: list[BreakdownEntry] = []
+    for _ in range(3):  # the third page stops inside inv_1 and names inv_2 after it
+        page = list_breakdowns(deps_of(store), "cust_acme", ALIGNED, PageRequest(20, cursor))
+        seen += page.items
+        cursor = page.next_page
+    assert [name for name, _ in decode_cursor(cursor or "")["then"]] == ["inv_cust_acme_2"]
+    store.save_invoice(invoice(2, version=2, scale=3), MAR)
+    for item in _items(table, "inv_cust_acme_2"):
+        if item["SK"].startswith("WINDOWS#0000000000000001#"):
+            table.delete_item(TableName=TABLE_NAME, Key={"PK": {"S": item["PK"]}, "SK": {"S": item["SK"]}})
+    while cursor is not None:  # each page in a function that holds nothing
+        page = list_breakdowns(deps_of(DynamoDBStore(table, TABLE_NAME)), "cust_acme", ALIGNED, PageRequest(20, cursor))
+        seen += page.items
+        cursor = page.next_page
+    assert seen == before[: 2 * HOURS] + computed(store, ALIGNED)[2 * HOURS :]
+
+
 def test_a_replaced_version_s_windows_expire_with_its_lines(dynamodb_with_invoices: Any) -> None:
     store = DynamoDBStore(dynamodb_with_invoices, TABLE_NAME)
     store.save_invoice(invoice(0, version=2, scale=3), MAR)

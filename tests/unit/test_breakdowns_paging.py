@@ -163,7 +163,12 @@ def test_a_page_inside_the_invoice_it_resumes_in_lists_nothing(store: CountingSt
 
 @pytest.mark.parametrize(
     "extra", [{"id": "inv_cust_acme_0"}, {"version": 1}, {"id": 7, "version": 1}, {"id": "x" * 300, "version": 1},
-              {"id": "inv_cust_acme_0", "version": -1}, {"id": "inv_cust_acme_0", "version": True}],
+              {"id": "inv_cust_acme_0", "version": -1}, {"id": "inv_cust_acme_0", "version": True},
+              {"windows": "w"}, {"id": "inv_cust_acme_0", "windows": 7}, {"id": "inv_cust_acme_0", "windows": ""},
+              {"id": "inv_cust_acme_0", "windows": "w" * 101}, {"id": "inv_cust_acme_0", "version": 1, "then": "w"},
+              {"id": "inv_cust_acme_0", "version": 1, "then": [["inv_1"]]},
+              {"id": "inv_cust_acme_0", "version": 1, "then": [["inv_1", 5]]},
+              {"id": "inv_cust_acme_0", "version": 1, "then": [["inv_1", "w"]] * 10}],
 )  # fmt: skip
 def test_a_cursor_naming_its_invoice_badly_is_refused(store: CountingStore, extra: dict[str, Any]) -> None:
     with pytest.raises(InvalidCursor):
