@@ -17,28 +17,14 @@ from moto import mock_aws
 from local.template import create_table
 from shared.adapters.dynamodb import DynamoDBStore, invoice_lines
 from shared.domain.breakdown_json import entry_json
-from shared.domain.breakdowns import BreakdownEntry, BreakdownQuery, breakdowns_of
-from shared.domain.paging import PageRequest
-from shared.services import api_breakdowns, breakdown_positions
+from shared.domain.breakdowns import breakdowns_of
 from shared.services.api_dependencies import ApiDependencies
 from tests.builders import customer
 from tests.unit.test_breakdowns import FEB, MAR, bucket, invoice, line, query, stamp
+from tests.unit.test_breakdowns_walks import walk_entries
 
 TABLE = "walks"
 INLINE = invoice_lines.INLINE_LINES_MAX_BYTES
-
-
-def _walk(deps: ApiDependencies, breakdown_query: BreakdownQuery, limit: int, forget: bool) -> list[str]:
-    seen: list[BreakdownEntry] = []
-    cursor = None
-    while True:
-        if forget:  # as if every page ran in a function that holds nothing
-            breakdown_positions.recent(deps.store).forget()
-        page = api_breakdowns.list_breakdowns(deps, "cust_acme", breakdown_query, PageRequest(limit, cursor))
-        assert len(page.items) <= limit
-        seen += page.items
-        if (cursor := page.next_page) is None:
-            return [entry if isinstance(entry, str) else entry_json(entry) for entry in seen]
 
 
 @settings(max_examples=30, deadline=None)
@@ -89,4 +75,5 @@ def test_walks_over_written_and_computed_invoices_lose_and_repeat_nothing(
         breakdown_query = query(window, start=start, end=MAR + timedelta(days=30), currency=currency)
         ordered = sorted(billed, key=lambda item: (item.start_timestamp, item.id))
         expected = [entry_json(entry) for item in ordered for entry in breakdowns_of(item, breakdown_query)]
-        assert _walk(deps, breakdown_query, limit, forget) == expected
+        walked = walk_entries(deps, breakdown_query, limit, forget)
+        assert [entry if isinstance(entry, str) else entry_json(entry) for entry in walked] == expected

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.domain.breakdown_json import as_breakdown
-from shared.domain.breakdowns import Breakdown, BreakdownQuery, breakdowns_of
+from shared.domain.breakdowns import Breakdown, BreakdownEntry, BreakdownQuery, breakdowns_of
 from shared.domain.paging import PageRequest
 from shared.services import api_breakdowns, breakdown_positions
 from shared.services.api_dependencies import ApiDependencies
@@ -37,17 +37,24 @@ def test_72_hourly_buckets_are_72_hour_windows_and_3_days_adding_up_to_the_lines
         assert sum((e.subtotal for e in entries), Decimal(0)) == billed.subtotal
 
 
-def _walk(deps: ApiDependencies, breakdown_query: BreakdownQuery, limit: int, forget: bool) -> list[Breakdown]:
-    seen: list[Breakdown] = []
+def walk_entries(
+    deps: ApiDependencies, breakdown_query: BreakdownQuery, limit: int, forget: bool
+) -> list[BreakdownEntry]:
+    """Every page of the walk, as the use case answers them (each page in a fresh function with `forget`)."""
+    seen: list[BreakdownEntry] = []
     cursor = None
     while True:
         if forget:  # as if every page ran in a function that holds nothing
             breakdown_positions.recent(deps.store).forget()
         page = api_breakdowns.list_breakdowns(deps, "cust_acme", breakdown_query, PageRequest(limit, cursor))
         assert len(page.items) <= limit
-        seen += map(as_breakdown, page.items)
+        seen += page.items
         if (cursor := page.next_page) is None:
             return seen
+
+
+def _walk(deps: ApiDependencies, breakdown_query: BreakdownQuery, limit: int, forget: bool) -> list[Breakdown]:
+    return [as_breakdown(entry) for entry in walk_entries(deps, breakdown_query, limit, forget)]
 
 
 @settings(max_examples=40, deadline=None)
