@@ -8,7 +8,9 @@ registration's through `change_registration`; both audited with the message's id
 message that names no known configuration or registration is kept as unmatched (never replayed: a
 later registration resolves the buyer's current state itself), and so is a new agreement that names
 no product when its account holds more than one configuration or registration: which one it is for
-cannot be told, and guessing would record it on the wrong one.
+cannot be told, and guessing would record it on the wrong one. A handled message's id is
+remembered (`OPERATION#<source>`), so a redelivery changes nothing and adds no audit entry even
+after a later message changed the same buyer again.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class LifecycleResult:
     outcome: Literal["changed", "unchanged", "unmatched"]
     customers: list[str] = field(default_factory=list)  # whose configuration changed
     registrations: list[str] = field(default_factory=list)  # that changed
-    reason: str | None = None  # why an unmatched message was not attributed, when it named a buyer
+    reason: str | None = None  # why nothing changed, when there is more to say than "nothing to change"
 
 
 def handle_lifecycle_message(deps: SubscriptionDependencies, message: LifecycleMessage, raw: str) -> LifecycleResult:
@@ -52,6 +54,8 @@ def handle_lifecycle_message(deps: SubscriptionDependencies, message: LifecycleM
         partition = f"aws#{message.account}"
     else:
         partition = f"aws-legacy#{message.product_code}#{message.customer_identifier}"
+    if deps.store.marketplace_operation_done(message.source, message.message_id):
+        return LifecycleResult("unchanged", reason="this event was handled already")  # a redelivery, however late
     found = deps.store.find_buyers(partition)
     customers = [(c, aws) for c in found.customers if (aws := _aws(c)) is not None and _matches(message, aws)]
     waiting = [
@@ -90,6 +94,7 @@ def handle_lifecycle_message(deps: SubscriptionDependencies, message: LifecycleM
             result.registrations.append(registration.id)
     if result.customers or result.registrations:
         result.outcome = "changed"
+    deps.store.remember_marketplace_operation(message.source, message.message_id, deps.clock(), result.outcome)
     return result
 
 

@@ -280,3 +280,17 @@ def test_a_new_agreement_naming_no_product_is_recorded_when_the_account_holds_on
     assert (result["outcome"], result["reason"]) == ("changed", None)
     assert aws_of(store, "cust_new").configuration.aws_agreement_id == "agmt-6"
     assert store.unmatched_events == {}
+
+
+def test_an_event_redelivered_after_a_later_one_changes_nothing(
+    deps: LifecycleDependencies, store: InMemoryStore
+) -> None:
+    first = event("Purchase Agreement Created - Manufacturer", agreement("agmt-2"), "e-2")
+    run(deps, first)
+    run(deps, event("Purchase Agreement Created - Manufacturer", agreement("agmt-3"), "e-3"))
+    audits = len(store.audit_entries)
+    result = run(deps, first)  # EventBridge delivers at least once, in no promised order
+    assert (result["outcome"], result["reason"]) == ("unchanged", "this event was handled already")
+    assert aws_of(store, "cust_new").configuration.aws_agreement_id == "agmt-3"
+    assert len(store.audit_entries) == audits
+    assert [e.event_id for e in store.audit_entries if e.resource_id == "cust_new"] == ["e-2", "e-3"]
