@@ -53,6 +53,9 @@ def _report(outcome: Handled, reason: str | None, source: str) -> None:
         logger.warning("lifecycle message dead-lettered", extra={"reason": reason, "source": source})
     elif outcome == "unmatched":
         count("UnmatchedMarketplaceEvents")
-        logger.warning("lifecycle message names no known buyer; kept as unmatched", extra={"source": source})
+        logger.warning(
+            "lifecycle message not attributed to a known buyer; kept as unmatched",
+            extra={"source": source, "reason": reason or "no configuration or registration matches it"},
+        )
     else:
         logger.info("lifecycle message handled", extra={"outcome": outcome, "source": source})

@@ -132,9 +132,15 @@ def resolve(event: Mapping[str, Any], context: LambdaContext, deps: ApiDependenc
 
 # -- the one error shape ----------------------------------------------------------------------------
 def _error(
-    status: int, message: str, field: str | None = None, headers: Mapping[str, str] | None = None
+    status: int,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    audited: bool = False,
 ) -> Response[str]:
-    _audit_failure(status)
+    if not audited:
+        _audit_failure(status)
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -234,7 +240,7 @@ def _request_body() -> str | None:
 def _error_response(error: Exception) -> Response[str]:
     status, message, field = _describe(error)
     headers = {"Allow": ", ".join(_methods_for_path())} if status == 405 else None
-    return _error(status, message, field, headers)
+    return _error(status, message, field, headers, audited=isinstance(error, Unavailable) and error.audited)
 
 
 # Every exception, Powertools' own validation and not-found included, ends here.

@@ -177,7 +177,9 @@ def complete_registration(request: CompleteRegistrationRequest) -> CustomerData:
     try:
         customer = api_registrations.complete(_deps(), _caller(), request)
     except UpstreamFailed as failed:
-        raise Unavailable(502, f"the marketplace refused the activation: {failed}", "registration_id") from None
+        raise Unavailable(
+            502, f"the marketplace refused the activation: {failed}", "registration_id", audited=True
+        ) from None
     except NotConfigured as missing:
         raise Unavailable(501, str(missing)) from None
     return CustomerData(data=CustomerView.of(customer))

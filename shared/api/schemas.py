@@ -225,6 +225,11 @@ class AuditEntryView(_View):
     status_code: int
     ip_address: str | None
     user_agent: str | None
+    event_id: str | None = Field(
+        default=None,
+        description="the marketplace event that made the change (AWS event or SNS message id, Azure operation id);"
+        " null for API calls",
+    )
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditEntryView:

@@ -46,6 +46,9 @@ class AuditEntry(BaseModel):
     status_code: int
     ip_address: str | None
     user_agent: str | None
+    # The marketplace event that made the change (an AWS event or SNS message id, an Azure operation
+    # id); None for API calls. Entries stored before it existed read back with None.
+    event_id: str | None = None
 
     @classmethod
     def for_call(
@@ -58,6 +61,7 @@ class AuditEntry(BaseModel):
         resource_type: str,
         resource_id: str | None,
         status_code: int,
+        event_id: str | None = None,
     ) -> AuditEntry:
         return cls(
             id=entry_id,
@@ -69,6 +73,7 @@ class AuditEntry(BaseModel):
             status_code=status_code,
             ip_address=caller.ip_address,
             user_agent=caller.user_agent,
+            event_id=event_id,
         )
 
     @property

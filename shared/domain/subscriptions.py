@@ -51,6 +51,7 @@ class SubscriptionChange:
     agreement_id: str | None = None
     operation_id: str | None = None
     configuration: Mapping[str, Any] = field(default_factory=dict)
+    event_id: str | None = None  # the event (AWS event or SNS message, Azure operation) it came in: audited
 
     def describe(self) -> str:
         what = f"subscription {self.status}" if self.status else "configuration update"

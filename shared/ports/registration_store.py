@@ -33,6 +33,15 @@ class BuyerMatches:
 RegistrationChange = Callable[["Registration"], "Registration | None"]
 
 
+@dataclass(frozen=True)
+class RegistrationUpdate:
+    """What `update_registration` left: the registration as stored, and whether this call changed it
+    (then its audit entry was written with it)."""
+
+    registration: Registration
+    changed: bool
+
+
 class RegistrationStore(Protocol):
     """Marketplace registrations (docs/listings.md) and the buyer index lifecycle events read."""
 
@@ -61,8 +70,12 @@ class RegistrationStore(Protocol):
         the existing customer is not there."""
         ...
 
-    def update_registration(self, registration_id: str, change: RegistrationChange) -> Registration | None:
-        """Read, apply `change`, write back unless it changed in between (then again); the result."""
+    def update_registration(
+        self, registration_id: str, change: RegistrationChange, audit: AuditEntry
+    ) -> RegistrationUpdate | None:
+        """Read, apply `change`, write it back with `audit` in one write, unless the registration
+        changed in between (then again). A change that changes nothing writes nothing, the audit entry
+        included. None when there is no such registration."""
         ...
 
     def find_buyers(self, partition: str) -> BuyerMatches:

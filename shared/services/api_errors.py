@@ -25,8 +25,9 @@ class Unavailable(Exception):
     """A status the request cannot be answered with yet: 502 (a provider refused a step), 503 (a
     provider is throttling or failing: try again), or 501 (not set up in this deployment)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, message: str, field: str | None = None, *, audited: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.audited = audited  # the use case wrote the call's audit entry itself (with what it changed)

@@ -62,7 +62,8 @@ class NotConfigured(Exception):
 
 
 class UpstreamFailed(Exception):
-    """The marketplace refused a step of the completion (502); `reason` is kept on the registration."""
+    """The marketplace refused a step of the completion (502); `reason` is kept on the registration,
+    and the call's audit entry (502, naming the registration) is written already."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def complete(deps: ApiDependencies, caller: Caller, request: CompleteRegistratio
     if registration.status != "pending":
         raise Conflict(f"registration {registration.id!r} is {registration.status} already", field="registration_id")
     if registration.provider == "azure_marketplace":
-        _activate(deps, settings, registration)
+        _activate(deps, caller, settings, registration)
     now = deps.clock()
     configuration = configuration_of(registration, aws_region=settings.aws_region, at=now)
     completed = registration.model_copy(
@@ -183,8 +184,9 @@ def complete(deps: ApiDependencies, caller: Caller, request: CompleteRegistratio
     return linked
 
 
-def _activate(deps: ApiDependencies, settings: MarketplaceListing, registration: Registration) -> None:
-    """Azure: activate before anything is written; a refusal keeps the registration pending with why."""
+def _activate(deps: ApiDependencies, caller: Caller, settings: MarketplaceListing, registration: Registration) -> None:
+    """Azure: activate before anything is written; a refusal keeps the registration pending with why,
+    written with the call's one audit entry (on its own when the reason was there already)."""
     if settings.activate_azure is None:
         raise NotConfigured("Azure Marketplace is not configured for this API: its registrations cannot be completed")
     try:
@@ -193,7 +195,10 @@ def _activate(deps: ApiDependencies, settings: MarketplaceListing, registration:
         reason = failed.reason
     else:
         return
-    deps.store.update_registration(
-        registration.id, lambda r: r.model_copy(update={"reason": reason}) if r.status == "pending" else None
+    audit = audit_entry(deps, caller, REGISTRATIONS_COMPLETE, registration.id, 502)
+    kept = deps.store.update_registration(
+        registration.id, lambda r: r.model_copy(update={"reason": reason}) if r.status == "pending" else None, audit
     )
+    if kept is None or not kept.changed:
+        deps.store.record_audit(audit)  # the failed call is audited all the same, once
     raise UpstreamFailed(reason)

@@ -29,7 +29,11 @@ from shared.domain.validation import MAX_JSON_DEPTH, FieldError, too_deep
 from shared.ports.marketplace_listing import AzureFulfillment, AzureOperationNotFound
 from shared.services.api_dependencies import AZURE_LANDING, ApiDependencies
 from shared.services.api_registrations import Landing, NotConfigured, configured, keep_registration, listing
-from shared.services.marketplace_subscriptions import SubscriptionDependencies, change_subscription
+from shared.services.marketplace_subscriptions import (
+    SubscriptionDependencies,
+    change_registration,
+    change_subscription,
+)
 
 SOURCE = "azure_webhook"
 Outcome = Literal["changed", "unchanged", "unmatched", "duplicate"]
@@ -158,7 +162,8 @@ def handle_azure_webhook(
             c for c in customers if change_subscription(subscriptions, c, "azure_marketplace", applied) is not None
         ]
         for registration in waiting:
-            if store.update_registration(registration.id, lambda r: _registration_change(r, change)) != registration:
+            if change_registration(subscriptions, registration.id, lambda r: _registration_change(r, change),
+                                   change.source, change.operation_id):  # fmt: skip
                 result.registrations.append(registration.id)
         if result.customers or result.registrations:
             result.outcome = "changed"
@@ -179,7 +184,7 @@ def _holds(configuration: object, operation: Any) -> bool:
 def _applied(change: OperationChange) -> SubscriptionChange:
     return SubscriptionChange(
         status=change.status, at=change.changed_at, source=change.source, operation_id=change.operation_id,
-        configuration=dict(change.configuration),
+        configuration=dict(change.configuration), event_id=change.operation_id,
     )  # fmt: skip
 
 

@@ -3,9 +3,14 @@
 The message is matched to the buyers it names through the buyer index — agreement events on the
 agreement id and the acceptor account, licence events on the licence id (`l-…`) and the account,
 SNS actions on the product code and customer identifier — and each matching configuration's
-subscription changes through `marketplace_subscriptions.change_subscription`. A well-formed message
-that names no known configuration or registration is kept as unmatched (never replayed: a later
-registration resolves the buyer's current state itself).
+subscription changes through `marketplace_subscriptions.change_subscription` (a waiting
+registration's through `change_registration`; both audited with the message's id). A well-formed
+message that names no known configuration or registration is kept as unmatched (never replayed: a
+later registration resolves the buyer's current state itself), and so is a new agreement that names
+no product when its account holds more than one configuration or registration: which one it is for
+cannot be told, and guessing would record it on the wrong one. A handled message's id is
+remembered (`OPERATION#<source>`), so a redelivery changes nothing and adds no audit entry even
+after a later message changed the same buyer again.
 """
 
 from __future__ import annotations
@@ -22,7 +27,11 @@ from shared.domain.registrations import AwsIdentifiers, Registration, licence_id
 from shared.domain.subscriptions import SubscriptionChange, SubscriptionStatus
 from shared.domain.validation import FieldError, clipped
 from shared.ports.queues import MessageQueue
-from shared.services.marketplace_subscriptions import SubscriptionDependencies, change_subscription
+from shared.services.marketplace_subscriptions import (
+    SubscriptionDependencies,
+    change_registration,
+    change_subscription,
+)
 
 _STATUS: dict[str, SubscriptionStatus] = {
     "agreement_ended": "unsubscribed",
@@ -37,6 +46,7 @@ class LifecycleResult:
     outcome: Literal["changed", "unchanged", "unmatched"]
     customers: list[str] = field(default_factory=list)  # whose configuration changed
     registrations: list[str] = field(default_factory=list)  # that changed
+    reason: str | None = None  # why nothing changed, when there is more to say than "nothing to change"
 
 
 def handle_lifecycle_message(deps: SubscriptionDependencies, message: LifecycleMessage, raw: str) -> LifecycleResult:
@@ -44,6 +54,8 @@ def handle_lifecycle_message(deps: SubscriptionDependencies, message: LifecycleM
         partition = f"aws#{message.account}"
     else:
         partition = f"aws-legacy#{message.product_code}#{message.customer_identifier}"
+    if deps.store.marketplace_operation_done(message.source, message.message_id):
+        return LifecycleResult("unchanged", reason="this event was handled already")  # a redelivery, however late
     found = deps.store.find_buyers(partition)
     customers = [(c, aws) for c in found.customers if (aws := _aws(c)) is not None and _matches(message, aws)]
     waiting = [
@@ -54,6 +66,14 @@ def handle_lifecycle_message(deps: SubscriptionDependencies, message: LifecycleM
     if not customers and not waiting:
         deps.store.record_unmatched(message.source, message.message_id, message.at, raw)
         return LifecycleResult("unmatched")
+    if message.kind == "agreement_created" and message.product_code is None and len(customers) + len(waiting) > 1:
+        deps.store.record_unmatched(message.source, message.message_id, message.at, raw)
+        reason = (
+            f"the agreement {message.agreement_id} names no product and account {message.account} holds"
+            f" {len(customers) + len(waiting)} AWS Marketplace configurations or pending registrations:"
+            " it cannot be attributed"
+        )
+        return LifecycleResult("unmatched", reason=reason)
     result = LifecycleResult("unchanged")
     if message.continues or message.kind == "unsubscribe-pending":
         return result  # another agreement goes on / the final hour's metering still goes
@@ -61,16 +81,20 @@ def handle_lifecycle_message(deps: SubscriptionDependencies, message: LifecycleM
     status = _STATUS.get(message.kind)
     if status is not None or keys:
         change = SubscriptionChange(
-            status=status, at=message.at, source=message.source, agreement_id=message.agreement_id, configuration=keys
-        )
+            status=status, at=message.at, source=message.source, agreement_id=message.agreement_id,
+            configuration=keys, event_id=message.message_id,
+        )  # fmt: skip
         for customer, _ in customers:
             if change_subscription(deps, customer.id, "aws_marketplace", change) is not None:
                 result.customers.append(customer.id)
     for registration in waiting:
-        if deps.store.update_registration(registration.id, lambda r: _registration_change(r, message)) != registration:
+        if change_registration(
+            deps, registration.id, lambda r: _registration_change(r, message), message.source, message.message_id
+        ):
             result.registrations.append(registration.id)
     if result.customers or result.registrations:
         result.outcome = "changed"
+    deps.store.remember_marketplace_operation(message.source, message.message_id, deps.clock(), result.outcome)
     return result
 
 
@@ -138,7 +162,8 @@ def handle_event(deps: LifecycleDependencies, event: Mapping[str, Any]) -> tuple
     except FieldError as malformed:
         return _dead_letter(deps, dict(event), malformed, "aws_event")
     raw = json.dumps(event, separators=(",", ":"), sort_keys=True, default=str)
-    return handle_lifecycle_message(deps.subscriptions, message, raw).outcome, None
+    result = handle_lifecycle_message(deps.subscriptions, message, raw)
+    return result.outcome, result.reason
 
 
 def handle_sqs_body(deps: LifecycleDependencies, body: str) -> tuple[Handled, str | None]:
@@ -147,7 +172,8 @@ def handle_sqs_body(deps: LifecycleDependencies, body: str) -> tuple[Handled, st
         message = parse_sns_body(body)
     except FieldError as malformed:
         return _dead_letter(deps, {"body": body}, malformed, "aws_sns")
-    return handle_lifecycle_message(deps.subscriptions, message, body).outcome, None
+    result = handle_lifecycle_message(deps.subscriptions, message, body)
+    return result.outcome, result.reason
 
 
 def _dead_letter(

@@ -1,9 +1,11 @@
-"""Use case: "the subscription of customer C's P configuration becomes S at T, from source Y".
+"""Use case: "the subscription of customer C's P configuration becomes S at T, from source Y",
+and its sibling for a registration still waiting for its customer.
 
-The one place every marketplace change goes through (AWS events and SNS actions today, the Azure
-webhook next): it applies `shared.domain.subscriptions.changed_subscription`, updates the
-configuration keys the marketplace changed with it, and audits the change in the same write. A
-change that changes nothing (a redelivery, an older event) writes nothing.
+The one place every marketplace change goes through (AWS events and SNS actions, the Azure
+webhook): it applies `shared.domain.subscriptions.changed_subscription`, updates the configuration
+keys the marketplace changed with it, and audits the change in the same write (actor
+`marketplace:<source>`, the event's id). A change that changes nothing (a redelivery, an older
+event) writes nothing, so a redelivered event never adds a second entry.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from shared.domain.audit import AuditEntry, Caller
 from shared.domain.customers import Customer
 from shared.domain.providers import MarketplaceConfiguration, ProviderConfiguration
 from shared.domain.registrations import MarketplaceName
-from shared.domain.subscriptions import SubscriptionChange, changed_subscription
+from shared.domain.subscriptions import SubscriptionChange, SubscriptionSource, changed_subscription
+from shared.ports.registration_store import RegistrationChange
 from shared.ports.store import MarketplaceLifecycleStore
 
 SUBSCRIPTION_CHANGE_ACTION = "marketplaceSubscription.change"
+REGISTRATION_CHANGE_ACTION = "marketplaceRegistration.change"
 
 
 @dataclass(frozen=True)
@@ -57,16 +61,44 @@ def change_subscription(
         )
         return [updated if c.billing_provider == provider else c for c in current.billing_provider_configurations]
 
-    audit = AuditEntry.for_call(
-        entry_id=deps.new_id("audit"),
-        at=deps.clock(),
-        caller=Caller(actor=f"marketplace:{change.source}", ip_address=None, user_agent=None),
-        action=SUBSCRIPTION_CHANGE_ACTION,
-        resource_type="customer",
-        resource_id=customer_id,
-        status_code=200,
+    audit = _marketplace_audit(
+        deps, SUBSCRIPTION_CHANGE_ACTION, "customer", customer_id, change.source, change.event_id
     )
     try:
         return deps.store.update_provider_configurations(customer_id, changed, audit)
     except _Unchanged:
         return None
+
+
+def change_registration(
+    deps: SubscriptionDependencies,
+    registration_id: str,
+    change: RegistrationChange,
+    source: SubscriptionSource,
+    event_id: str,
+) -> bool:
+    """Apply `change` to a registration (a pending one taking a new agreement, licence, plan or
+    quantity, or failing) with its audit entry in the same write; whether it changed."""
+    audit = _marketplace_audit(deps, REGISTRATION_CHANGE_ACTION, "registration", registration_id, source, event_id)
+    result = deps.store.update_registration(registration_id, change, audit)
+    return result is not None and result.changed
+
+
+def _marketplace_audit(
+    deps: SubscriptionDependencies,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    source: SubscriptionSource,
+    event_id: str | None,
+) -> AuditEntry:
+    return AuditEntry.for_call(
+        entry_id=deps.new_id("audit"),
+        at=deps.clock(),
+        caller=Caller(actor=f"marketplace:{source}", ip_address=None, user_agent=None),
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        status_code=200,
+        event_id=event_id,
+    )

@@ -274,3 +274,41 @@ def test_a_plan_change_before_completion_is_what_the_activation_asks_for(local_a
     body = {"registration_id": registration["id"], "customer": {"name": "Changed Early Inc"}}
     customer = local_api.client.post("/v1/marketplaceRegistrations/complete", body).data
     assert azure_configuration(local_api, customer["id"])["configuration"]["azure_plan_id"] == "silver"
+
+
+def registration_audit(local_api: LocalApi, registration_id: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = local_api.client.get(
+        f"/v1/auditLogs?resource_type=registration&resource_id={registration_id}"
+    ).data
+    return found
+
+
+def test_a_webhook_changing_a_registration_is_in_the_audit_log_once(local_api: LocalApi) -> None:
+    subscription = str(uuid.uuid4())
+    registration = land(local_api, landing_token(local_api, subscription_id=subscription)).data
+    started = operation(local_api, subscription, "ChangePlan", plan_id="silver")
+    assert deliver(local_api, started).data["registrations"] == [registration["id"]]
+    assert deliver(local_api, started).data["outcome"] == "duplicate"  # Microsoft delivers it again
+    entries = registration_audit(local_api, registration["id"])
+    assert [(e["action"], e["actor"], e["event_id"], e["ip_address"], e["user_agent"]) for e in entries] == [
+        ("marketplaceRegistration.change", "marketplace:azure_webhook", started["operation"]["id"], None, None),
+        ("marketplaces.azure.landing", "marketplace:azure_buyer", None, "127.0.0.1", entries[1]["user_agent"]),
+    ]  # newest first
+
+
+def test_a_refused_activation_is_audited_once_naming_the_registration(local_api: LocalApi) -> None:
+    subscription = str(uuid.uuid4())
+    registration = land(local_api, landing_token(local_api, subscription_id=subscription)).data
+    double(local_api).fail(400, path=f"/api/saas/subscriptions/{subscription}/activate", times=2)
+    agent = f"audit-test/{uuid.uuid4().hex}"
+    body = {"registration_id": registration["id"], "customer": {"name": "Refused Inc"}}
+    for _ in range(2):  # the second time the reason is the same: nothing changes, the call is still audited
+        reply = local_api.client.post("/v1/marketplaceRegistrations/complete", body, user_agent=agent)
+        assert reply.error() == (502, "registration_id")
+    mine = [e for e in registration_audit(local_api, registration["id"]) if e["user_agent"] == agent]
+    assert [(e["action"], e["status_code"], e["ip_address"], e["event_id"]) for e in mine] == [
+        ("marketplaceRegistrations.complete", 502, "127.0.0.1", None)
+    ] * 2
+    assert all(e["actor"].startswith("tok_") for e in mine)
+    unnamed = local_api.client.get("/v1/auditLogs?resource_type=registration&limit=100").data
+    assert [e for e in unnamed if e["user_agent"] == agent and e["resource_id"] is None] == []  # no second entry

@@ -149,3 +149,30 @@ def test_sns_actions_arrive_through_the_subscription_queue(local_api: LocalApi) 
         assert subscription_of(local_api, customer_id)["status"] == "unsubscribed"
 
     eventually(unsubscribed)
+
+
+def test_a_registration_changed_by_an_sns_action_is_in_the_audit_log_once(local_api: LocalApi) -> None:
+    registration = land(local_api, double(local_api).issue_token("prod-fail", customer_identifier="c-fail")).data
+    assert local_api.stack.resources is not None
+    queue = local_api.stack.resources.queues["MarketplaceSubscriptionQueue"]
+    message = {"action": "subscribe-fail", "customer-identifier": "c-fail", "product-code": "prod-fail"}
+    envelope = {"Type": "Notification", "MessageId": "sns-fail-1", "Message": json.dumps(message),
+                "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}  # fmt: skip
+    for _ in range(2):  # SNS delivers at least once: the same message twice
+        local_api.stack.clients.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(envelope))
+
+    def drained() -> None:
+        attributes = local_api.stack.clients.sqs.get_queue_attributes(
+            QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        assert attributes == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+    eventually(drained)
+    [failed] = [r for r in local_api.client.get("/v1/marketplaceRegistrations?status=failed").data
+                if r["id"] == registration["id"]]  # fmt: skip
+    assert "subscribe-fail" in failed["reason"]
+    audit = local_api.client.get(f"/v1/auditLogs?resource_type=registration&resource_id={registration['id']}").data
+    assert [(e["action"], e["actor"], e["event_id"], e["status_code"], e["ip_address"]) for e in audit] == [
+        ("marketplaceRegistration.change", "marketplace:aws_sns", "sns-fail-1", 200, None),
+        ("marketplaces.aws.fulfillment", "marketplace:aws_buyer", None, 200, "127.0.0.1"),
+    ]  # newest first

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.audit import AuditEntry, Caller
+from shared.domain.audit import AuditEntry, AuditQuery, Caller
 from shared.domain.customers import Customer
 from shared.domain.paging import PageRequest
 from shared.domain.providers import ProviderConfiguration
@@ -119,13 +119,32 @@ def test_the_buyer_index_follows_the_customers_configurations(store: Store) -> N
     assert store.find_buyers("aws#999999999999") == store.find_buyers("azure#none")
 
 
+def registration_audit(entry_id: str) -> AuditEntry:
+    return AuditEntry.for_call(
+        entry_id=entry_id, at=NOW, caller=Caller("marketplace:aws_sns", None, None),
+        action="marketplaceRegistration.change", resource_type="registration", resource_id="reg_1",
+        status_code=200, event_id="msg-1",
+    )  # fmt: skip
+
+
 def test_registration_updates_and_unmatched_events(store: Store) -> None:
     store.create_registration(aws_registration("reg_1"), audit("audit_1"))
-    failed = store.update_registration("reg_1", lambda r: r.model_copy(update={"status": "failed", "reason": "x"}))
+
+    def fail(registration: Registration) -> Registration | None:
+        if registration.status != "pending":
+            return None
+        return registration.model_copy(update={"status": "failed", "reason": "x"})
+
+    failed = store.update_registration("reg_1", fail, registration_audit("audit_2"))
     assert failed is not None
-    assert failed.status == "failed"
+    assert (failed.registration.status, failed.changed) == ("failed", True)
     assert [r.id for r in store.list_registrations("failed", PageRequest(5, None)).items] == ["reg_1"]
-    assert store.update_registration("reg_none", lambda r: r) is None
+    again = store.update_registration("reg_1", fail, registration_audit("audit_3"))  # nothing to change
+    assert again is not None
+    assert (again.registration, again.changed) == (failed.registration, False)
+    logged = store.list_audit_entries(AuditQuery("registration", "reg_1"), PageRequest(10, None)).items
+    assert [(e.id, e.event_id) for e in logged] == [("audit_2", "msg-1")]  # written with the change, once
+    assert store.update_registration("reg_none", lambda r: r, registration_audit("audit_4")) is None
     store.record_unmatched("aws_sns", "msg-1", NOW, '{"a": 1}')
     store.record_unmatched("aws_sns", "msg-1", NOW, '{"a": 1}')  # redelivered: kept once, no error
 

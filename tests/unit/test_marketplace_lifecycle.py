@@ -196,3 +196,101 @@ def test_malformed_messages_are_dead_lettered_naming_the_field(
     assert [attributes["field"] for _, attributes in dead_letters.messages] == [field]
     assert field in dead_letters.messages[0][1]["reason"]
     assert store.customers == before
+
+
+def registration_changes(store: InMemoryStore, registration_id: str) -> list[tuple[str, str, str | None, int]]:
+    return [
+        (e.action, e.actor, e.event_id, e.status_code)
+        for e in store.audit_entries
+        if (e.resource_type, e.resource_id) == ("registration", registration_id)
+    ]
+
+
+def waiting(store: InMemoryStore, registration_id: str, **identifiers: Any) -> None:
+    store.registrations[registration_id] = Registration(
+        id=registration_id, provider="aws_marketplace", created_at=NOW, identifiers=AwsIdentifiers(**identifiers)
+    )
+
+
+def test_an_sns_action_failing_a_registration_is_audited_once(
+    deps: LifecycleDependencies, store: InMemoryStore
+) -> None:
+    waiting(store, "reg_1", aws_product_code="prod-x", aws_customer_id="c-waiting")
+    run(deps, sns("subscribe-fail", customer_identifier="c-waiting", message_id="m-7"))
+    assert registration_changes(store, "reg_1") == [
+        ("marketplaceRegistration.change", "marketplace:aws_sns", "m-7", 200)
+    ]
+    [entry] = [e for e in store.audit_entries if e.resource_id == "reg_1"]
+    assert (entry.ip_address, entry.user_agent, entry.timestamp) == (None, None, NOW)
+    run(deps, sns("subscribe-fail", customer_identifier="c-waiting", message_id="m-7"))  # redelivered
+    assert len(registration_changes(store, "reg_1")) == 1
+    assert store.registrations["reg_1"].status == "failed"
+
+
+def test_an_agreement_event_changing_a_registration_is_audited_once_with_its_id(
+    deps: LifecycleDependencies, store: InMemoryStore
+) -> None:
+    waiting(store, "reg_2", aws_customer_account_id="444455556666", aws_product_code="prod-y",
+            aws_license_arn=f"arn:aws:license-manager::444455556666:license:l-{'1' * 17}")  # fmt: skip
+    created = event("Purchase Agreement Created - Manufacturer", agreement("agmt-9", account="444455556666"), "e-9")
+    assert run(deps, created)["outcome"] == "changed"
+    identifiers = store.registrations["reg_2"].identifiers
+    assert isinstance(identifiers, AwsIdentifiers)
+    assert identifiers.aws_agreement_id == "agmt-9"
+    assert registration_changes(store, "reg_2") == [
+        ("marketplaceRegistration.change", "marketplace:aws_event", "e-9", 200)
+    ]
+    assert run(deps, created)["outcome"] == "unchanged"  # the same event delivered again
+    assert len(registration_changes(store, "reg_2")) == 1
+
+
+def test_subscription_changes_are_audited_with_the_event_id(deps: LifecycleDependencies, store: InMemoryStore) -> None:
+    run(deps, event("Purchase Agreement Ended - Manufacturer", agreement(status="CANCELLED"), "e-5"))
+    [entry] = [e for e in store.audit_entries if e.resource_id == "cust_new"]
+    assert (entry.action, entry.actor, entry.event_id) == (
+        "marketplaceSubscription.change",
+        "marketplace:aws_event",
+        "e-5",
+    )
+
+
+def test_a_new_agreement_naming_no_product_is_unmatched_when_the_account_holds_several(
+    deps: LifecycleDependencies, store: InMemoryStore
+) -> None:
+    waiting(store, "reg_3", aws_customer_account_id=ACCOUNT, aws_product_code="prod-z",
+            aws_license_arn=f"arn:aws:license-manager::{ACCOUNT}:license:l-{'2' * 17}")  # fmt: skip
+    before = (store.customers["cust_new"], store.registrations["reg_3"], len(store.audit_entries))
+    result = run(deps, event("Purchase Agreement Created - Manufacturer", agreement("agmt-7"), "e-7"))
+    assert result["outcome"] == "unmatched"
+    assert "cannot be attributed" in result["reason"]
+    assert (store.customers["cust_new"], store.registrations["reg_3"], len(store.audit_entries)) == before
+    assert ("aws_event", "e-7") in store.unmatched_events
+    named = event("Purchase Agreement Created - Manufacturer", {**agreement("agmt-8"), "product": {"code": "prod-z"}})
+    assert run(deps, named)["outcome"] == "changed"  # with its product it is attributed: only that one
+    identifiers = store.registrations["reg_3"].identifiers
+    assert isinstance(identifiers, AwsIdentifiers)
+    assert identifiers.aws_agreement_id == "agmt-8"
+    assert aws_of(store, "cust_new").configuration.aws_agreement_id == "agmt-1"
+
+
+def test_a_new_agreement_naming_no_product_is_recorded_when_the_account_holds_one(
+    deps: LifecycleDependencies, store: InMemoryStore
+) -> None:
+    result = run(deps, event("Purchase Agreement Created - Manufacturer", agreement("agmt-6"), "e-6"))
+    assert (result["outcome"], result["reason"]) == ("changed", None)
+    assert aws_of(store, "cust_new").configuration.aws_agreement_id == "agmt-6"
+    assert store.unmatched_events == {}
+
+
+def test_an_event_redelivered_after_a_later_one_changes_nothing(
+    deps: LifecycleDependencies, store: InMemoryStore
+) -> None:
+    first = event("Purchase Agreement Created - Manufacturer", agreement("agmt-2"), "e-2")
+    run(deps, first)
+    run(deps, event("Purchase Agreement Created - Manufacturer", agreement("agmt-3"), "e-3"))
+    audits = len(store.audit_entries)
+    result = run(deps, first)  # EventBridge delivers at least once, in no promised order
+    assert (result["outcome"], result["reason"]) == ("unchanged", "this event was handled already")
+    assert aws_of(store, "cust_new").configuration.aws_agreement_id == "agmt-3"
+    assert len(store.audit_entries) == audits
+    assert [e.event_id for e in store.audit_entries if e.resource_id == "cust_new"] == ["e-2", "e-3"]

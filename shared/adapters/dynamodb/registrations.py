@@ -37,7 +37,12 @@ from shared.domain.registrations import (
 )
 from shared.domain.timestamps import format_timestamp
 from shared.domain.types import STORAGE
-from shared.ports.registration_store import BuyerMatches, RegistrationChange, RegistrationNotPending
+from shared.ports.registration_store import (
+    BuyerMatches,
+    RegistrationChange,
+    RegistrationNotPending,
+    RegistrationUpdate,
+)
 from shared.ports.store import AlreadyExists, ConfigurationsChange
 
 if TYPE_CHECKING:
@@ -143,7 +148,9 @@ class RegistrationTable(AuditTable, PagedQueries):
             }
         }
 
-    def update_registration(self, registration_id: str, change: RegistrationChange) -> Registration | None:
+    def update_registration(
+        self, registration_id: str, change: RegistrationChange, audit: AuditEntry
+    ) -> RegistrationUpdate | None:
         for _ in range(MAX_OPTIMISTIC_RETRIES):
             item = self._get(registration_key(registration_id))
             if item is None:
@@ -151,12 +158,14 @@ class RegistrationTable(AuditTable, PagedQueries):
             current = registration_from_item(item)
             updated = change(current)
             if updated is None or updated == current:
-                return current
+                return RegistrationUpdate(current, changed=False)
             try:
-                self._client.transact_write_items(TransactItems=[self._registration_update(item, updated)])
+                self._client.transact_write_items(
+                    TransactItems=[self._registration_update(item, updated), self._audit_put(audit)]
+                )
             except (ConditionFailed, TransactionConflict):
                 continue
-            return updated
+            return RegistrationUpdate(updated, changed=True)
         raise TransactionConflict(f"registration {registration_id}: gave up; try again", code="conflict")
 
     def complete_registration(

@@ -16,7 +16,12 @@ from shared.domain.registrations import (
     identifier_partitions,
 )
 from shared.domain.timestamps import format_timestamp
-from shared.ports.registration_store import BuyerMatches, RegistrationChange, RegistrationNotPending
+from shared.ports.registration_store import (
+    BuyerMatches,
+    RegistrationChange,
+    RegistrationNotPending,
+    RegistrationUpdate,
+)
 from shared.ports.store import AlreadyExists, ConfigurationsChange
 from tests.fakes.memory_store.state import MemoryTables
 
@@ -45,16 +50,19 @@ class MemoryRegistrations(MemoryTables):
             )
         return self._page(f"registrations:{status}", ordered, lambda r: [format_timestamp(r.created_at), r.id], page)
 
-    def update_registration(self, registration_id: str, change: RegistrationChange) -> Registration | None:
+    def update_registration(
+        self, registration_id: str, change: RegistrationChange, audit: AuditEntry
+    ) -> RegistrationUpdate | None:
         with self._lock:
             current = self.registrations.get(registration_id)
             if current is None:
                 return None
             updated = change(current)
-            if updated is None:
-                return current
+            if updated is None or updated == current:
+                return RegistrationUpdate(current, changed=False)
             self.registrations[registration_id] = updated
-            return updated
+            self.audit_entries.append(audit)
+            return RegistrationUpdate(updated, changed=True)
 
     def complete_registration(
         self,
