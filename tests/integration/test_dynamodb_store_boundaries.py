@@ -7,7 +7,7 @@ Also: a filtered page reads each stored invoice once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -108,3 +108,12 @@ def test_an_invoice_page_reads_each_stored_invoice_once(
     assert [listing.invoice.id for listing in page.items] == ["inv_1", "inv_3"]
     assert page.next_page is not None
     assert parsed == ["inv_1", "inv_2", "inv_3", "inv_4"]  # inv_4 proves a next page exists
+
+
+def test_a_handled_marketplace_message_is_remembered_for_ninety_days(dynamodb: DynamoDBClient) -> None:
+    store = DynamoDBStore(dynamodb, TABLE_NAME)
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    store.remember_marketplace_operation("aws_event", "evt-1", at, "changed")
+    assert store.marketplace_operation_done("aws_event", "evt-1")
+    item = dynamodb.get_item(TableName=TABLE_NAME, Key={"PK": {"S": "OPERATION#aws_event"}, "SK": {"S": "evt-1"}})
+    assert int(item["Item"]["expires_at"]["N"]) == int((at + timedelta(days=90)).timestamp())

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
+OPERATION_MEMORY_SECONDS = 90 * 86_400  # how long a handled marketplace message is remembered
+
 
 def registration_key(registration_id: str) -> Item:
     return {"PK": f"REGISTRATION#{registration_id}", "SK": "#REGISTRATION"}
@@ -259,8 +261,11 @@ class RegistrationTable(AuditTable, PagedQueries):
         return self._get({"PK": f"OPERATION#{source}", "SK": operation_id}) is not None
 
     def remember_marketplace_operation(self, source: str, operation_id: str, at: datetime, outcome: str) -> None:
+        # Kept past any redelivery (the table's TTL deletes it after): SQS keeps a message 14 days at
+        # most, EventBridge retries for 24 hours, and Microsoft retries a webhook for hours.
         item = {"PK": f"OPERATION#{source}", "SK": operation_id, "entity": "marketplace_operation",
-                "at": format_timestamp(at), "outcome": outcome}  # fmt: skip
+                "at": format_timestamp(at), "outcome": outcome,
+                "expires_at": int(at.timestamp()) + OPERATION_MEMORY_SECONDS}  # fmt: skip
         with contextlib.suppress(AlreadyExists):
             self._put_new(item)
 
