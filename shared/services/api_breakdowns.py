@@ -132,11 +132,11 @@ def _walk(
                 return Page(answer.entries, None)
             if not query.overlaps(listing.invoice):
                 continue
-            found, weights, windows = _entries_of(deps, listing, query, stretch.items[index + 1 :])
+            then = _followers(stretch.items[index + 1 :], query)
+            found, weights, windows = _entries_of(deps, listing, query, then)
             stopped = answer.take(found, weights, skip)
             if stopped is not None:
                 invoice = listing.invoice
-                then = _followers(stretch.items[index + 1 :], query)
                 at = Position(position.invoices, stopped, index, invoice.id, invoice.version, windows, then)
                 return Page(answer.entries, at.cursor())
             skip = max(0, skip - len(found))
@@ -170,14 +170,14 @@ def _followers(listed: Sequence[InvoiceListing], query: BreakdownQuery) -> Follo
 
 
 def _entries_of(
-    deps: ApiDependencies, listing: InvoiceListing, query: BreakdownQuery, listed_after: Sequence[InvoiceListing]
+    deps: ApiDependencies, listing: InvoiceListing, query: BreakdownQuery, followers: Followers
 ) -> tuple[Sequence[BreakdownEntry], Sequence[int], str | None]:
     """The invoice's entries for the query, their weights, and the name of the written windows they
-    are from (None: computed). Written windows are read with those of the invoices listed after it
-    that a cursor stopping in it would name (one batch read, not one read each)."""
+    are from (None: computed). Written windows are read with those of its `followers` (what a cursor
+    stopping in it names after it: one batch read, not one read each)."""
     invoice = listing.invoice
     if listing.windows is not None and query.aligned:
-        wanted = [(invoice.id, listing.windows), *_followers(listed_after, query)]
+        wanted = [(invoice.id, listing.windows), *followers]
         windows = _written(deps, invoice.customer_id, wanted, query.window_size).get(invoice.id)
         if windows is not None:
             return *windows.within(query), listing.windows

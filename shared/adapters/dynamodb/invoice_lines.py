@@ -235,7 +235,7 @@ class InvoiceLineChunks(TableAccess):
         a batch read of their chunks: the first always, the others while the read stays within
         WINDOWS_READ_CHUNKS chunks. An invoice is left out when its windows were not written, the
         name is not one of ours, or they expired since (a day after a newer version)."""
-        parts: dict[str, list[str]] = {}  # invoice id → its chunks' sort keys, in order
+        parts: dict[str, list[Item]] = {}  # invoice id → its chunks' keys, in order
         chunks_read = 0
         for invoice_id, ref in wanted:
             parsed = parse_ref(ref, size)
@@ -244,17 +244,18 @@ class InvoiceLineChunks(TableAccess):
                 if parts and chunks_read + count > WINDOWS_READ_CHUNKS:
                     break
                 chunks_read += count
-                parts[invoice_id] = [windows_sort_key(key, WINDOW_STREAMS[size], index) for index in range(count)]
-        keys = [invoice_lines_key(invoice_id, sort) for invoice_id, sorts in parts.items() for sort in sorts]
-        read = self._batch_get(keys, per_request=CHUNKS_PER_BATCH_GET)
-        data = {(str(item["PK"]), str(item["SK"])): bytes(item["data"]) for item in read}
+                stream = WINDOW_STREAMS[size]
+                parts[invoice_id] = [
+                    invoice_lines_key(invoice_id, windows_sort_key(key, stream, index)) for index in range(count)
+                ]
+        read = self._batch_get([key for keys in parts.values() for key in keys], per_request=CHUNKS_PER_BATCH_GET)
+        data = {(item["PK"], item["SK"]): bytes(item["data"]) for item in read}
         found: dict[str, StoredWindows] = {}
-        for invoice_id, sorts in parts.items():
-            chunks = [data.get((f"INVOICE#{invoice_id}", sort)) for sort in sorts]
-            if all(chunk is not None for chunk in chunks):
-                windows = stored_windows(zlib.decompress(b"".join(chunk for chunk in chunks if chunk is not None)))
-                if windows is not None:
-                    found[invoice_id] = windows
+        for invoice_id, keys in parts.items():
+            chunks = [data[key["PK"], key["SK"]] for key in keys if (key["PK"], key["SK"]) in data]
+            windows = stored_windows(zlib.decompress(b"".join(chunks))) if len(chunks) == len(keys) else None
+            if windows is not None:
+                found[invoice_id] = windows
         return found
 
     def _query_prefix(self, partition: str, sort_prefix: str) -> Iterator[Item]:
