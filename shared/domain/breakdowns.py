@@ -66,12 +66,6 @@ class BreakdownQuery:
             for moment in (self.starting_on, self.ending_before)
         )
 
-    def window_of(self, moment: datetime) -> datetime | None:
-        """The start of the window holding `moment`, or None when `moment` is outside the range."""
-        if not self.starting_on <= moment < self.ending_before:
-            return None
-        return window_start(moment, self.window_size)
-
 
 def window_start(moment: datetime, size: WindowSize) -> datetime:
     hour = moment.replace(minute=0, second=0, microsecond=0)
